@@ -1,0 +1,1 @@
+"""Learners (Double DQN, PPO/MAPPO, DRQN) and heuristic baselines. Never imports pybridge."""

@@ -1,0 +1,1 @@
+"""Federated averaging and secure aggregation. Never imports agents or pybridge."""

@@ -1,0 +1,1 @@
+"""Orchestration: config, evaluation and training loops, metrics, reports and the `fedmarl` CLI."""

@@ -1,0 +1,187 @@
+"""The `fedmarl` command line.
+
+  fedmarl eval  --scenario inx-factory --policy cgc --episodes 20 --seed 0 [--json] [--set k=v]
+  fedmarl bench twin --n 20 [--json]
+  fedmarl params inx-factory            (every scenario parameter, default, range and source)
+  fedmarl run                           (the main job: see README)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pybridge.config import ConfigError
+
+console = Console(stderr=True)
+
+
+def _parse_sets(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _progress(json_mode: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=json_mode or not
+                    console.is_terminal, transient=True)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agents.baselines import make_baseline
+    from fedmarl.evaluate import evaluate_policy
+
+    params = _parse_sets(args.set)
+    results = []
+    with _progress(args.json) as prog:
+        for name in args.policy:
+            task = prog.add_task(f"eval {name}", total=args.episodes)
+            res = evaluate_policy(args.scenario, make_baseline(name), args.episodes,
+                                  seed=args.seed, backend=args.backend,
+                                  on_episode=lambda n, t=task: prog.advance(t, n), **params)
+            results.append(res)
+    if args.json:
+        payload = results[0] if len(results) == 1 else results
+        print(json.dumps(payload, indent=2))
+    else:
+        print_eval_table(results)
+    return 0
+
+
+EVAL_COLUMNS = [
+    ("mean_rate_shannon", "mean Shannon"), ("p5_rate_shannon", "p5 Shannon"),
+    ("mean_rate", "mean FBL"), ("p5_rate", "p5 FBL"), ("p50_rate", "p50 FBL"),
+    ("jain_fairness", "Jain"), ("frac_below_rmin", "< r_min"),
+    ("mean_interference_dbm", "interf. dBm"), ("sinr_db_p50", "SINR p50 dB"),
+    ("mean_reward", "reward"),
+]
+
+
+def print_eval_table(results: list[dict[str, Any]]) -> None:
+    r0 = results[0]
+    table = Table(title=f"{r0['scenario']} ({r0['backend']}), {r0['episodes']} episodes, "
+                        f"seed {r0['seed']}; rates in bps/Hz")
+    table.add_column("policy")
+    for _, title in EVAL_COLUMNS:
+        table.add_column(title, justify="right")
+    for r in results:
+        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS))
+    Console().print(table)
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from pybridge.env import SCENARIOS
+
+    cls = SCENARIOS[args.scenario]
+    rows = cls.describe()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    table = Table(title=f"{args.scenario} parameters")
+    for col in ("name", "default", "unit", "range", "source", "doc"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("name", "default", "unit", "range", "source", "doc")))
+    Console().print(table)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fedmarl.bench import bench_twin
+
+    params = _parse_sets(args.set)
+    results = []
+    for n in args.n:
+        console.print(f"[bench] twin N={n} ...")
+        results.append(bench_twin(n, batch=args.batch, seconds=args.seconds, **params))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        return 0
+    table = Table(title="twin throughput (env-steps/s; agent-steps/s = x N)")
+    for col in ("N", "single", "ParallelEnv API", "batched", "B", "agent-steps/s batched",
+                "us/step amortised", "faded/device"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(str(r["n_agents"]), f"{r['env_steps_per_s_single']:,.0f}",
+                      f"{r['env_steps_per_s_parallel_env_api']:,.0f}",
+                      f"{r['env_steps_per_s_batched']:,.0f}", str(r["batch"]),
+                      f"{r['agent_steps_per_s_batched']:,.0f}",
+                      f"{r['us_per_stage_single']['per_step_amortised']:.0f}",
+                      str(r["faded_interferers_per_device"]))
+    Console().print(table)
+    for r in results:
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_stage_single"].items())
+        Console().print(f"N={r['n_agents']} us per call: {stages}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fedmarl.mainjob import run_main_job
+
+    path = run_main_job(args.out, episodes=args.episodes, seed=args.seed, console=console)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fedmarl", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("eval", help="evaluate baseline policies on a scenario")
+    e.add_argument("--scenario", default="inx-factory")
+    e.add_argument("--backend", default="twin", choices=["twin", "ns3"])
+    e.add_argument("--policy", nargs="+", default=["cgc"],
+                   choices=["random", "greedy", "cgc", "fixed"])
+    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="scenario parameter (repeatable), e.g. --set n_subnetworks=50")
+    e.set_defaults(fn=cmd_eval)
+
+    pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")
+    pa.add_argument("scenario", nargs="?", default="inx-factory")
+    pa.add_argument("--json", action="store_true")
+    pa.set_defaults(fn=cmd_params)
+
+    b = sub.add_parser("bench", help="measure throughput")
+    bsub = b.add_subparsers(dest="what", required=True)
+    bt = bsub.add_parser("twin", help="twin env-steps/s, single and batched")
+    bt.add_argument("--n", type=int, nargs="+", default=[20])
+    bt.add_argument("--batch", type=int, default=None, help="B for the batched figure")
+    bt.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    bt.add_argument("--json", action="store_true")
+    bt.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bt.set_defaults(fn=cmd_bench)
+
+    r = sub.add_parser("run", help="the main job: evaluation on the default scenario + report")
+    r.add_argument("--out", default="reports/latest")
+    r.add_argument("--episodes", type=int, default=20)
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(fn=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

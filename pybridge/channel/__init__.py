@@ -1,0 +1,1 @@
+"""3GPP TR 38.901 InF channel models and spatially correlated fields (numpy)."""

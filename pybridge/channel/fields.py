@@ -1,0 +1,59 @@
+"""Spatially correlated random fields for shadowing and for spatially consistent LOS states.
+
+A field S(x) over the plane has zero mean, unit variance and covariance exp(-|x - y| / d_c)
+(Gudmundson's exponential model, the one reference 002 takes from its ref. [18], and the form of
+TR 38.901 sec. 7.6.3.1). We build it with the spectral (random Fourier feature) method:
+
+    S(x) = sqrt(2 / J) * sum_j cos(k_j . x + phi_j),   phi_j ~ U[0, 2 pi),
+
+where the wave vectors k_j are drawn from the field's spectral density. In 2-D the Fourier
+transform of exp(-r / d_c) is proportional to (1 + d_c^2 |k|^2)^(-3/2), the bivariate Cauchy
+(Student-t with one degree of freedom) law: k = z / (d_c |n|) with z ~ N(0, I_2), n ~ N(0, 1).
+Then E[S(x) S(y)] = E[cos(k . (x - y))] = exp(-|x - y| / d_c) exactly, for any J; the marginal
+is Gaussian in the limit of many terms (J = 256 keeps the kurtosis within 1 % of 3).
+
+Why this and not a gridded map filtered by FFT: no grid resolution or interpolation to bias the
+variance, O(positions x J) per evaluation, continuous as robots move (spatial consistency), and
+the same (k_j, phi_j) can be handed to the C++ ns-3 model to reproduce the field exactly.
+
+Links: a link between points a and b gets Z(a, b) = (S(a) + S(b)) / sqrt(2 (1 + rho_ab)),
+rho_ab = exp(-|a - b| / d_c). It is symmetric (reciprocal), has unit variance for every link
+length, and moves continuously with both ends; links sharing a nearby end are correlated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_TERMS = 256
+
+
+class ExponentialField:
+    """B independent realisations of a unit-variance field with exponential correlation."""
+
+    def __init__(self, n_envs: int, corr_distance: float, rng: np.random.Generator,
+                 n_terms: int = DEFAULT_TERMS) -> None:
+        if corr_distance <= 0:
+            raise ValueError(f"correlation distance must be > 0, got {corr_distance}")
+        self.corr_distance = float(corr_distance)
+        z = rng.standard_normal((n_envs, n_terms, 2))
+        n = np.abs(rng.standard_normal((n_envs, n_terms, 1)))
+        # Guard the (probability ~0) n == 0 draw: an infinite wave number has no physical meaning.
+        self.wavevectors = z / (self.corr_distance * np.maximum(n, 1e-12))  # [B, J, 2] rad/m
+        self.phases = rng.uniform(0.0, 2.0 * np.pi, size=(n_envs, 1, n_terms))  # [B, 1, J]
+        self.scale = np.sqrt(2.0 / n_terms)
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        """Field values at positions [B, P, 2] -> [B, P]."""
+        arg = np.matmul(positions, np.swapaxes(self.wavevectors, 1, 2))  # [B, P, J]
+        arg += self.phases
+        np.cos(arg, out=arg)
+        return arg.sum(axis=-1) * self.scale
+
+    def link_values(self, s_rx: np.ndarray, s_tx: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Unit-variance link values Z(a, b) from field values at the two ends.
+
+        s_rx [B, D], s_tx [B, N], dist [B, D, N] -> [B, D, N].
+        """
+        rho = np.exp(-dist / self.corr_distance)
+        return (s_rx[:, :, None] + s_tx[:, None, :]) / np.sqrt(2.0 * (1.0 + rho))

@@ -1,0 +1,1 @@
+"""Scenario definitions shared by both backends: parameters, defaults, sources."""

@@ -1,0 +1,1 @@
+"""The numpy twin: fast vectorised simulators of the scenarios."""
