@@ -22,6 +22,12 @@ from pybridge.config import ConfigError
 console = Console(stderr=True)
 
 
+def _out() -> Console:
+    """Console for results on stdout: wide when piped, so tables are never truncated."""
+    c = Console()
+    return c if c.is_terminal else Console(width=200)
+
+
 def _parse_sets(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
@@ -72,12 +78,12 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
     r0 = results[0]
     table = Table(title=f"{r0['scenario']} ({r0['backend']}), {r0['episodes']} episodes, "
                         f"seed {r0['seed']}; rates in bps/Hz")
-    table.add_column("policy")
+    table.add_column("policy", no_wrap=True)
     for _, title in EVAL_COLUMNS:
         table.add_column(title, justify="right")
     for r in results:
         table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS))
-    Console().print(table)
+    _out().print(table)
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -93,7 +99,7 @@ def cmd_params(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("name", "default", "unit", "range", "source", "doc")))
-    Console().print(table)
+    _out().print(table)
     return 0
 
 
@@ -119,10 +125,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       f"{r['agent_steps_per_s_batched']:,.0f}",
                       f"{r['us_per_stage_single']['per_step_amortised']:.0f}",
                       str(r["faded_interferers_per_device"]))
-    Console().print(table)
+    _out().print(table)
     for r in results:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_stage_single"].items())
-        Console().print(f"N={r['n_agents']} us per call: {stages}")
+        _out().print(f"N={r['n_agents']} us per call: {stages}")
     return 0
 
 
@@ -143,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scenario", default="inx-factory")
     e.add_argument("--backend", default="twin", choices=["twin", "ns3"])
     e.add_argument("--policy", nargs="+", default=["cgc"],
-                   choices=["random", "greedy", "cgc", "fixed"])
+                   choices=["random", "fixed", "greedy", "greedy-filtered", "cgc"])
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")

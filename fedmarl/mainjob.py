@@ -25,7 +25,7 @@ from agents.baselines import make_baseline  # noqa: E402
 from fedmarl.evaluate import evaluate_policy  # noqa: E402
 from pybridge import make_config  # noqa: E402
 
-POLICIES = ("random", "fixed", "greedy", "cgc")
+POLICIES = ("random", "fixed", "greedy", "greedy-filtered", "cgc")
 # Seed authors' public code, sparse clutter, N=20, K=4, mean Shannon bps/Hz (DESIGN.md).
 REFERENCE_SHANNON = {"random": 11.02, "greedy": 12.54, "cgc": 12.80}
 

@@ -23,12 +23,12 @@ def naive_sinr(core, b):
     for d in range(core.D):
         n = d // cfg.n_devices
         pl = core.pathloss_db[b, d] + core.shadowing_db[b, d]
-        sig = ptx * 10 ** (-pl[n] / 10) * (core.h_own_re[b, d] ** 2 + core.h_own_im[b, d] ** 2)
+        h2 = core.h[0, b, d].astype(float) ** 2 + core.h[1, b, d].astype(float) ** 2
+        sig = ptx * 10 ** (-pl[n] / 10) * h2[n]
         interf = 0.0
         for i in range(core.N):
             if i != n and core.channel[b, i] == core.channel[b, n]:
-                h2 = core.h_re[b, d, i] ** 2 + core.h_im[b, d, i] ** 2
-                interf += ptx * 10 ** (-pl[i] / 10) * h2
+                interf += ptx * 10 ** (-pl[i] / 10) * h2[i]
         out[d] = sig / (interf + noise)
     return out
 
@@ -40,11 +40,14 @@ def test_vectorised_sinr_matches_naive_loops():
     for _ in range(25):
         core.step(rng.integers(0, 2, size=(2, 7)))
     for b in range(2):
-        np.testing.assert_allclose(core.last.sinr[b].ravel(), naive_sinr(core, b), rtol=1e-10)
-    fbl = inf.fbl_se(core.last.sinr, 256, 1e-5)
-    np.testing.assert_allclose(core.last.rate_fbl, fbl, rtol=1e-12)
+        # float32 pipeline: 7 significant digits
+        np.testing.assert_allclose(core.last.sinr[b].ravel(), naive_sinr(core, b), rtol=2e-5)
+    sinr = core.last.sinr.astype(float)
+    fbl = inf.fbl_se(sinr, 256, 1e-5)
+    np.testing.assert_allclose(core.last.rate_fbl, fbl, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(core.last.rate_shannon, np.log2(1 + sinr), rtol=1e-5)
     expected_reward = inf.reward_eq13(fbl, 11.0, 1.0, 1.0)
-    np.testing.assert_allclose(core.last.reward, expected_reward, rtol=1e-12)
+    np.testing.assert_allclose(core.last.reward, expected_reward, rtol=1e-5, atol=1e-4)
 
 
 def test_default_link_budget_matches_hand_numbers():
@@ -92,17 +95,18 @@ def test_los_frequency_follows_table_7_4_2_1(clutter):
 
 
 def test_los_state_is_spatially_consistent():
-    """Consecutive refreshes rarely flip a link's state (an i.i.d. draw would flip ~30 %)."""
+    """Refreshes 15 cm apart flip far fewer links than an independent redraw would."""
     core = twin(n_envs=4)
     core.reset(seed=3)
-    prev, flips, total = core.los.copy(), 0, 0
+    prev, flips, iid_flips = core.los.copy(), 0.0, 0.0
     for _ in range(10):
         for _ in range(core.cfg.large_scale_update_steps):
             core.step(core.channel)
-        flips += (core.los != prev).sum()
-        total += prev.size
+        p = inf.los_probability(core.d2d, core.los_params)
+        flips += (core.los != prev).mean()
+        iid_flips += (2 * p * (1 - p)).mean()  # flip rate of an i.i.d. draw per refresh
         prev = core.los.copy()
-    assert flips / total < 0.03
+    assert flips < 0.25 * iid_flips, (flips / 10, iid_flips / 10)
 
 
 def test_fading_autocorrelation_and_power():
@@ -111,7 +115,8 @@ def test_fading_autocorrelation_and_power():
     hs = []
     for _ in range(150):
         core.step(core.channel)
-        hs.append(core.h_own_re + 1j * core.h_own_im)
+        own = core.h[:, :, np.arange(core.D), core.owner].astype(float)  # [2, B, D]
+        hs.append(own[0] + 1j * own[1])
     h = np.stack(hs)  # [T, B, D]
     power = np.abs(h) ** 2
     assert power.mean() == pytest.approx(1.0, abs=0.05)

@@ -22,8 +22,6 @@ are [B, D, N] = from access point i to device d; powers are in watts, rates in b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import ndtr
 
@@ -33,36 +31,61 @@ from pybridge.scenarios.inx_factory import InxFactoryConfig
 from pybridge.twin.mobility import AlleyMobility, build_layout
 
 
-@dataclass
 class StepData:
-    """What one step produced, for metrics and policies; arrays are views, copy to keep."""
+    """What one step produced, for metrics and policies. Arrays are views: copy to keep them.
 
-    rate_fbl: np.ndarray  # [B, N, M] bps/Hz, finite blocklength (eq. 2)
-    rate_shannon: np.ndarray  # [B, N, M] bps/Hz
-    sinr: np.ndarray  # [B, N, M] linear, on the channel in use
-    interference_w: np.ndarray  # [B, N, M] co-channel interference (no noise), W
-    channel: np.ndarray  # [B, N] channel in use during the step
-    reward: np.ndarray  # [B, N]
-    switches: np.ndarray  # [B, N] bool: a switch took effect at this step
+    Derived quantities (Shannon rate, interference on the channel in use) are computed on first
+    access: training loops that read only the reward do not pay for them.
+    """
+
+    def __init__(self, core: InxFactoryTwin, sinr: np.ndarray, log2_1p: np.ndarray,
+                 fbl: np.ndarray, reward: np.ndarray, switches: np.ndarray) -> None:
+        shape = (core.B, core.N, core.M)
+        self._interf = core.interference_per_channel  # a new array every step: safe to keep
+        self._used_flat = core._used_flat
+        self.sinr = sinr.reshape(shape)  # linear, on the channel in use
+        self._log2_1p = log2_1p
+        self.rate_fbl = fbl.reshape(shape)  # bps/Hz, finite blocklength (eq. 2)
+        self.reward = reward  # [B, N]
+        self.channel = core.channel  # [B, N]; replaced (not mutated) by the next step
+        self.switches = switches  # [B, N] bool: a switch took effect at this step
+
+    @property
+    def rate_shannon(self) -> np.ndarray:
+        return self._log2_1p.reshape(self.sinr.shape)
+
+    @property
+    def interference_w(self) -> np.ndarray:
+        """Co-channel interference (no noise) on the channel in use, W, [B, N, M]."""
+        interf = self._interf.reshape(-1)[self._used_flat]
+        return interf.reshape(self.sinr.shape)
+
+
+F32 = np.float32
 
 
 class InxFactoryTwin:
-    """Vectorised inx-factory simulator over `n_envs` independent copies."""
+    """Vectorised inx-factory simulator over `n_envs` independent copies.
+
+    The per-step pipeline (fading, interference, SINR, rates, observation) runs in float32: it
+    halves memory traffic and float32 transcendental functions are ~10x faster here; SINRs up to
+    1e6 keep 7 significant digits. Large-scale quantities (path loss, shadowing) are float64.
+    """
 
     def __init__(self, cfg: InxFactoryConfig, n_envs: int = 1) -> None:
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         self.cfg = cfg
-        self.B = n_envs
-        self.N = cfg.n_subnetworks
+        self.B = B = n_envs
+        self.N = N = cfg.n_subnetworks
         self.M = cfg.n_devices
         self.K = cfg.n_channels
-        self.D = self.N * self.M
+        self.D = D = self.N * self.M
         tiles = cfg.resolved_hall_tiles
         self.layout = build_layout(tiles, tiles)
         self.mobility = AlleyMobility(self.layout, n_envs, self.N, speed=cfg.speed,
                                       d_min=cfg.min_separation)
-        self.owner = np.repeat(np.arange(self.N), self.M)  # [D] subnetwork of each device
+        self.owner = np.repeat(np.arange(N), self.M)  # [D] subnetwork of each device
         self.los_params = inf.LosParams(
             scenario=cfg.inf_scenario, clutter_density=cfg.resolved_clutter_density,
             clutter_size=cfg.resolved_clutter_size, clutter_height=cfg.resolved_clutter_height,
@@ -71,12 +94,16 @@ class InxFactoryTwin:
         self.tx_power_w = float(inf.dbm_to_w(cfg.tx_power_dbm))
         self.noise_w = inf.noise_power_w(cfg.channel_bandwidth_hz, cfg.noise_figure_db)
         self.rho = inf.fading_rho(cfg.speed, cfg.carrier_freq_ghz * 1e9, cfg.step_duration)
-        self.n_faded = min(self.N - 1, cfg.max_faded_interferers)
-        self.exact = self.n_faded == self.N - 1
-        self._qinv = inf.qinv(cfg.error_prob)
+        self.n_faded = min(N - 1, cfg.max_faded_interferers)
+        self.exact = self.n_faded == N - 1
+        self._fbl_coeff = F32(inf.qinv(cfg.error_prob) * inf.LOG2_E / np.sqrt(cfg.blocklength))
         self._rng = np.random.default_rng(cfg.seed)
-        self._own_mask = np.ones((self.D, self.N))
-        self._own_mask[np.arange(self.D), self.owner] = 0.0
+        # Flat index helpers: link (b, d, i) is element (b * D + d) * N + i of a [B, D, N] array.
+        bd = np.arange(B * D)
+        self._own_flat = bd * N + np.tile(self.owner, B)
+        self._bd_times_k = (bd * self.K).reshape(B, D)
+        self._own_mask = np.ones((D, N), dtype=F32)
+        self._own_mask[np.arange(D), self.owner] = 0.0
         self._k_range = np.arange(self.K)
         self.t = 0
         self._started = False
@@ -95,12 +122,9 @@ class InxFactoryTwin:
         self.device_offsets = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=-1)
         self.shadow_field = ExponentialField(B, self.cfg.shadow_corr_distance, rng)
         self.los_field = ExponentialField(B, self.cfg.resolved_los_corr_distance, rng)
-        # Stationary start of the fading: h ~ CN(0, 1), each quadrature N(0, 1/2).
-        self.h_re = rng.standard_normal((B, D, N)) * np.sqrt(0.5)
-        self.h_im = rng.standard_normal((B, D, N)) * np.sqrt(0.5)
-        self.h_own_re = rng.standard_normal((B, D)) * np.sqrt(0.5)
-        self.h_own_im = rng.standard_normal((B, D)) * np.sqrt(0.5)
-        self._last_fade = np.zeros((B, D, N), dtype=np.int64)
+        # Fading of every link, own links included: h[0] + j h[1] ~ CN(0, 1) (stationary start).
+        self.h = self._complex_gaussian((2, B, D, N), scale=1.0)
+        self._last_fade = np.zeros((B, D, N), dtype=np.int32)
         self.channel = rng.integers(0, self.K, size=(B, N))
         self.pending = np.full((B, N), -1)
         self.countdown = np.zeros((B, N), dtype=np.int64)
@@ -121,7 +145,7 @@ class InxFactoryTwin:
         actions = np.asarray(actions)
         if actions.shape != (self.B, self.N):
             raise ValueError(f"actions must have shape {(self.B, self.N)}, got {actions.shape}")
-        if actions.size and (actions.min() < 0 or actions.max() >= self.K):
+        if actions.min() < 0 or actions.max() >= self.K:
             raise ValueError(f"actions must be channel indices in [0, {self.K - 1}]")
         switched = self._apply_switching(actions)
         self.t += 1
@@ -143,8 +167,9 @@ class InxFactoryTwin:
         pending = self.pending >= 0
         self.countdown -= pending
         done = pending & (self.countdown <= 0)
-        self.channel = np.where(done, self.pending, self.channel)
-        self.pending = np.where(done, -1, self.pending)
+        if done.any():
+            self.channel = np.where(done, self.pending, self.channel)
+            self.pending = np.where(done, -1, self.pending)
         request = (actions != self.channel) & (self.pending < 0)
         if request.any():
             delay = self._rng.integers(1, self.cfg.tau_max + 1, size=request.shape)
@@ -161,96 +186,111 @@ class InxFactoryTwin:
     def _refresh_large_scale(self) -> None:
         """Path loss, LOS state and shadowing of every link at the current positions."""
         cfg, p = self.cfg, self.los_params
+        B, D, N = self.B, self.D, self.N
         ap, dev = self.positions()
         diff = dev[:, :, None, :] - ap[:, None, :, :]
         d2d = np.sqrt(np.einsum("bdnx,bdnx->bdn", diff, diff))
         d3d = np.sqrt(d2d * d2d + self.height_diff**2)
-        z_los = self.los_field.link_values(self.los_field(dev), self.los_field(ap), d2d)
+        both = np.concatenate([dev, ap], axis=1)  # one field evaluation for both ends
+        s_los = self.los_field(both)
+        z_los = self.los_field.link_values(s_los[:, :D], s_los[:, D:], d2d)
         # Spatially consistent LOS draw: u = Phi(z) is uniform per link and moves smoothly.
         self.los = ndtr(z_los) < inf.los_probability(d2d, p)
-        z_sh = self.shadow_field.link_values(self.shadow_field(dev), self.shadow_field(ap), d2d)
+        s_sh = self.shadow_field(both)
+        z_sh = self.shadow_field.link_values(s_sh[:, :D], s_sh[:, D:], d2d)
         pl = np.where(self.los, inf.pathloss_los(d3d, cfg.carrier_freq_ghz),
                       inf.pathloss_nlos(d3d, cfg.carrier_freq_ghz, p.scenario))
         self.shadowing_db = inf.shadow_std_db(p.scenario, self.los) * z_sh
         self.pathloss_db = pl
         self.d2d = d2d
-        gain = self.tx_power_w * 10.0 ** (-(pl + self.shadowing_db) / 10.0)  # received power
-        self.rx_own = gain[:, np.arange(self.D), self.owner]  # [B, D] mean own-signal power
-        self.rx_int = gain * self._own_mask  # [B, D, N] mean interference power, own link 0
+        rx = (self.tx_power_w * 10.0 ** (-(pl + self.shadowing_db) / 10.0)).astype(F32)
+        self.rx_own = rx.reshape(-1)[self._own_flat].reshape(B, D)  # mean own-signal power, W
+        self.rx_int = rx * self._own_mask  # [B, D, N] mean interference power, own link 0
         if not self.exact:
             # The strongest interferers of each device get fading; the rest add mean power.
-            self.nb = np.argpartition(-self.rx_int, self.n_faded - 1, axis=-1)[..., :self.n_faded]
-            self.rx_nb = np.take_along_axis(self.rx_int, self.nb, axis=-1)
-            self.rx_rest = self.rx_int.copy()
-            np.put_along_axis(self.rx_rest, self.nb, 0.0, axis=-1)
-            self._nb_flat = (self.nb + (np.arange(self.B) * self.N)[:, None, None]).ravel()
+            nb = np.argpartition(-self.rx_int, self.n_faded - 1, axis=-1)[..., :self.n_faded]
+            base = (np.arange(B * D) * N).reshape(B, D, 1)
+            self._faded_flat = np.concatenate(
+                [self._own_flat.reshape(B, D, 1), base + nb], axis=-1).ravel()
+            self._nb_rx = np.take_along_axis(self.rx_int, nb, axis=-1)  # [B, D, L]
+            self._nb_ap_flat = (nb + (np.arange(B) * N)[:, None, None]).ravel()
+            self._rx_rest = self.rx_int.copy()
+            np.put_along_axis(self._rx_rest, nb, 0.0, axis=-1)
 
     # ---------------------------------------------------------------------------- fading
+    def _complex_gaussian(self, shape: tuple[int, ...], scale) -> np.ndarray:
+        """[2, ...] float32 real/imag parts of CN(0, scale^2) samples.
+
+        Polar form: |w|^2 = -ln(1 - u1) is Exp(1), the phase 2 pi u2 is uniform, so w is exactly
+        circular complex Gaussian; float32 uniforms make it ~2x faster than standard_normal here.
+        """
+        u = self._rng.random(shape, dtype=F32)
+        r = np.sqrt(-np.log1p(-u[0]))
+        r *= scale
+        theta = u[1] * F32(2.0 * np.pi)
+        out = np.empty(shape, dtype=F32)
+        np.multiply(r, np.cos(theta), out=out[0])
+        np.multiply(r, np.sin(theta), out=out[1])
+        return out
+
     def _advance_fading(self) -> None:
-        rho, rng = self.rho, self._rng
-        s = np.sqrt((1.0 - rho * rho) / 2.0)
-        for arr in (self.h_own_re, self.h_own_im):
-            arr *= rho
-            arr += s * rng.standard_normal(arr.shape)
+        """h <- rho h + sqrt(1 - rho^2) w for every faded link."""
+        rho = self.rho
         if self.exact:
-            for arr in (self.h_re, self.h_im):
-                arr *= rho
-                arr += s * rng.standard_normal(arr.shape)
+            w = self._complex_gaussian(self.h.shape, F32(np.sqrt(1.0 - rho * rho)))
+            self.h *= F32(rho)
+            self.h += w
             return
-        # Lazy exact update of the faded subset: D missed steps -> coefficient rho^D.
-        gap = self.t - np.take_along_axis(self._last_fade, self.nb, axis=-1)
-        a = rho ** gap
-        sd = np.sqrt((1.0 - a * a) / 2.0)
-        for arr in (self.h_re, self.h_im):
-            h = np.take_along_axis(arr, self.nb, axis=-1) * a + sd * rng.standard_normal(gap.shape)
-            np.put_along_axis(arr, self.nb, h, axis=-1)
-        np.put_along_axis(self._last_fade, self.nb, self.t, axis=-1)
+        # Lazy exact update of the faded subset: a link last updated D steps ago gets rho^D.
+        h2 = self.h.reshape(2, -1)
+        idx = self._faded_flat
+        gap = self.t - self._last_fade.reshape(-1)[idx]
+        a = (rho ** gap).astype(F32)
+        h2[:, idx] = h2[:, idx] * a + self._complex_gaussian(
+            (2, idx.size), np.sqrt(1.0 - a * a).astype(F32))
+        self._last_fade.reshape(-1)[idx] = self.t
 
     # --------------------------------------------------------------------------- measure
     def _measure(self, switched: np.ndarray) -> StepData:
         """SINR per channel at every device, rates and rewards for the channels in use."""
         B, N, M, K, D = self.B, self.N, self.M, self.K, self.D
-        onehot = (self.channel[:, :, None] == self._k_range).astype(np.float64)  # [B, N, K]
+        h = self.h
+        power = h[0] * h[0]
+        power += h[1] * h[1]  # |h|^2 of every link, [B, D, N]
+        onehot = (self.channel[:, :, None] == self._k_range).astype(F32)  # [B, N, K]
         if self.exact:
-            p_int = (self.h_re * self.h_re + self.h_im * self.h_im) * self.rx_int
-            interf = np.matmul(p_int, onehot)  # [B, D, K]
+            interf = np.matmul(power * self.rx_int, onehot)  # [B, D, K]
         else:
-            h_re = np.take_along_axis(self.h_re, self.nb, axis=-1)
-            h_im = np.take_along_axis(self.h_im, self.nb, axis=-1)
-            p_nb = (h_re * h_re + h_im * h_im) * self.rx_nb  # [B, D, L]
-            bins = (np.arange(B * D)[:, None] * K + self.channel.ravel()[self._nb_flat]
-                    .reshape(B * D, -1)).ravel()
+            p_nb = power.reshape(-1)[self._faded_flat].reshape(B, D, -1)[..., 1:] * self._nb_rx
+            bins = (self._bd_times_k[..., None]
+                    + self.channel.reshape(-1)[self._nb_ap_flat].reshape(B, D, -1)).ravel()
             interf = np.bincount(bins, weights=p_nb.ravel(), minlength=B * D * K)
-            interf = interf.reshape(B, D, K) + np.matmul(self.rx_rest, onehot)
-        signal = (self.h_own_re**2 + self.h_own_im**2) * self.rx_own  # [B, D]
-        self.sinr_per_channel = signal[:, :, None] / (interf + self.noise_w)  # [B, D, K]
+            interf = interf.reshape(B, D, K).astype(F32) + np.matmul(self._rx_rest, onehot)
+        signal = power.reshape(-1)[self._own_flat].reshape(B, D) * self.rx_own
         self.interference_per_channel = interf
-        dev_channel = self.channel[:, self.owner][:, :, None]  # [B, D, 1]
-        sinr = np.take_along_axis(self.sinr_per_channel, dev_channel, axis=-1)[..., 0]
-        i_used = np.take_along_axis(interf, dev_channel, axis=-1)[..., 0]
-        fbl = self._fbl(sinr).reshape(B, N, M)
+        self.sinr_per_channel = signal[:, :, None] / (interf + F32(self.noise_w))  # [B, D, K]
+        self._used_flat = (self._bd_times_k + self.channel[:, self.owner]).ravel()
+        sinr = self.sinr_per_channel.reshape(-1)[self._used_flat]
+        one_plus = sinr + F32(1.0)
+        log2_1p = np.log2(one_plus)
+        dispersion = F32(1.0) - F32(1.0) / (one_plus * one_plus)
+        fbl = np.maximum(log2_1p - np.sqrt(dispersion) * self._fbl_coeff, F32(0.0))
         cfg = self.cfg
-        return StepData(
-            rate_fbl=fbl,
-            rate_shannon=np.log2(1.0 + sinr).reshape(B, N, M),
-            sinr=sinr.reshape(B, N, M),
-            interference_w=i_used.reshape(B, N, M),
-            channel=self.channel.copy(),
-            reward=inf.reward_eq13(fbl, cfg.r_min, cfg.lambda_rate, cfg.lambda_penalty),
-            switches=switched,
-        )
-
-    def _fbl(self, sinr: np.ndarray) -> np.ndarray:
-        return inf.fbl_se(sinr, self.cfg.blocklength, self.cfg.error_prob)
+        fbl_nm = fbl.reshape(B, N, M)
+        reward = inf.reward_eq13(fbl_nm, cfg.r_min, cfg.lambda_rate, cfg.lambda_penalty)
+        return StepData(self, sinr, log2_1p, fbl, reward, switched)
 
     # ---------------------------------------------------------------------- observations
     def observation(self) -> np.ndarray:
         """Per-agent observation [B, N, W] float32 (W = K, or K * M for obs_reduce="full")."""
         B, N, M, K = self.B, self.N, self.M, self.K
         if self.cfg.obs_quantity == "sinr":
-            x = 10.0 * np.log10(self.sinr_per_channel)
+            x = np.log10(self.sinr_per_channel)
+            x *= F32(10.0)
         else:
-            x = 10.0 * np.log10(self.interference_per_channel + self.noise_w) + 30.0  # dBm
+            x = np.log10(self.interference_per_channel + F32(self.noise_w))
+            x *= F32(10.0)
+            x += F32(30.0)  # dBm
         x = x.reshape(B, N, M, K)
         how = self.cfg.obs_reduce
         if how == "full":
@@ -259,7 +299,7 @@ class InxFactoryTwin:
             out = x[:, :, 0, :]
         else:
             out = getattr(np, how)(x, axis=2)
-        return np.clip(out, OBS_LOW, OBS_HIGH).astype(np.float32)
+        return np.clip(out, F32(OBS_LOW), F32(OBS_HIGH))
 
     def sinr_db(self) -> np.ndarray:
         """Measured SINR per channel at every device, [B, N, M, K] dB (for greedy policies)."""
@@ -276,7 +316,7 @@ class InxFactoryTwin:
     def state(self) -> np.ndarray:
         """Global state per copy: every agent's observation and channel, [B, N * (W + 1)]."""
         obs = self.observation()
-        chan = (self.channel / max(self.K - 1, 1)).astype(np.float32)[:, :, None]
+        chan = (self.channel / max(self.K - 1, 1)).astype(F32)[:, :, None]
         return np.concatenate([obs, chan], axis=-1).reshape(self.B, -1)
 
 

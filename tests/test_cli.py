@@ -1,0 +1,76 @@
+"""The `fedmarl` command line: eval (table and JSON), params, bench, run, and its errors."""
+
+import json
+import subprocess
+import sys
+
+from fedmarl.cli import main
+
+
+def run_cli(*args):
+    """Run the installed CLI module in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "fedmarl.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_eval_json_has_the_metrics():
+    p = run_cli("eval", "--scenario", "inx-factory", "--policy", "cgc", "--episodes", "2",
+                "--seed", "3", "--json", "--set", "n_subnetworks=8", "--set", "episode_steps=30")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    for key in ("mean_rate", "p5_rate", "p50_rate", "mean_rate_shannon", "jain_fairness",
+                "frac_below_rmin", "mean_interference_dbm", "sinr_db_p5", "sinr_db_p50",
+                "sinr_db_p95", "rate_cdf_quantiles"):
+        assert key in r
+    assert r["episodes"] == 2 and r["policy"] == "cgc"
+    assert 0 < r["jain_fairness"] <= 1 and 0 <= r["frac_below_rmin"] <= 1
+    assert r["p5_rate"] <= r["p50_rate"] and len(r["rate_cdf_quantiles"]) == 101
+
+
+def test_eval_table_lists_each_policy(capsys):
+    assert main(["eval", "--policy", "random", "greedy", "--episodes", "1",
+                 "--set", "n_subnetworks=5", "--set", "episode_steps=10"]) == 0
+    out = capsys.readouterr().out
+    assert "random" in out and "greedy" in out and "Jain" in out
+
+
+def test_eval_same_seed_same_numbers():
+    args = ["eval", "--policy", "greedy", "--episodes", "2", "--json", "--seed", "5",
+            "--set", "n_subnetworks=6", "--set", "episode_steps=20"]
+    assert run_cli(*args).stdout == run_cli(*args).stdout
+
+
+def test_bad_parameter_is_one_clear_error():
+    p = run_cli("eval", "--episodes", "1", "--set", "n_channels=-1")
+    assert p.returncode == 2
+    assert "n_channels" in p.stderr and "out of range" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = run_cli("eval", "--episodes", "1", "--set", "warp_speed=9")
+    assert p.returncode == 2 and "unknown parameter" in p.stderr
+
+
+def test_params_lists_sources(capsys):
+    assert main(["params", "inx-factory", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"]: r for r in rows}
+    assert names["n_channels"]["default"] == 4 and names["n_channels"]["source"] == "ref002"
+    assert {"n_subnetworks", "n_devices", "clutter", "episode_steps", "seed"} <= set(names)
+
+
+def test_bench_twin_json_reports_rates():
+    p = run_cli("bench", "twin", "--n", "10", "--batch", "4", "--seconds", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["env_steps_per_s_single"] > 0 and r["env_steps_per_s_batched"] > 0
+    assert r["agent_steps_per_s_batched"] == r["env_steps_per_s_batched"] * 10
+    assert set(r["us_per_stage_single"]) >= {"fading", "large_scale_refresh", "mobility_step"}
+
+
+def test_run_writes_report(tmp_path):
+    out = tmp_path / "rep"
+    assert main(["run", "--out", str(out), "--episodes", "2"]) == 0
+    assert (out / "report.md").read_text().count("|") > 20
+    assert (out / "rate_cdf.png").stat().st_size > 1000
+    res = json.loads((out / "results.json").read_text())
+    assert [r["policy"] for r in res["results"]] == ["random", "fixed", "greedy",
+                                                      "greedy-filtered", "cgc"]
