@@ -134,3 +134,13 @@ def test_link_values_have_unit_variance_at_every_length():
         b = a + dist * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
         z = (f(a) + f(b)) / np.sqrt(2 * (1 + np.exp(-dist / 10.0)))
         assert z.std() == pytest.approx(1.0, abs=0.04), dist
+
+
+@pytest.mark.parametrize("scenario", ["SL", "DL", "SH", "DH", "HH"])
+def test_fast_pathloss_equals_reference_formulas(scenario):
+    d = np.geomspace(0.5, 700, 200)
+    los = np.random.default_rng(0).uniform(size=d.size) < 0.5
+    ref = np.where(los, inf.pathloss_los(d, FC), inf.pathloss_nlos(d, FC, scenario))
+    np.testing.assert_allclose(inf.pathloss_db(d, FC, scenario, los), ref, rtol=1e-12)
+    np.testing.assert_allclose(inf.pathloss_db(d.astype(np.float32), FC, scenario, los), ref,
+                               rtol=1e-6)

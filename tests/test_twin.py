@@ -242,6 +242,16 @@ def test_config_strings_are_coerced_and_defaults_resolved():
     assert make_config("inx-factory", clutter="dense-high").resolved_ap_height == 8.0
 
 
+def test_los_threshold_table_matches_exact_comparison():
+    core = twin(n_envs=8, clutter="dense")
+    core.reset(seed=1)
+    z = core.los_field.link_values(core.los_field(core.positions()[1]),
+                                   core.los_field(core.positions()[0]), core.d2d)
+    exact = ndtr(z.astype(float)) < inf.los_probability(core.d2d.astype(float), core.los_params)
+    assert np.mean(core.los != exact) < 1e-3
+    assert np.array_equal(core.los, z < core._los_threshold(core.d2d))
+
+
 def test_los_uniform_transform_is_calibrated():
     # the link LOS draw compares Phi(z) with P_LOS: Phi(z) must be uniform
     core = twin(n_envs=200)
@@ -251,3 +261,21 @@ def test_los_uniform_transform_is_calibrated():
     u = ndtr(z).ravel()
     hist = np.histogram(u, bins=5, range=(0, 1))[0] / u.size
     assert np.all(np.abs(hist - 0.2) < 0.02)
+
+
+def test_truncated_mode_fading_statistics_and_incremental_remainder():
+    core = twin(n_envs=4, n_subnetworks=30, max_faded_interferers=5)
+    assert not core.exact
+    core.reset(seed=8)
+    rng = np.random.default_rng(0)
+    own = []
+    for _ in range(120):
+        core.step(rng.integers(0, 4, size=(4, 30)))
+        own.append(core.h_faded[0, :, :, 0] + 1j * core.h_faded[1, :, :, 0])
+        # the incrementally updated mean-power remainder equals a fresh product
+        onehot = (core.channel[:, :, None] == np.arange(4)).astype(np.float32)
+        np.testing.assert_allclose(core._rest, np.matmul(core._rx_rest, onehot), rtol=1e-4,
+                                   atol=1e-18)
+    h = np.stack(own).astype(np.complex128)
+    assert np.mean(np.abs(h) ** 2) == pytest.approx(1.0, abs=0.06)
+    assert np.mean(h[1:] * np.conj(h[:-1])).real == pytest.approx(0.2898, abs=0.04)

@@ -75,7 +75,12 @@ class ExponentialField:
     def link_values(self, s_rx: np.ndarray, s_tx: np.ndarray, dist: np.ndarray) -> np.ndarray:
         """Unit-variance link values Z(a, b) from field values at the two ends.
 
-        s_rx [B, D], s_tx [B, N], dist [B, D, N] -> [B, D, N].
+        s_rx [B, D], s_tx [B, N], dist [B, D, N] -> [B, D, N] in dist's dtype.
         """
-        rho = np.exp(-dist / self.corr_distance)
-        return (s_rx[:, :, None] + s_tx[:, None, :]) / np.sqrt(2.0 * (1.0 + rho))
+        dtype = dist.dtype
+        rho = np.exp(dist * dtype.type(-1.0 / self.corr_distance))
+        rho += dtype.type(1.0)
+        rho *= dtype.type(2.0)
+        out = s_rx.astype(dtype)[:, :, None] + s_tx.astype(dtype)[:, None, :]
+        out /= np.sqrt(rho)
+        return out

@@ -81,6 +81,26 @@ def pathloss_nlos(d3d, fc_ghz: float, scenario: str) -> np.ndarray:
     return pl
 
 
+def pathloss_db(d3d, fc_ghz: float, scenario: str, los: np.ndarray) -> np.ndarray:
+    """Path loss of links in the given LOS state: LOS formula where `los`, else NLOS with the
+    max() rules. One log10 per link (the hot path of a large-scale refresh); the result equals
+    `np.where(los, pathloss_los(d), pathloss_nlos(d, scenario))` (tested)."""
+    lg = np.log10(clamp_d3d(d3d).astype(np.asarray(d3d).dtype, copy=False))
+    log_fc = np.log10(fc_ghz)
+
+    def pl(model: str):
+        a, b, c, _ = _PL_COEFFS[model]
+        return (a + c * log_fc) + b * lg
+
+    los_pl = pl("LOS")
+    if scenario == "HH":
+        return los_pl
+    nlos = np.maximum(pl(scenario), los_pl)
+    if scenario == "DL":
+        nlos = np.maximum(nlos, pl("SL"))
+    return np.where(los, los_pl, nlos)
+
+
 def shadow_std_db(scenario: str, los: np.ndarray | bool) -> np.ndarray:
     """Shadow-fading std (dB): 4.3 for LOS links, the scenario's NLOS value otherwise."""
     nlos_std = _PL_COEFFS["LOS"][3] if scenario == "HH" else _PL_COEFFS[scenario][3]
@@ -108,10 +128,12 @@ class LosParams:
 
 def los_probability(d2d, p: LosParams) -> np.ndarray:
     """P_LOS(d_2D) of Table 7.4.2-1 (InF). HH is always LOS."""
-    d2d = np.asarray(d2d, dtype=np.float64)
+    d2d = np.asarray(d2d)
+    if d2d.dtype.kind != "f":
+        d2d = d2d.astype(np.float64)
     if p.scenario == "HH":
         return np.ones_like(d2d)
-    return np.exp(-d2d / p.k_subsce())
+    return np.exp(d2d * d2d.dtype.type(-1.0 / p.k_subsce()))
 
 
 def noise_power_w(bandwidth_hz: float, noise_figure_db: float) -> float:

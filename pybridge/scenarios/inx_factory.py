@@ -41,8 +41,9 @@ class InxFactoryConfig(ScenarioConfig):
                                      low=0.0, high=10.0, low_open=True)
     speed: float = param(3.0, "robot speed along the alleys", source="ref002", unit="m/s",
                          low=0.0, high=30.0)
-    min_separation: float = param(1.0, "minimum robot centre-to-centre distance",
-                                  source="ref002", unit="m", low=0.1, high=10.0)
+    min_separation: float = param(1.0, "minimum robot centre-to-centre distance (at most the"
+                                  " 2.5 m between opposite lanes)", source="ref002", unit="m",
+                                  low=0.1, high=2.5)
     ap_height: float = param(None, "access-point antenna height; default 1.5 m for the low-BS"
                              " clutter types, 8 m for the high-BS ones", source="38.901 Table"
                              " 7.2-4", unit="m", low=0.5, high=30.0)
