@@ -17,13 +17,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from rich.console import Console
 
-from agents.baselines import make_baseline  # noqa: E402
-from fedmarl.evaluate import evaluate_policy  # noqa: E402
-from pybridge import make_config  # noqa: E402
+from agents.baselines import make_baseline
+from fedmarl.evaluate import evaluate_policy
+from pybridge import make_config
 
 POLICIES = ("random", "fixed", "greedy", "greedy-filtered", "cgc")
 # Seed authors' public code, sparse clutter, N=20, K=4, mean Shannon bps/Hz (DESIGN.md).
@@ -44,11 +44,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def plot_rate_cdf(results: list[dict[str, Any]], path: Path, key: str, title: str) -> None:
+def plot_rate_cdf(results: list[dict[str, Any]], path: Path, key: str, title: str,
+                  r_min: float | None = None) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for r in results:
         q = np.asarray(r[key])
         ax.plot(q, np.linspace(0, 1, len(q)), label=r["policy"])
+    if r_min is not None:
+        ax.axvline(r_min, color="grey", ls="--", lw=1, label=f"r_min = {r_min:g}")
     ax.set_xlabel("rate per device and step (bps/Hz)")
     ax.set_ylabel("CDF")
     ax.set_title(title)
@@ -74,9 +77,9 @@ def run_main_job(out: str, episodes: int = 20, seed: int = 0,
     payload = {"config": cfg.to_dict(), "wall_seconds": wall, "results": results}
     write_atomic(out_dir / "results.json", json.dumps(payload, indent=2).encode())
     plot_rate_cdf(results, out_dir / "rate_cdf.png", "rate_cdf_quantiles",
-                  "Per-device finite-blocklength rate, inx-factory N=20 K=4")
+                  "Per-device finite-blocklength rate, inx-factory N=20 K=4", cfg.r_min)
     plot_rate_cdf(results, out_dir / "rate_cdf_shannon.png", "rate_shannon_cdf_quantiles",
-                  "Per-device Shannon rate, inx-factory N=20 K=4")
+                  "Per-device Shannon rate, inx-factory N=20 K=4", cfg.r_min)
     write_atomic(out_dir / "report.md", _report(results, episodes, seed, wall).encode())
     console.print(f"[run] report written to {out_dir / 'report.md'} ({wall:.1f} s)")
     return out_dir / "report.md"
@@ -86,13 +89,13 @@ def _report(results: list[dict[str, Any]], episodes: int, seed: int, wall: float
     lines = [
         "# fedmarl report: inx-factory baselines (twin backend)",
         "",
-        f"{episodes} episodes x 200 steps per policy, seed {seed}, default parameters "
-        f"(N=20, K=4, sparse clutter; `fedmarl params inx-factory`). Wall time {wall:.1f} s.",
+        (f"{episodes} episodes x 200 steps per policy, seed {seed}, default parameters "
+         f"(N=20, K=4, sparse clutter; `fedmarl params inx-factory`). Wall time {wall:.1f} s."),
         "Rates are spectral efficiencies in bps/Hz over all (device, step) samples; FBL is the",
         "finite-blocklength rate (l=256, eps=1e-5) that the reward uses.",
         "",
-        "| policy | mean Shannon (+-sd over episodes) | ref. Shannon | p5 Shannon | mean FBL | "
-        "p5 FBL | Jain | frac < r_min | SINR p50 dB |",
+        ("| policy | mean Shannon (+-sd over episodes) | ref. Shannon | p5 Shannon | mean FBL | "
+         "p5 FBL | Jain | frac < r_min | SINR p50 dB |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:

@@ -10,6 +10,7 @@ with one clear message.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -133,7 +134,7 @@ def _check_field(scenario: str, f: dataclasses.Field, value: Any) -> None:
         if not numeric and (low is not None or high is not None):
             raise ConfigError(f"{scenario}: parameter {f.name!r} must be a number, got {value!r}")
         return
-    if value != value:  # NaN
+    if math.isnan(value):
         raise ConfigError(f"{scenario}: parameter {f.name!r} is NaN")
     too_low = low is not None and (value <= low if m.get("low_open") else value < low)
     too_high = high is not None and value > high

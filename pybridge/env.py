@@ -9,7 +9,7 @@ directly for training and evaluation speed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -92,7 +92,8 @@ class VecEnv:
 class InxParallelEnv(ParallelEnv):
     """PettingZoo ParallelEnv over a single-copy core (exact API: reset(seed=, options=))."""
 
-    metadata = {"name": "inx_factory_v0", "render_modes": [], "is_parallelizable": True}
+    metadata: ClassVar[dict] = {"name": "inx_factory_v0", "render_modes": [],
+                                "is_parallelizable": True}
 
     def __init__(self, core) -> None:
         if core.B != 1:

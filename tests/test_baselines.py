@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from agents.baselines import (
-    CGCPolicy, GreedyPolicy, RandomPolicy, improper_colouring, interference_graph, make_baseline)
+    CGCPolicy,
+    GreedyPolicy,
+    RandomPolicy,
+    improper_colouring,
+    interference_graph,
+    make_baseline,
+)
 from fedmarl.evaluate import evaluate_policy
 from pybridge import make_vec_env
 

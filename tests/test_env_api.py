@@ -33,7 +33,7 @@ def test_spaces_state_and_truncation():
     assert env.state().shape == env.state_space.shape
     assert {"rate", "rate_shannon", "sinr_db", "channel", "switched"} <= set(infos["subnet_1"])
     for t in range(40):
-        obs, rew, term, trunc, infos = env.step({a: 0 for a in env.agents})
+        obs, _rew, term, trunc, infos = env.step({a: 0 for a in env.agents})
         assert not any(term.values())
         assert all(trunc.values()) == (t == 39)
     assert env.agents == []
@@ -58,7 +58,7 @@ def test_batched_copy_matches_parallel_env_with_same_seed():
     for _ in range(40):
         a = rng.integers(0, 4, size=6)
         obs_d, rew_d, *_ = env.step(dict(zip(env.possible_agents, a.tolist())))
-        obs_v, rew_v, _, trunc, info = vec.step(a[None])
+        obs_v, rew_v, _, trunc, _info = vec.step(a[None])
         np.testing.assert_array_equal(np.stack(list(obs_d.values())), obs_v[0])
         np.testing.assert_allclose(list(rew_d.values()), rew_v[0], rtol=1e-6)
     assert trunc.all()

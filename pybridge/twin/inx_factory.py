@@ -211,7 +211,7 @@ class InxFactoryTwin:
     def _refresh_large_scale(self) -> None:
         """Path loss, LOS state and shadowing of every link at the current positions."""
         cfg, p = self.cfg, self.los_params
-        B, D, N = self.B, self.D, self.N
+        B, D = self.B, self.D
         ap, dev = self.positions()
         dx = dev[:, :, None, 0].astype(F32) - ap[:, None, :, 0].astype(F32)
         dy = dev[:, :, None, 1].astype(F32) - ap[:, None, :, 1].astype(F32)
