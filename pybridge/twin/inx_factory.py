@@ -106,7 +106,7 @@ class InxFactoryTwin:
         self._own_mask[np.arange(D), self.owner] = 0.0
         self._k_range = np.arange(self.K)
         self._faded_flat = None
-        self._faded_epoch = 0
+        self._faded_epoch = self._epoch = 0  # episode counter: faded-set state is per episode
         # rho^g and sqrt(1 - rho^2g) for every gap g a faded link can have within an episode.
         gaps = np.arange(cfg.episode_steps + 1)
         self._rho_pow = (self.rho ** gaps).astype(F32)
@@ -130,8 +130,9 @@ class InxFactoryTwin:
         self.los_field = ExponentialField(B, self.cfg.resolved_los_corr_distance, rng)
         # Fading of every link, own links included: h[0] + j h[1] ~ CN(0, 1) (stationary start).
         self.h = self._complex_gaussian((2, B, D, N), scale=1.0)
-        self._last_fade = np.zeros((B, D, N), dtype=np.int32)
-        self._epoch = getattr(self, "_epoch", 0) + 1  # faded-set state from older episodes is void
+        # Step of each link's last fading update (truncated mode's exact catch-up only).
+        self._last_fade = None if self.exact else np.zeros((B, D, N), dtype=np.int32)
+        self._epoch += 1
         self.channel = rng.integers(0, self.K, size=(B, N))
         self.pending = np.full((B, N), -1)
         self.countdown = np.zeros((B, N), dtype=np.int64)
