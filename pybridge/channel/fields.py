@@ -63,9 +63,10 @@ class ExponentialField:
         """Field values at positions [B, P, 2] -> [B, P] (float64 result).
 
         The phases k . x + phi are formed in float32 (float32 cosines are ~10x faster than
-        float64 here, and a float32 sum over J terms of magnitude <= 1 loses < 1e-5): with |k| <=
-        MAX_WAVENUMBER and halls up to a few km the phase error stays below ~1e-2 rad on the
-        finest terms, invisible in the sum of J terms.
+        float64 here). Rounding the phase dominates the error: measured against the float64
+        formula it is ~4e-5 (d_c = 10 m), ~1e-4 (5 m) and ~2e-4 (1 m) in field units of std 1,
+        i.e. < 1e-3 dB of shadowing: negligible physically, but the C++ cross-check compares
+        with these tolerances.
         """
         arg = np.matmul(positions.astype(np.float32), self._k32_t)  # [B, P, J]
         arg += self._phases32
