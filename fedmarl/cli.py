@@ -2,6 +2,7 @@
 
   fedmarl eval  --scenario inx-factory --policy cgc --episodes 20 --seed 0 [--json] [--set k=v]
   fedmarl bench twin --n 20 [--json]
+  fedmarl bench bridge [--n 20 1000] [--json]
   fedmarl params inx-factory            (every scenario parameter, default, range and source)
   fedmarl run                           (the main job: see README)
 """
@@ -132,6 +133,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_bridge(args: argparse.Namespace) -> int:
+    from pybridge.bench_bridge import _print_table, bench_bridge
+
+    console.print(f"[bench] bridge: shared memory vs ZeroMQ, N={args.n}, {args.seconds} s each")
+    report = bench_bridge(tuple(args.n), seconds=args.seconds)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fedmarl.mainjob import run_main_job
 
@@ -171,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true")
     bt.add_argument("--set", action="append", metavar="KEY=VALUE")
     bt.set_defaults(fn=cmd_bench)
+
+    bb = bsub.add_parser("bridge", help="round trips/s and p50/p99 latency of one step exchange:"
+                         " shared memory vs a ZeroMQ REQ/REP + serialisation loop")
+    bb.add_argument("--n", type=int, nargs="+", default=[20, 1000])
+    bb.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    bb.add_argument("--json", action="store_true")
+    bb.set_defaults(fn=cmd_bench_bridge)
 
     r = sub.add_parser("run", help="the main job: evaluation on the default scenario + report")
     r.add_argument("--out", default="reports/latest")

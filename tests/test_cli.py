@@ -74,3 +74,13 @@ def test_run_writes_report(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert [r["policy"] for r in res["results"]] == ["random", "fixed", "greedy",
                                                       "greedy-filtered", "cgc"]
+
+
+def test_bench_bridge_json_names_both_paths():
+    p = run_cli("bench", "bridge", "--n", "20", "--seconds", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)["results"][0]
+    assert r["n_agents"] == 20
+    for path in ("shm", "zmq"):
+        assert r[path]["round_trips_per_s"] > 0 and r[path]["p50_us"] <= r[path]["p99_us"]
+    assert r["speedup_p50"] > 0
