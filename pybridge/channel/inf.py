@@ -49,56 +49,55 @@ CLUTTER_SCENARIOS = {
 D3D_MIN, D3D_MAX = 1.0, 600.0  # validity range of Table 7.4.1-1; distances are clamped to it
 
 
-def _pl(model: str, d3d: np.ndarray, fc_ghz: float) -> np.ndarray:
-    a, b, c, _ = _PL_COEFFS[model]
-    return a + b * np.log10(d3d) + c * np.log10(fc_ghz)
-
-
 def clamp_d3d(d3d: np.ndarray | float) -> np.ndarray:
-    """Clamp to the model's validity range [1, 600] m (in-X links are often shorter than 1 m)."""
-    return np.clip(np.asarray(d3d, dtype=np.float64), D3D_MIN, D3D_MAX)
+    """Clamp to the model's validity range [1, 600] m (in-X links are often shorter than 1 m).
+
+    Float arrays keep their dtype (the twin's refresh runs in float32); anything else becomes
+    float64.
+    """
+    d = np.asarray(d3d)
+    return np.clip(d.astype(d.dtype if d.dtype.kind == "f" else np.float64, copy=False),
+                   D3D_MIN, D3D_MAX)
+
+
+def _los_and_nlos(d3d, fc_ghz: float, scenario: str) -> tuple[np.ndarray, np.ndarray]:
+    """LOS and NLOS path loss (dB) of the same links from one log10 per link.
+
+    NLOS applies the max() rules of Table 7.4.1-1: SL, SH, DH: max(PL, PL_LOS); DL:
+    max(PL, PL_LOS, PL_SL). HH has no NLOS state: both are the LOS value.
+    """
+    if scenario not in ("SL", "DL", "SH", "DH", "HH"):
+        raise ValueError(f"unknown InF scenario {scenario!r}; expected SL, DL, SH, DH or HH")
+    lg = np.log10(clamp_d3d(d3d))
+    log_fc = np.log10(fc_ghz)
+
+    def pl(model: str) -> np.ndarray:
+        a, b, c, _ = _PL_COEFFS[model]
+        return (a + c * log_fc) + b * lg
+
+    los = pl("LOS")
+    if scenario == "HH":
+        return los, los
+    nlos = np.maximum(pl(scenario), los)
+    if scenario == "DL":
+        nlos = np.maximum(nlos, pl("SL"))
+    return los, nlos
 
 
 def pathloss_los(d3d, fc_ghz: float) -> np.ndarray:
     """InF-LOS path loss in dB."""
-    return _pl("LOS", clamp_d3d(d3d), fc_ghz)
+    return _los_and_nlos(d3d, fc_ghz, "HH")[0]
 
 
 def pathloss_nlos(d3d, fc_ghz: float, scenario: str) -> np.ndarray:
-    """NLOS path loss in dB for InF-SL/DL/SH/DH, with the max() rules of Table 7.4.1-1.
-
-    SL, SH, DH: max(PL, PL_LOS); DL: max(PL, PL_LOS, PL_SL). HH has no NLOS state (returns LOS).
-    """
-    d = clamp_d3d(d3d)
-    los = _pl("LOS", d, fc_ghz)
-    if scenario == "HH":
-        return los
-    if scenario not in ("SL", "DL", "SH", "DH"):
-        raise ValueError(f"unknown InF scenario {scenario!r}; expected SL, DL, SH, DH or HH")
-    pl = np.maximum(_pl(scenario, d, fc_ghz), los)
-    if scenario == "DL":
-        pl = np.maximum(pl, _pl("SL", d, fc_ghz))
-    return pl
+    """NLOS path loss in dB for InF-SL/DL/SH/DH with the max() rules (HH returns LOS)."""
+    return _los_and_nlos(d3d, fc_ghz, scenario)[1]
 
 
 def pathloss_db(d3d, fc_ghz: float, scenario: str, los: np.ndarray) -> np.ndarray:
-    """Path loss of links in the given LOS state: LOS formula where `los`, else NLOS with the
-    max() rules. One log10 per link (the hot path of a large-scale refresh); the result equals
-    `np.where(los, pathloss_los(d), pathloss_nlos(d, scenario))` (tested)."""
-    lg = np.log10(clamp_d3d(d3d).astype(np.asarray(d3d).dtype, copy=False))
-    log_fc = np.log10(fc_ghz)
-
-    def pl(model: str):
-        a, b, c, _ = _PL_COEFFS[model]
-        return (a + c * log_fc) + b * lg
-
-    los_pl = pl("LOS")
-    if scenario == "HH":
-        return los_pl
-    nlos = np.maximum(pl(scenario), los_pl)
-    if scenario == "DL":
-        nlos = np.maximum(nlos, pl("SL"))
-    return np.where(los, los_pl, nlos)
+    """Path loss of links in the given LOS state (the twin's refresh: one log10 per link)."""
+    los_pl, nlos_pl = _los_and_nlos(d3d, fc_ghz, scenario)
+    return np.where(los, los_pl, nlos_pl)
 
 
 def shadow_std_db(scenario: str, los: np.ndarray | bool) -> np.ndarray:
