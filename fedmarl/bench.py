@@ -15,7 +15,7 @@ import numpy as np
 from pybridge import make_env, make_vec_env
 
 
-def _rate(fn, min_seconds: float, min_iters: int = 3) -> tuple[float, int]:
+def _rate(fn, min_seconds: float, min_iters: int = 3) -> float:
     """Calls of fn per second, timed over at least min_seconds (after one warm-up call)."""
     fn()
     n, t0 = 0, time.perf_counter()
@@ -24,7 +24,7 @@ def _rate(fn, min_seconds: float, min_iters: int = 3) -> tuple[float, int]:
         n += 1
         dt = time.perf_counter() - t0
         if dt >= min_seconds and n >= min_iters:
-            return n / dt, n
+            return n / dt
 
 
 def _core_rate(env, rng, seconds: float) -> float:
@@ -40,7 +40,7 @@ def _core_rate(env, rng, seconds: float) -> float:
         if trunc.all():
             env.reset()
 
-    return _rate(one, seconds)[0]
+    return _rate(one, seconds)
 
 
 def _parallel_rate(n: int, seconds: float, params: dict[str, Any]) -> float:
@@ -55,7 +55,7 @@ def _parallel_rate(n: int, seconds: float, params: dict[str, Any]) -> float:
             env.reset()
         env.step(dict(zip(agents, rng.integers(0, k, size=len(agents)).tolist())))
 
-    return _rate(one, seconds)[0]
+    return _rate(one, seconds)
 
 
 def _breakdown(env, seconds: float) -> dict[str, float]:
@@ -72,7 +72,7 @@ def _breakdown(env, seconds: float) -> dict[str, float]:
         "measure_sinr_rates": lambda: core._measure(np.zeros((core.B, core.N), dtype=bool)),
         "observation": core.observation,
     }
-    out = {name: 1e6 / _rate(fn, per)[0] for name, fn in stages.items()}
+    out = {name: 1e6 / _rate(fn, per) for name, fn in stages.items()}
     u = core.cfg.large_scale_update_steps
     out["per_step_amortised"] = (out["fading"] + out["measure_sinr_rates"] + out["observation"]
                                  + (out["mobility_step"] + out["large_scale_refresh"]) / u)
