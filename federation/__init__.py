@@ -6,7 +6,11 @@ order and dtypes.
 
     fedavg(updates, weights=None) -> dict                      plain weighted FedAvg, in memory
     plain_fedavg_round(updates, weights=None) -> (dict, RoundReport)      the same, as bytes
+    run_secure_round(updates, weights=None, *, threshold, dropouts=None, curve="x25519",
+                     quant=None, round_number=0) -> (dict, RoundReport)   secure aggregation
+    SecAggClient, SecAggServer                                  the protocol's two parties
     centralised_bytes(n_transitions, obs_dim, action_dim=1) -> int        C- baseline bytes
+    federation.bench.bench_secagg / sweep                                 cost measurements
 """
 
 from federation.accounting import RoundReport, StageTiming, centralised_bytes
@@ -20,14 +24,26 @@ from federation.errors import (
 from federation.fedavg import fedavg
 from federation.layout import ParamLayout, TensorSpec, check_same_layout, flatten, unflatten
 from federation.plain_round import plain_fedavg_round
+from federation.quantise import QuantConfig, quantised_weighted_mean
+from federation.secagg_client import SecAggClient
+from federation.secagg_params import Identities, Pki, SecAggParams, make_identities
+from federation.secagg_server import SecAggServer
+from federation.secure_round import STAGES, run_secure_round
 
 __all__ = [
+    "STAGES",
     "AggregationError",
     "ConfigError",
     "FederationError",
+    "Identities",
     "ParamLayout",
+    "Pki",
     "ProtocolError",
+    "QuantConfig",
     "RoundReport",
+    "SecAggClient",
+    "SecAggParams",
+    "SecAggServer",
     "StageTiming",
     "TensorSpec",
     "ThresholdError",
@@ -35,6 +51,9 @@ __all__ = [
     "check_same_layout",
     "fedavg",
     "flatten",
+    "make_identities",
     "plain_fedavg_round",
+    "quantised_weighted_mean",
+    "run_secure_round",
     "unflatten",
 ]
