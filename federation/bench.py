@@ -83,7 +83,7 @@ def bench_secagg(clients: int, params: int, dropout_fraction: float = 0.0, repea
     rng = np.random.default_rng(seed)
     updates = [{"weights": rng.normal(scale=0.1, size=params).astype(np.float32)}
                for _ in range(clients)]
-    n_drop = round(dropout_fraction * clients)
+    n_drop = int(dropout_fraction * clients + 0.5)  # half rounds up: 10 % of 5 drops one
     dropped = sorted(rng.choice(clients, size=n_drop, replace=False).tolist())
     identities = make_identities(range(clients))
     secure: list[RoundReport] = []

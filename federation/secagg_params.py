@@ -23,7 +23,8 @@ from federation.wire import CONTEXT_LEN, SERVER_ID
 
 @dataclass(frozen=True)
 class SecAggParams:
-    """round_number: bound into every message (monotone across rounds, so replays are stale).
+    """round_number: bound into every message. It must never repeat: a retried round takes a
+        new number, so every message of an earlier attempt is stale.
     n_params: d, the number of floating parameters summed.
     threshold: t, the Shamir threshold and the fewest clients any stage may continue with.
     layout_digest: `ParamLayout.digest()` of the tensors (names the tensors in every key).

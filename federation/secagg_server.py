@@ -119,6 +119,8 @@ class SecAggServer:
         ad = parse_advertise(msg, self._params, self._pki)
         if ad.sender in self._ads:
             raise ProtocolError(f"duplicate advertisement from client {ad.sender}")
+        for key in (ad.c_key, ad.s_key):
+            self._curve.check_public(key)
         self._ads[ad.sender] = ad
 
     def _on_shares(self, msg: bytes) -> None:

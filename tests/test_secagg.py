@@ -462,3 +462,17 @@ def test_other_clients_masked_inputs_do_not_reveal_one_input():
     assert np.mean(masked[0] == encoded[0]) < 0.01
     assert stats.kstest(attempt / 2.0**32, "uniform").pvalue > 1e-4
     assert stats.kstest((attempt - encoded[0]) / 2.0**32, "uniform").pvalue > 1e-4
+
+
+@pytest.mark.parametrize("curve, bad", [("x25519", bytes(32)), ("p256", b"\x02" + b"\xff" * 32)])
+def test_server_refuses_unusable_public_keys(curve, bad):
+    from federation.secagg_messages import encode_advertise
+    h = Harness(n=4, d=8, t=3, curve=curve)
+    good = h.clients[0].advertise()
+    p = h.params.curve_impl.public_len
+    forged = encode_advertise(h.ids.clients[1], h.params, 1, bad, good[HEADER_LEN + p:
+                                                                     HEADER_LEN + 2 * p],
+                              bytes(32))
+    with pytest.raises(ProtocolError, match="key agreement failed|invalid P-256"):
+        h.server.receive(forged)
+    h.server.receive(good)
