@@ -4,7 +4,7 @@ Layouts after the 34-byte header (see `wire`); u32 are little-endian; every mess
 the sender's 64-byte Ed25519 signature. P = public key length (32 for X25519, 33 for P-256),
 W = 4 or 8 (uint32 when b <= 32), d = number of parameters.
 
-    ADVERTISE        c_pk (P) | s_pk (P) | b_commit (32)                      client -> server
+    ADVERTISE        c_pk (P) | s_pk (P) | b_commit (32)                     client -> server
     KEY_LIST         n u32 | n x (len u32 | ADVERTISE message verbatim)      server -> all
     SHARES           n u32 | n x (recipient u32 | nonce 12 | AES-GCM 88)     client -> server
     SHARE_ROUTING    recipient u32 | n u32 | n x (sender u32 | nonce 12 | AES-GCM 88)
