@@ -476,3 +476,16 @@ def test_server_refuses_unusable_public_keys(curve, bad):
     with pytest.raises(ProtocolError, match="key agreement failed|invalid P-256"):
         h.server.receive(forged)
     h.server.receive(good)
+
+
+def test_driver_refuses_bad_dropouts_and_zero_weights():
+    from federation import ConfigError
+    ups = [{"w": np.zeros(3)} for _ in range(4)]
+    with pytest.raises(ConfigError, match="stage"):
+        run_secure_round(ups, threshold=3, dropouts={"later": [0]})
+    with pytest.raises(ConfigError, match="not among"):
+        run_secure_round(ups, threshold=3, dropouts={"unmask": [4]})
+    with pytest.raises(ConfigError, match="twice"):
+        run_secure_round(ups, threshold=3, dropouts={"unmask": [1], "advertise": [1]})
+    with pytest.raises(AggregationError, match="weights > 0"):
+        run_secure_round(ups, [1, 1, 0, 1], threshold=3)
