@@ -34,25 +34,35 @@ def make_config(scenario: str, **params: Any):
     return SCENARIOS[scenario].from_params(**params)
 
 
-def _make_core(scenario: str, backend: str, n_envs: int, params: dict[str, Any]):
+def _make_core(scenario: str, backend: str, n_envs: int, params: dict[str, Any],
+               ns3_options: dict[str, Any] | None = None):
     cfg = make_config(scenario, **params)
+    if ns3_options and backend != "ns3":
+        raise ConfigError("ns3_options apply to backend='ns3' only")
     if backend == "twin":
         return InxFactoryTwin(cfg, n_envs=n_envs)
     if backend == "ns3":
         from pybridge.ns3_backend import Ns3Core  # launches processes: only when asked for
 
-        return Ns3Core(cfg, n_envs=n_envs)
+        return Ns3Core(cfg, n_envs=n_envs, **(ns3_options or {}))
     raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def make_env(scenario: str, backend: str = "twin", **params: Any) -> ParallelEnv:
-    """A PettingZoo ParallelEnv of `scenario` (see `fedmarl params SCENARIO` for params)."""
-    return InxParallelEnv(_make_core(scenario, backend, 1, params))
+def make_env(scenario: str, backend: str = "twin", *, ns3_options: dict[str, Any] | None = None,
+             **params: Any) -> ParallelEnv:
+    """A PettingZoo ParallelEnv of `scenario` (see `fedmarl params SCENARIO` for params).
+
+    `ns3_options` (backend "ns3"): keyword arguments of `pybridge.ns3_backend.Ns3Core`, e.g.
+    {"attach": True} to start the scenario by hand (under gdb) on the segment Python creates,
+    {"step_timeout": 60}, {"binary": path}.
+    """
+    return InxParallelEnv(_make_core(scenario, backend, 1, params, ns3_options))
 
 
-def make_vec_env(scenario: str, n_envs: int, backend: str = "twin", **params: Any) -> VecEnv:
+def make_vec_env(scenario: str, n_envs: int, backend: str = "twin", *,
+                 ns3_options: dict[str, Any] | None = None, **params: Any) -> VecEnv:
     """B = n_envs independent copies stepped together on numpy arrays of shape [B, N, ...]."""
-    return VecEnv(_make_core(scenario, backend, n_envs, params))
+    return VecEnv(_make_core(scenario, backend, n_envs, params, ns3_options))
 
 
 def _spaces(cfg) -> tuple[spaces.Box, spaces.Discrete]:

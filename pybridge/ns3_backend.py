@@ -105,7 +105,10 @@ class Ns3Core:
 
     def __init__(self, cfg: InxFactoryConfig, n_envs: int = 1, *,
                  binary: str | os.PathLike | None = None, step_timeout: float = STEP_TIMEOUT,
-                 hello_timeout: float = HELLO_TIMEOUT, extra_args: Sequence[str] = ()) -> None:
+                 hello_timeout: float = HELLO_TIMEOUT, extra_args: Sequence[str] = (),
+                 attach: bool = False) -> None:
+        """`attach=True`: do not launch; print the command line and wait for the scenario to be
+        started by hand (e.g. under gdb) on the segment Python created (B must be 1)."""
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         self.cfg = cfg
@@ -115,8 +118,13 @@ class Ns3Core:
         self.arrays = inx_factory_arrays(self.N, self.W, self.M, self.K)
         self.args = [*scenario_flags(cfg), *extra_args]
         self.bridges: list[Bridge] = []
+        if attach and n_envs != 1:
+            raise ValueError("attach mode drives one scenario process: use n_envs=1")
         try:
-            for _ in range(n_envs):
+            if attach:
+                hint = " ".join([str(self.binary), *self.args])
+                self.bridges.append(Bridge.attach(None, self.arrays, command_hint=hint))
+            for _ in range(n_envs - len(self.bridges)):
                 self.bridges.append(Bridge.launch(self.binary, self.args, self.arrays,
                                                   hello_timeout=hello_timeout,
                                                   step_timeout=step_timeout))

@@ -230,3 +230,30 @@ def test_bad_input_is_refused_before_it_reaches_ns3(binary):
         with pytest.raises(ValueError, match="channel indices"):
             env.step(np.full((1, SMALL["n_subnetworks"]), 7))
         env.step(np.zeros((1, SMALL["n_subnetworks"]), int))  # still alive and in step
+
+
+def test_attach_mode_connects_to_a_scenario_started_by_hand(binary):
+    before = set(Path("/dev/shm").glob(f"fedmarl-{os.getpid()}-*"))
+    procs: list[subprocess.Popen] = []
+
+    def start_by_hand() -> None:
+        # What a user does from the printed command line, e.g. `gdb --args <command>`.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            new = set(Path("/dev/shm").glob(f"fedmarl-{os.getpid()}-*")) - before
+            if new:
+                flags = [f"--{k}={v}" for k, v in SMALL.items()]
+                procs.append(subprocess.Popen([str(binary), f"--segment={new.pop().name}",
+                                               *flags], stderr=subprocess.DEVNULL))
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=start_by_hand, daemon=True).start()
+    env = pybridge.make_env("inx-factory", backend="ns3", ns3_options={"attach": True}, **SMALL)
+    try:
+        assert env.core.pids == [procs[0].pid]
+        env.reset(seed=4)
+        env.step({a: 1 for a in env.agents})
+    finally:
+        env.close()
+    assert procs[0].wait(5) == 0  # CLOSE lets the hand-started scenario exit cleanly
