@@ -83,9 +83,18 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
     table.add_column("policy", no_wrap=True)
     for _, title in EVAL_COLUMNS:
         table.add_column(title, justify="right")
+    packet = [c for c in PACKET_COLUMNS if c[0] in r0]  # ns-3 backend only
+    for _, title, _ in packet:
+        table.add_column(title, justify="right")
     for r in results:
-        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS))
+        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS),
+                      *(f"{r[k] * scale:.3g}" for k, _, scale in packet))
     _out().print(table)
+
+
+# Packet-level columns (ns-3 backend): key, title, display scale.
+PACKET_COLUMNS = [("delay_mean_s", "delay us", 1e6), ("delay_p99_s", "delay p99 us", 1e6),
+                  ("packet_loss", "loss %", 100.0), ("packet_error_rate", "PER %", 100.0)]
 
 
 def cmd_params(args: argparse.Namespace) -> int:
