@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pybridge import make_env, make_vec_env
+from pybridge import make_config, make_env, make_vec_env
 
 
 def _rate(fn, min_seconds: float, min_iters: int = 3) -> float:
@@ -102,4 +102,57 @@ def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
         "agent_steps_per_s_batched": r_batched * n,
         "us_per_stage_single": _breakdown(single, seconds),
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+    }
+
+
+def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
+              **params: Any) -> dict[str, Any]:
+    """Simulated seconds per wall second of the packet-level ns-3 scenario with N agents.
+
+    One copy (one ns-3 process), fixed channels n mod K (no switching), the scenario's default
+    traffic (full-buffer unless `traffic` is set). Runs steps until `seconds` of wall time or
+    `max_steps` or the episode's end. Splits the wall time per step into the time the scenario
+    reports simulating (metrics[wall_seconds]) and the rest (bridge, Python, array copies).
+    """
+    from pybridge.ns3_backend import Ns3Core
+
+    cfg = make_config("inx-factory", n_subnetworks=n, **params)
+    t0 = time.perf_counter()
+    core = Ns3Core(cfg)
+    try:
+        launch_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        core.reset(cfg.seed)
+        reset_s = time.perf_counter() - t0
+        actions = (np.arange(n) % cfg.n_channels)[None, :]
+        steps, sim_wall, tbs, delivered = 0, 0.0, 0.0, 0.0
+        limit = min(max_steps or cfg.episode_steps, cfg.episode_steps)
+        t0 = time.perf_counter()
+        while steps < limit:
+            core.step(actions)
+            steps += 1
+            last = core.last
+            sim_wall += float(last.metric("wall_seconds")[0])
+            tbs += float(last.metric("tbs")[0])
+            delivered += float(last.metric("packets_delivered")[0])
+            if time.perf_counter() - t0 >= seconds:
+                break
+        wall = time.perf_counter() - t0
+    finally:
+        core.close()
+    sim_s = steps * cfg.step_duration
+    return {
+        "n_agents": n,
+        "steps": steps,
+        "traffic": cfg.traffic,
+        "sim_seconds": sim_s,
+        "wall_seconds": wall,
+        "sim_seconds_per_wall_second": sim_s / wall,
+        "wall_ms_per_step": 1e3 * wall / steps,
+        "scenario_ms_per_step": 1e3 * sim_wall / steps,
+        "overhead_ms_per_step": 1e3 * (wall - sim_wall) / steps,
+        "transport_blocks_per_step": tbs / steps,
+        "packets_delivered_per_step": delivered / steps,
+        "launch_seconds": launch_s,
+        "reset_seconds": reset_s,
     }

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pybridge.bridge import BridgeError
 from pybridge.config import ConfigError
 
 console = Console(stderr=True)
@@ -82,9 +83,18 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
     table.add_column("policy", no_wrap=True)
     for _, title in EVAL_COLUMNS:
         table.add_column(title, justify="right")
+    packet = [c for c in PACKET_COLUMNS if c[0] in r0]  # ns-3 backend only
+    for _, title, _ in packet:
+        table.add_column(title, justify="right")
     for r in results:
-        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS))
+        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS),
+                      *(f"{r[k] * scale:.3g}" for k, _, scale in packet))
     _out().print(table)
+
+
+# Packet-level columns (ns-3 backend): key, title, display scale.
+PACKET_COLUMNS = [("delay_mean_s", "delay us", 1e6), ("delay_p99_s", "delay p99 us", 1e6),
+                  ("packet_loss", "loss %", 100.0), ("packet_error_rate", "PER %", 100.0)]
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -145,6 +155,33 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ns3(args: argparse.Namespace) -> int:
+    from fedmarl.bench import bench_ns3
+
+    params = _parse_sets(args.set)
+    results = []
+    for n in args.n:
+        console.print(f"[bench] ns-3 inx-factory N={n}: up to {args.seconds:g} s or"
+                      f" {args.steps} steps ...")
+        results.append(bench_ns3(n, seconds=args.seconds, max_steps=args.steps, **params))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        return 0
+    table = Table(title="ns-3 packet-level inx-factory: simulated seconds per wall second")
+    for col in ("N", "traffic", "steps", "sim s / wall s", "ms / step", "of which ns-3",
+                "bridge + Python", "TBs / step", "packets / step", "launch + reset s"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(str(r["n_agents"]), r["traffic"], str(r["steps"]),
+                      f"{r['sim_seconds_per_wall_second']:.4g}", f"{r['wall_ms_per_step']:.2f}",
+                      f"{r['scenario_ms_per_step']:.2f}", f"{r['overhead_ms_per_step']:.3f}",
+                      f"{r['transport_blocks_per_step']:,.0f}",
+                      f"{r['packets_delivered_per_step']:,.0f}",
+                      f"{r['launch_seconds'] + r['reset_seconds']:.2f}")
+    _out().print(table)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fedmarl.mainjob import run_main_job
 
@@ -192,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--json", action="store_true")
     bb.set_defaults(fn=cmd_bench_bridge)
 
+    bn = bsub.add_parser("ns3", help="simulated seconds per wall second of the packet-level"
+                         " ns-3 scenario")
+    bn.add_argument("--n", type=int, nargs="+", default=[20, 100, 1000])
+    bn.add_argument("--seconds", type=float, default=10.0, help="wall time per N (at most)")
+    bn.add_argument("--steps", type=int, default=None, help="decision steps per N (at most)")
+    bn.add_argument("--json", action="store_true")
+    bn.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bn.set_defaults(fn=cmd_bench_ns3)
+
     r = sub.add_parser("run", help="the main job: evaluation on the default scenario + report")
     r.add_argument("--out", default="reports/latest")
     r.add_argument("--episodes", type=int, default=20)
@@ -207,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    except BridgeError as exc:
+        # A crashed or hung ns-3 process: processes and segments are already cleaned up.
+        console.print("[red]ns-3 error:[/red]", end=" ")
+        console.print(str(exc), markup=False, highlight=False)
+        return 3
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +29,24 @@ def evaluate_policy(scenario: str, policy: Policy, episodes: int, seed: int = 0,
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
     cfg = make_config(scenario, **params)
-    batch = batch or min(episodes, MAX_BATCH)
+    # ns-3 runs one process per copy: more copies than cores only adds contention.
+    cap = MAX_BATCH if backend == "twin" else max(1, os.cpu_count() or 1)
+    batch = batch or min(episodes, cap)
     recorder = EpisodeRecorder()
     envs: dict[int, Any] = {}
+    try:
+        _run_batches(scenario, policy, episodes, seed, backend, batch, cfg, recorder, envs,
+                     on_episode, params)
+    finally:
+        for env in envs.values():
+            env.close()  # ns-3: stops the processes, unlinks the segments
+    out = recorder.summary(cfg.r_min)
+    out.update({"scenario": scenario, "backend": backend, "policy": policy.name, "seed": seed})
+    return out
+
+
+def _run_batches(scenario, policy, episodes, seed, backend, batch, cfg, recorder, envs,
+                 on_episode, params) -> None:
     done_eps, b_idx = 0, 0
     while done_eps < episodes:
         n = min(batch, episodes - done_eps)
@@ -50,8 +66,3 @@ def evaluate_policy(scenario: str, policy: Policy, episodes: int, seed: int = 0,
         b_idx += 1
         if on_episode:
             on_episode(n)
-    for env in envs.values():
-        env.close()
-    out = recorder.summary(cfg.r_min)
-    out.update({"scenario": scenario, "backend": backend, "policy": policy.name, "seed": seed})
-    return out

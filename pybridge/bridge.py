@@ -130,14 +130,28 @@ def _dtype_of_code(code: int) -> np.dtype:
     raise BridgeError(f"unknown dtype code {code} in the segment's array table")
 
 
+DELAY_HIST_BINS = 64  # log-spaced packet-delay bins, 1 us .. 1 s (the scenario's contract)
+INX_METRICS = ("sim_time", "step", "episodes", "rng_run", "events", "tbs", "packets_created",
+               "packets_delivered", "packets_lost", "packets_dropped", "wall_seconds")
+N_INX_METRICS = 16  # INX_METRICS then reserved slots
+
+
 def inx_factory_arrays(n_agents: int, obs_width: int, n_devices: int = 1, n_channels: int = 4,
-                       n_metrics: int = 8) -> list[ArraySpecLike]:
-    """The arrays the inx-factory ns-3 scenario exchanges (one scenario copy per peer)."""
+                       n_metrics: int = N_INX_METRICS) -> list[ArraySpecLike]:
+    """The arrays the inx-factory ns-3 scenario exchanges (one scenario copy per peer).
+
+    The contract is documented at the top of ns3-scenarios/inx-factory/inx-factory.cc: per-agent
+    inputs (actions) and outputs (obs, reward), per-device step measurements, per-device packet
+    counters of the step, a delay histogram and global metrics (indices in INX_METRICS).
+    """
     n, m, k = n_agents, n_devices, n_channels
     return [("actions", "i32", n), ("obs", "f32", n * obs_width), ("reward", "f32", n),
             ("rate_fbl", "f32", n * m), ("rate_shannon", "f32", n * m), ("sinr", "f32", n * m),
             ("interference", "f32", n * m), ("sinr_per_channel", "f32", n * m * k),
             ("channel", "i32", n), ("switched", "u8", n), ("coupling", "f32", n * n),
+            ("delivered", "i32", n * m), ("lost", "i32", n * m), ("dropped", "i32", n * m),
+            ("queue", "i32", n * m), ("delay_sum", "f32", n * m), ("delay_max", "f32", n * m),
+            ("delay_hist", "i32", DELAY_HIST_BINS), ("airtime", "f32", n),
             ("metrics", "f64", n_metrics)]
 
 
@@ -482,6 +496,7 @@ class Bridge:
         self._label = label  # how errors name the peer
         self._mm: mmap.mmap | None = segment.buffer
         self._seq = 0
+        self._posted: tuple[int, int] | None = None  # (seq, command) sent by post()
         self._peer_pid = 0
         self._closing = False
         self._failure: str | None = None
@@ -611,10 +626,38 @@ class Bridge:
         mm = self._mm
         if mm is None:
             self._live_buffer()
+        if self._posted is not None:
+            raise BridgeError(f"bridge {self.segment.name}: a posted request is still in flight;"
+                              " collect() it first")
         seq = (self._seq + 1) & 0xFFFFFFFF
         self._seq = seq
         # Hot path, one C++ call: publish, spin, then one futex slice, all without the GIL.
         if self._request(mm, seq, command, arg, self._spin_ns, SLICE_MS):
+            return
+        self._wait_slow(mm, seq, command, timeout)
+
+    def post(self, command: int, arg: int = 0) -> None:
+        """Send `command` without waiting; `collect()` waits for the answer.
+
+        Lets one Python thread drive several peers at once: post to all, then collect all, so
+        the peers simulate in parallel on their own cores.
+        """
+        mm = self._live_buffer()
+        if self._posted is not None:
+            raise BridgeError(f"bridge {self.segment.name}: a request is already in flight")
+        seq = (self._seq + 1) & 0xFFFFFFFF
+        self._seq = seq
+        _shm.signal_request(mm, seq, command, arg)
+        self._posted = (seq, command)
+
+    def collect(self, timeout: float | None = None) -> None:
+        """Wait for the answer to the request sent by `post()` (errors as in `request`)."""
+        if self._posted is None:
+            raise BridgeError(f"bridge {self.segment.name}: nothing was posted")
+        seq, command = self._posted
+        self._posted = None
+        mm = self._live_buffer()
+        if self._wait(mm, seq, self._spin_ns, SLICE_MS):
             return
         self._wait_slow(mm, seq, command, timeout)
 

@@ -1,5 +1,10 @@
 """The environment API: one PettingZoo ParallelEnv and one batched API, over any backend core.
 
+Backends: "twin" (numpy, in process) and "ns3" (one packet-level ns-3 process per copy over
+shared memory, `pybridge.ns3_backend`). Both take the same parameters and give the same spaces,
+observations and info keys. Close ns-3 envs (`env.close()` or a `with` block): it stops the
+processes and unlinks the segments (they are also cleaned up at interpreter exit).
+
 A backend core simulates B copies of a scenario on arrays ([B, N, ...]) and offers
 `reset(seed) -> obs`, `step(actions) -> (obs, reward, done)`, `last` (StepData), `sinr_db()`,
 `coupling()`, `state()`. The twin's core is `pybridge.twin.inx_factory.InxFactoryTwin`.
@@ -29,29 +34,49 @@ def make_config(scenario: str, **params: Any):
     return SCENARIOS[scenario].from_params(**params)
 
 
-def _make_core(scenario: str, backend: str, n_envs: int, params: dict[str, Any]):
+def _make_core(scenario: str, backend: str, n_envs: int, params: dict[str, Any],
+               ns3_options: dict[str, Any] | None = None):
     cfg = make_config(scenario, **params)
+    if ns3_options and backend != "ns3":
+        raise ConfigError("ns3_options apply to backend='ns3' only")
     if backend == "twin":
         return InxFactoryTwin(cfg, n_envs=n_envs)
     if backend == "ns3":
-        raise ConfigError("backend 'ns3' is not available in this version: the ns-3 scenario and"
-                          " shared-memory bridge are not built yet; use backend='twin'")
+        from pybridge.ns3_backend import Ns3Core  # launches processes: only when asked for
+
+        return Ns3Core(cfg, n_envs=n_envs, **(ns3_options or {}))
     raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def make_env(scenario: str, backend: str = "twin", **params: Any) -> ParallelEnv:
-    """A PettingZoo ParallelEnv of `scenario` (see `fedmarl params SCENARIO` for params)."""
-    return InxParallelEnv(_make_core(scenario, backend, 1, params))
+def make_env(scenario: str, backend: str = "twin", *, ns3_options: dict[str, Any] | None = None,
+             **params: Any) -> ParallelEnv:
+    """A PettingZoo ParallelEnv of `scenario` (see `fedmarl params SCENARIO` for params).
+
+    `ns3_options` (backend "ns3"): keyword arguments of `pybridge.ns3_backend.Ns3Core`, e.g.
+    {"attach": True} to start the scenario by hand (under gdb) on the segment Python creates,
+    {"step_timeout": 60}, {"binary": path}.
+    """
+    return InxParallelEnv(_make_core(scenario, backend, 1, params, ns3_options))
 
 
-def make_vec_env(scenario: str, n_envs: int, backend: str = "twin", **params: Any) -> VecEnv:
+def make_vec_env(scenario: str, n_envs: int, backend: str = "twin", *,
+                 ns3_options: dict[str, Any] | None = None, **params: Any) -> VecEnv:
     """B = n_envs independent copies stepped together on numpy arrays of shape [B, N, ...]."""
-    return VecEnv(_make_core(scenario, backend, n_envs, params))
+    return VecEnv(_make_core(scenario, backend, n_envs, params, ns3_options))
 
 
 def _spaces(cfg) -> tuple[spaces.Box, spaces.Discrete]:
     obs = spaces.Box(low=OBS_LOW, high=OBS_HIGH, shape=(cfg.obs_width,), dtype=np.float32)
     return obs, spaces.Discrete(cfg.n_channels)
+
+
+def _packet_info(last) -> dict[str, np.ndarray]:
+    """The ns-3 backend's packet counters of the step ([B, N, M]; histogram [B, 64])."""
+    if not hasattr(last, "delivered"):
+        return {}
+    return {"delivered": last.delivered, "lost": last.lost, "dropped": last.dropped,
+            "queue": last.queue, "delay_sum": last.delay_sum, "delay_max": last.delay_max,
+            "delay_hist": last.delay_hist}
 
 
 class VecEnv:
@@ -81,12 +106,18 @@ class VecEnv:
         last = self.core.last
         return {"rate": last.rate_fbl, "rate_shannon": last.rate_shannon, "sinr": last.sinr,
                 "interference_w": last.interference_w, "channel": last.channel,
-                "switched": last.switches}
+                "switched": last.switches, **_packet_info(last)}
 
     def close(self) -> None:
         close = getattr(self.core, "close", None)
         if close:
             close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class InxParallelEnv(ParallelEnv):
@@ -158,3 +189,9 @@ class InxParallelEnv(ParallelEnv):
         close = getattr(self.core, "close", None)
         if close:
             close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

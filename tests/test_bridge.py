@@ -177,6 +177,40 @@ def test_two_bridges_interleaved_and_threaded(echo_peer):
 
 
 # --------------------------------------------------------------------------- layout checks
+def test_post_then_collect_drives_several_peers_at_once(echo_peer):
+    bridges = [launch(echo_peer, n=5) for _ in range(3)]
+    try:
+        for step in range(20):
+            for i, b in enumerate(bridges):
+                b.views["actions"][:] = np.arange(5) + i + step
+                b.post(Command.STEP)
+            with pytest.raises(BridgeError, match="in flight"):
+                bridges[0].post(Command.STEP)
+            with pytest.raises(BridgeError, match="in flight"):
+                bridges[0].step()
+            for i, b in enumerate(bridges):
+                b.collect()
+                np.testing.assert_array_equal(b.views["obs"],
+                                              expected_obs(np.arange(5) + i + step))
+        with pytest.raises(BridgeError, match="nothing was posted"):
+            bridges[1].collect()
+        assert [b.step_counter for b in bridges] == [20, 20, 20]
+    finally:
+        for b in bridges:
+            b.close()
+
+
+def test_collect_reports_a_peer_that_died_after_post(echo_peer):
+    b = launch(echo_peer, n=5, args=("--crash-at-step=2",))
+    b.step()
+    b.post(Command.STEP)
+    t0 = time.monotonic()
+    with pytest.raises(BridgeError, match="SIGKILL"):
+        b.collect()
+    assert time.monotonic() - t0 < 5.0
+    assert b.closed
+
+
 def test_peer_refuses_mismatched_layout(echo_peer):
     t0 = time.monotonic()
     with pytest.raises(BridgeError) as err:

@@ -17,6 +17,7 @@ from pybridge.config import ConfigError, ScenarioConfig, param
 
 OBS_REDUCE = ("full", "min", "mean", "max", "median")
 OBS_QUANTITY = ("sinr", "interference")
+TRAFFIC = ("full-buffer", "poisson", "periodic")
 
 # The alley layout holds this many robots per 180 m x 80 m tile before `hall_tiles="auto"`
 # adds tiles: one robot per ~6.5 m of lane keeps traffic flowing (ours; the reference has N <= 50).
@@ -102,6 +103,20 @@ class InxFactoryConfig(ScenarioConfig):
     obs_reduce: str = param("mean", "reduction over a subnetwork's devices (full keeps all M:"
                             " Case I; min/mean/max/median: Case II)", source="ref002 eq. 12",
                             choices=OBS_REDUCE)
+
+    # --- packet level (ns-3 backend only) ------------------------------------------------------
+    # The twin abstracts traffic as a full buffer with one transmission per step; these shape the
+    # ns-3 scenario's real packets (ns3-scenarios/mac/) and are ignored by the twin.
+    traffic: str = param("full-buffer", "ns-3 only: downlink traffic per device; full-buffer ="
+                         " infinite backlog (the twin's assumption), poisson / periodic = one"
+                         " packet per packet_interval on average / exactly", choices=TRAFFIC)
+    packet_size: int = param(32, "ns-3 only: packet payload (short URLLC packets)", unit="B",
+                             low=1, high=65535)
+    packet_interval: float = param(1e-4, "ns-3 only: mean time between packets per device for"
+                                   " poisson / periodic traffic", unit="s", low=0.0, high=10.0,
+                                   low_open=True)
+    queue_size: int = param(1000, "ns-3 only: DropTailQueue capacity per device", unit="packets",
+                            low=1, high=10**7)
 
     # --- numerics -----------------------------------------------------------------------------
     large_scale_update_steps: int = param(10, "positions, LOS states, path loss and shadowing"

@@ -1,0 +1,247 @@
+/*
+ * fedmarl-ns3: the inx-factory scenario at packet level: robots with in-X subnetworks in a
+ * factory hall (mobility, InF channel, fading) over the packet-level MAC, one decision interval
+ * per step.
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+
+#ifndef FEDMARL_INX_FACTORY_SCENARIO_H
+#define FEDMARL_INX_FACTORY_SCENARIO_H
+
+#include "inx-factory-params.h"
+
+#include "ns3/node-container.h"
+#include "ns3/nstime.h"
+#include "ns3/ptr.h"
+#include "ns3/vector.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace ns3
+{
+
+class FactoryAlleyMobilityManager;
+class InxSharedChannel;
+class InxSubnetworkMac;
+class MobilityModel;
+class ThreeGppIndoorFactoryPropagationLossModel;
+class UniformRandomVariable;
+
+namespace fedmarl
+{
+class Ar1RayleighFading;
+}
+
+/**
+ * @ingroup fedmarl
+ * Where the scenario writes one step's results: views of the shared-memory arrays, or of
+ * InxFactoryArrayStore in tests. Sizes (N subnetworks, M devices, K channels, W obs width):
+ * see the contract at the top of inx-factory.cc.
+ */
+struct InxFactoryOutputs
+{
+    std::span<float> obs;              //!< [N * W]
+    std::span<float> reward;           //!< [N]
+    std::span<float> rateFbl;          //!< [N * M] bps/Hz, delivered payload / (B T)
+    std::span<float> rateShannon;      //!< [N * M] bps/Hz
+    std::span<float> sinr;             //!< [N * M] linear
+    std::span<float> interference;     //!< [N * M] W
+    std::span<float> sinrPerChannel;   //!< [N * M * K] linear
+    std::span<int32_t> channel;        //!< [N]
+    std::span<uint8_t> switched;       //!< [N]
+    std::span<float> coupling;         //!< [N * N] W
+    std::span<int32_t> delivered;      //!< [N * M]
+    std::span<int32_t> lost;           //!< [N * M]
+    std::span<int32_t> dropped;        //!< [N * M]
+    std::span<int32_t> queue;          //!< [N * M]
+    std::span<float> delaySum;         //!< [N * M] s
+    std::span<float> delayMax;         //!< [N * M] s
+    std::span<int32_t> delayHist;      //!< [64]
+    std::span<float> airtime;          //!< [N] fraction of the interval
+    std::span<double> metrics;         //!< [16]
+};
+
+/// Owned arrays of the right sizes, for running the scenario without a segment (tests).
+struct InxFactoryArrayStore
+{
+    /// @param p the parameters that fix the sizes
+    explicit InxFactoryArrayStore(const fedmarl::InxFactoryParams& p);
+    /// @return views of the arrays
+    InxFactoryOutputs Views();
+
+    std::vector<float> obs, reward, rateFbl, rateShannon, sinr, interference, sinrPerChannel,
+        coupling, delaySum, delayMax, airtime; //!< float arrays
+    std::vector<int32_t> channel, delivered, lost, dropped, queue, delayHist; //!< int arrays
+    std::vector<uint8_t> switched;                                            //!< flags
+    std::vector<double> metrics;                                              //!< metrics
+};
+
+/**
+ * @ingroup fedmarl
+ * @brief One copy of the inx-factory scenario at packet level, stepped one decision interval at
+ *        a time (the ns-3 counterpart of pybridge/twin/inx_factory.py).
+ *
+ * Reset(run) builds a fresh episode in the same process: Simulator::Destroy, RngSeedManager
+ * seed (from `seed`) and run, N access-point nodes moved by a FactoryAlleyMobilityManager, M
+ * device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
+ * subnetwork_radius, from the robot), the InF channel condition and propagation loss models
+ * (LOS field, shadow field), AR(1) Rayleigh fading, the MAC (InxSharedChannel + one
+ * InxSubnetworkMac per AP) and a uniformly random initial channel per subnetwork; then it
+ * simulates one warm-up interval [0, T) so the first observation is a real measurement. Every
+ * random variable has a fixed stream, so the same (seed, run) reproduces an episode exactly.
+ *
+ * Step(actions): switching requests (twin's rule), t += 1; every large_scale_update_steps the
+ * robots move by that many intervals and every link's path loss, LOS state and shadowing is
+ * refreshed; the fading advances once; then [tT, (t+1)T) is simulated with the packet-level MAC
+ * and the outputs are filled from its packet events.
+ *
+ * Memory: two N x (N M) tables of doubles (mean and per-interval link powers), 16 N^2 M bytes
+ * (16 MB at N = 1000, M = 1).
+ *
+ * Fading, as in the twin: each device's own link and its max_faded_interferers strongest
+ * interferers (re-chosen at each refresh) have an AR(1) process; weaker links count with their
+ * mean power. A link that rejoins the faded set catches up exactly (rho^g). Exact for
+ * N - 1 <= max_faded_interferers (the default N = 20).
+ */
+class InxFactoryScenario
+{
+  public:
+    /// Number of entries of the metrics array.
+    static constexpr uint32_t kMetrics = 16;
+    /// Indices of the metrics array (documented in the contract of inx-factory.cc).
+    enum Metric : uint32_t
+    {
+        SIM_TIME = 0,      //!< simulated time at the interval's end, s
+        STEP = 1,          //!< step index t
+        EPISODES = 2,      //!< episodes started by this process
+        RNG_RUN = 3,       //!< RngRun of the episode
+        EVENTS = 4,        //!< ns-3 events executed in the interval
+        TBS = 5,           //!< transport blocks sent in the interval
+        CREATED = 6,       //!< packets created in the interval
+        DELIVERED = 7,     //!< packets delivered in the interval
+        LOST = 8,          //!< packets lost in the interval
+        DROPPED = 9,       //!< packets dropped in the interval
+        WALL_SECONDS = 10, //!< wall-clock seconds spent simulating the interval
+    };
+
+    /**
+     * @param params validated parameters
+     */
+    explicit InxFactoryScenario(const fedmarl::InxFactoryParams& params);
+    ~InxFactoryScenario();
+
+    InxFactoryScenario(const InxFactoryScenario&) = delete;
+    InxFactoryScenario& operator=(const InxFactoryScenario&) = delete;
+
+    /**
+     * Start an episode with ns-3 run number `run` and simulate its warm-up interval.
+     * @param run the RngRun
+     * @param out where the warm-up interval's results go
+     */
+    void Reset(uint64_t run, const InxFactoryOutputs& out);
+
+    /**
+     * One decision step.
+     * @param actions N channel requests
+     * @param out where the interval's results go
+     * @throws std::invalid_argument for an action outside [0, K) (naming the agent), or
+     *         std::logic_error before the first Reset or after the episode's last step
+     */
+    void Step(std::span<const int32_t> actions, const InxFactoryOutputs& out);
+
+    /// Release every ns-3 object and destroy the simulator.
+    void Teardown();
+
+    /// @return the step index t (0 after Reset)
+    uint32_t GetStep() const;
+    /// @return true once episode_steps steps have run
+    bool EpisodeOver() const;
+    /// @return true after the first Reset
+    bool Started() const;
+    /// @return the parameters
+    const fedmarl::InxFactoryParams& GetParams() const;
+    /// @return N
+    uint32_t GetN() const;
+    /// @return M
+    uint32_t GetM() const;
+    /// @return K
+    uint32_t GetK() const;
+    /// @return W
+    uint32_t GetW() const;
+    /// @return the noise power per channel, W
+    double GetNoisePower() const;
+    /**
+     * @param device a device index d = n M + m
+     * @return its received signal power in the last interval (incl. fading), W
+     */
+    double GetSignalPower(uint32_t device) const;
+    /**
+     * @param ap an AP (subnetwork) index
+     * @return its antenna position, m
+     */
+    Vector GetApPosition(uint32_t ap) const;
+    /**
+     * @param device a device index d = n M + m
+     * @return its antenna position, m
+     */
+    Vector GetDevicePosition(uint32_t device) const;
+    /// @return the MACs (for tests)
+    const std::vector<Ptr<InxSubnetworkMac>>& GetMacs() const;
+    /// @return the decision interval
+    Time GetInterval() const;
+
+  private:
+    /// Place nodes, build models and MAC for a new episode.
+    void Build();
+    /// Path loss, LOS, shadowing of every link; faded sets; coupling.
+    void RefreshLargeScale();
+    /// Link powers of the interval: mean power times fading where faded.
+    void SetIntervalPowers();
+    /// Run [t T, (t+1) T) and fill `out`.
+    void SimulateInterval(const InxFactoryOutputs& out, const std::vector<uint8_t>& switched);
+    /// Write every output array from the MACs' records.
+    void Fill(const InxFactoryOutputs& out,
+              const std::vector<uint8_t>& switched,
+              uint64_t events,
+              double wallSeconds);
+
+    fedmarl::InxFactoryParams m_p; //!< parameters
+    uint32_t m_n;                  //!< N
+    uint32_t m_m;                  //!< M
+    uint32_t m_k;                  //!< K
+    uint32_t m_d;                  //!< D = N M
+    uint32_t m_w;                  //!< W
+    uint32_t m_nFaded;             //!< faded interferers per device
+    double m_noiseW;               //!< noise power per channel, W
+    double m_rho;                  //!< AR(1) coefficient per interval
+    Time m_interval;               //!< T
+    uint32_t m_rngSeed;            //!< RngSeedManager seed derived from `seed`
+
+    uint32_t m_t{0};          //!< step index
+    bool m_started{false};    //!< an episode exists
+    uint64_t m_episodes{0};   //!< episodes started
+    uint64_t m_run{0};        //!< RngRun of the episode
+
+    NodeContainer m_apNodes;                                   //!< one per subnetwork
+    NodeContainer m_deviceNodes;                               //!< M per subnetwork
+    std::vector<Ptr<MobilityModel>> m_apMobility;              //!< AP positions
+    std::vector<Ptr<MobilityModel>> m_deviceMobility;          //!< device positions
+    Ptr<FactoryAlleyMobilityManager> m_mobility;               //!< moves the robots
+    Ptr<ThreeGppIndoorFactoryPropagationLossModel> m_loss;     //!< InF path loss + shadowing
+    std::unique_ptr<fedmarl::Ar1RayleighFading> m_fading;      //!< per-link fading
+    Ptr<UniformRandomVariable> m_uniform;                      //!< offsets, initial channels
+    Ptr<InxSharedChannel> m_channel;                           //!< the K channels
+    std::vector<Ptr<InxSubnetworkMac>> m_macs;                 //!< one per AP
+
+    std::vector<double> m_meanPower;            //!< [d][j] P_tx G_jd, W (no fading)
+    std::vector<std::vector<uint32_t>> m_faded; //!< per device: faded interferers
+    std::vector<float> m_coupling;              //!< [n][i] mean over n's devices, diag 0
+    std::vector<double> m_scratch;              //!< per-channel scratch
+};
+
+} // namespace ns3
+
+#endif // FEDMARL_INX_FACTORY_SCENARIO_H
