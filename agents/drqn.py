@@ -1,0 +1,438 @@
+"""Multi-agent DRQN: a recurrent Double-DQN (Hausknecht & Stone 2015), the learner of reference
+001 (each agent a DRQN with LSTM layers trained on stored sequences by BPTT).
+
+Network per member: decision features -> Linear + ReLU -> LSTM -> Linear -> Q-values, all
+stacked over the member axis (ensemble.py). Agents decide every `decision_period` env steps
+(streams.py) and the LSTM advances once per decision, carrying each agent's history.
+
+Replay keeps every agent stream in time order and trains on fixed-length chunks, R2D2-style
+(Kapturowski et al. 2019): each chunk starts at a position where the LSTM state the agent had
+when acting was stored, the first `burn_in` steps only warm that (stale) state up without
+gradient, and the next `seq_len` steps are trained. The state is zeroed where a new episode
+starts inside a chunk. Targets are Double-DQN per step: the online network's argmax at the next
+state, evaluated by the target network, both unrolled along the same chunk from the stored state
+(R2D2); the next state of an episode's last transition is its own final observation, so
+time-limit ends bootstrap (Pardo et al. 2018).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.ensemble import (
+    EnsembleLinear,
+    EnsembleLSTM,
+    ObsScaler,
+    broadcast_member0_,
+    check_compatible,
+    check_mode,
+    check_obs,
+    clip_grad_norm_members_,
+    fedavg_,
+    from_members,
+    get_member,
+    linear_schedule,
+    member_of,
+    n_groups,
+    polyak_,
+    reject_invalid,
+    set_member,
+    to_members,
+)
+from agents.streams import DecisionStreams, Transition
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class DRQNConfig:
+    """Hyperparameters: "ref002 code" as in DDQNConfig; "R2D2" = Kapturowski et al. 2019;
+    "H&S" = Hausknecht & Stone 2015; "ours" = scaled to 20-decision episodes."""
+
+    embed: int = 64  # ours: one ReLU layer before the LSTM (H&S: conv layers there)
+    lstm: int = 64  # ours: small inputs (H&S: 512 on Atari frames)
+    lr: float = 1e-3  # ref002 code (Adam)
+    gamma: float = 0.99  # per env step; ref002 code. Per decision: gamma ** decision_period
+    batch_size: int = 32  # sequences per member (H&S and Mnih et al. 2015: 32)
+    seq_len: int = 8  # trained steps per chunk (H&S: 10); ours
+    burn_in: int = 4  # R2D2 burns in half a sequence length (40 of 80)
+    state_stride: int = 4  # chunks start every this many decisions, where a state is stored
+    buffer_size: int = 20_000  # decisions per member (shared buffer in mode c)
+    learning_starts: int = 1_000  # env steps; ref002 code warm-up
+    train_freq: int = 1  # decision steps between training rounds
+    gradient_steps: int = 1
+    tau: float = 0.005  # Polyak rate (as DDQNConfig)
+    target_update_period: int = 1
+    eps_start: float = 1.0  # ref002 code
+    eps_end: float = 0.001  # ref002 code
+    eps_decay_steps: int = 300_000  # env steps; ref002 code
+    huber_delta: float = 1.0
+    max_grad_norm: float = 10.0  # per member; 0 disables (R2D2 clips at 40; Yu 2022: 10)
+    reward_scale: float = 0.1  # ours (as DDQNConfig)
+    obs_shift: float = 20.0  # ours: fixed affine obs scaling (SINR dB - 20) / 20
+    obs_scale: float = 20.0
+    decision_period: int = 10  # env steps per decision = tau_max; ref002 code (streams.py)
+    interval_mean: bool = True  # ours: input the mean observation of the interval too
+    last_action: bool = True  # the own current request (R2D2 also feeds the last action)
+
+    def __post_init__(self) -> None:
+        reject_invalid(self, {
+            "embed": self.embed >= 1, "lstm": self.lstm >= 1, "lr": self.lr > 0,
+            "gamma": 0 <= self.gamma <= 1, "batch_size": self.batch_size >= 1,
+            "seq_len": self.seq_len >= 1, "burn_in": self.burn_in >= 0,
+            "state_stride": self.state_stride >= 1,
+            "buffer_size": self.buffer_size >= self.seq_len + self.burn_in,
+            "learning_starts": self.learning_starts >= 0, "train_freq": self.train_freq >= 1,
+            "gradient_steps": self.gradient_steps >= 0, "tau": 0 < self.tau <= 1,
+            "target_update_period": self.target_update_period >= 1,
+            "eps_start": 0 <= self.eps_start <= 1, "eps_end": 0 <= self.eps_end <= 1,
+            "eps_decay_steps": self.eps_decay_steps >= 0, "huber_delta": self.huber_delta > 0,
+            "max_grad_norm": self.max_grad_norm >= 0, "reward_scale": self.reward_scale > 0,
+            "obs_scale": self.obs_scale > 0, "decision_period": self.decision_period >= 1})
+
+
+class RecurrentQNet(nn.Module):
+    """G stacked DRQNs: features -> Linear+ReLU -> LSTM -> Linear (Q-values)."""
+
+    def __init__(self, groups: int, d_in: int, embed: int, hidden: int, n_actions: int) -> None:
+        super().__init__()
+        self.enc = EnsembleLinear(groups, d_in, embed)
+        self.lstm = EnsembleLSTM(groups, embed, hidden)
+        self.head = EnsembleLinear(groups, hidden, n_actions)
+
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One decision: x [G, n, F] -> Q [G, n, K] and the next state."""
+        h, state = self.lstm.step(torch.relu(self.enc(x)), state)
+        return self.head(h), state
+
+    def unroll(self, x: torch.Tensor, state: State, reset: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, State]:
+        """x [G, n, T, F] -> Q [G, n, T, K], per-step h and c [G, n, T, H], final state."""
+        G, n, T, F = x.shape
+        e = torch.relu(self.enc(x.reshape(G, n * T, F))).reshape(G, n, T, -1)
+        hs, cs, last = self.lstm(e, state, reset)
+        q = self.head(hs.reshape(G, n * T, -1)).reshape(G, n, T, -1)
+        return q, hs, cs, last
+
+
+class SequenceReplay:
+    """Per member, m agent streams stored in time order: [G, m, T_cap, ...] rings with one time
+    pointer (every decision step appends one slice for all streams). The LSTM state an agent
+    had when acting is kept every `stride` slices: the chunk start positions."""
+
+    _arrays = ("feats", "next_feats", "actions", "rewards", "discount", "done")
+
+    def __init__(self, groups: int, capacity: int, feat_dim: int, hidden: int,
+                 stride: int) -> None:
+        self.groups, self.capacity, self.feat_dim = groups, capacity, feat_dim
+        self.hidden, self.stride = hidden, stride
+        self.m = 0
+        self.total = 0  # slices ever written
+
+    def _allocate(self, m: int) -> None:
+        G, F, H = self.groups, self.feat_dim, self.hidden
+        # Time capacity: the decision budget per member spread over its m streams, rounded
+        # down to whole strides so that ring slots and chunk starts stay aligned.
+        t_cap = max(self.stride, (self.capacity // m) // self.stride * self.stride)
+        self.m, self.t_cap = m, t_cap
+        self.feats = np.zeros((G, m, t_cap, F), np.float32)
+        self.next_feats = np.zeros((G, m, t_cap, F), np.float32)
+        self.actions = np.zeros((G, m, t_cap), np.int64)
+        self.rewards = np.zeros((G, m, t_cap), np.float32)
+        self.discount = np.zeros((G, m, t_cap), np.float32)
+        self.done = np.zeros((G, m, t_cap), bool)
+        self.h = np.zeros((G, m, t_cap // self.stride, H), np.float32)
+        self.c = np.zeros((G, m, t_cap // self.stride, H), np.float32)
+
+    def add(self, feats: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+            next_feats: np.ndarray, discount: np.ndarray, done: np.ndarray,
+            state: State) -> None:
+        """One decision step of every stream, member axis first ([G, m, ...])."""
+        if self.m == 0:
+            self._allocate(feats.shape[1])
+        elif feats.shape[1] != self.m:
+            raise ValueError(f"every step must bring {self.m} streams per member,"
+                             f" got {feats.shape[1]}")
+        slot = self.total % self.t_cap
+        self.feats[:, :, slot] = feats
+        self.next_feats[:, :, slot] = next_feats
+        self.actions[:, :, slot] = actions
+        self.rewards[:, :, slot] = rewards
+        self.discount[:, :, slot] = discount
+        self.done[:, :, slot] = done
+        if slot % self.stride == 0:
+            self.h[:, :, slot // self.stride] = state[0].numpy()
+            self.c[:, :, slot // self.stride] = state[1].numpy()
+        self.total += 1
+
+    def _start_range(self, window: int) -> tuple[int, int]:
+        """Chunk starts (in strides, inclusive) whose window lies in the stored slices."""
+        lo = -(-max(0, self.total - self.t_cap) // self.stride)
+        hi = (self.total - window) // self.stride
+        return lo, hi
+
+    def can_sample(self, window: int) -> bool:
+        if self.m == 0 or window > self.t_cap:
+            return False
+        lo, hi = self._start_range(window)
+        return hi >= lo
+
+    def sample(self, batch: int, window: int, rng: np.random.Generator
+               ) -> dict[str, torch.Tensor]:
+        """Chunks [G, batch, window, ...] with their stored start states [G, batch, H]."""
+        lo, hi = self._start_range(window)
+        start = rng.integers(lo, hi + 1, size=(self.groups, batch)) * self.stride
+        stream = rng.integers(0, self.m, size=(self.groups, batch))
+        slots = (start[..., None] + np.arange(window)) % self.t_cap  # [G, b, W]
+        g = np.arange(self.groups)[:, None, None]
+        j = stream[..., None]
+        out = {k: torch.from_numpy(getattr(self, k)[g, j, slots]) for k in self._arrays}
+        s0 = (start % self.t_cap) // self.stride
+        gi = np.arange(self.groups)[:, None]
+        out["h0"] = torch.from_numpy(self.h[gi, stream, s0])
+        out["c0"] = torch.from_numpy(self.c[gi, stream, s0])
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.m == 0:
+            return {"m": 0, "total": 0}
+        arrays = {k: getattr(self, k).copy() for k in (*self._arrays, "h", "c")}
+        return arrays | {"m": self.m, "total": self.total}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        if int(sd["m"]) == 0:
+            self.m, self.total = 0, 0
+            return
+        self._allocate(int(sd["m"]))
+        for k in (*self._arrays, "h", "c"):
+            if sd[k].shape != getattr(self, k).shape:
+                raise ValueError("replay checkpoint does not fit this buffer (capacity or"
+                                 " groups)")
+            getattr(self, k)[...] = sd[k]
+        self.total = int(sd["total"])
+
+
+class DRQN:
+    """Multi-agent DRQN; `mode` "d" (independent), "c" (shared), "f" (federated)."""
+
+    algo = "drqn"
+
+    def __init__(self, obs_dim: int, n_actions: int, n_agents: int, mode: str = "d",
+                 cfg: DRQNConfig | None = None, seed: int = 0) -> None:
+        self.cfg = cfg = cfg or DRQNConfig()
+        self.mode = check_mode(mode)
+        self.obs_dim, self.n_actions, self.n_agents = int(obs_dim), int(n_actions), int(n_agents)
+        self.groups = G = n_groups(self.mode, self.n_agents)
+        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale)
+        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.n_actions,
+                                       cfg.decision_period, self.scaler, cfg.interval_mean,
+                                       cfg.last_action)
+        F = self.feat_dim = self.streams.feat_dim
+        torch_seed, np_seed = np.random.SeedSequence(seed).generate_state(2)
+        self.rng = np.random.default_rng(int(np_seed))
+        with torch.random.fork_rng():
+            torch.manual_seed(int(torch_seed))
+            self.q = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.n_actions)
+            self.q_target = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.n_actions)
+        if self.mode == "f":
+            broadcast_member0_(self.q.parameters())
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        self.optim = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
+        self.buffer = SequenceReplay(G, cfg.buffer_size, F, cfg.lstm, cfg.state_stride)
+        self.gamma_d = cfg.gamma ** cfg.decision_period
+        self._state: dict[bool, State | None] = {True: None, False: None}
+        self._dec_state: State | None = None  # state before the training streams' decision
+        self.env_steps = 0
+        self.decisions = 0
+        self.grad_steps = 0
+        self._pending = 0
+
+    # ------------------------------------------------------------------------- acting
+    @property
+    def epsilon(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.eps_start, c.eps_end, c.eps_decay_steps, self.env_steps)
+
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+        """Requested channel of every agent [B, N]. At decision steps the LSTM advances and the
+        action is greedy in Q (explore: epsilon-greedy); in between, the held request. The
+        recurrent state starts from zeros at every episode start."""
+        obs = check_obs(obs, self.n_agents, self.obs_dim)
+        B = obs.shape[0]
+        if self.streams.episode_start(explore, B):
+            n = B if self.mode != "c" else B * self.n_agents
+            self._state[explore] = self.q.lstm.zero_state(n)
+        feats = self.streams.begin(obs, explore)
+        actions = None
+        if feats is not None:
+            before = self._state[explore]
+            assert before is not None
+            with torch.no_grad():
+                q, after = self.q.step(to_members(torch.from_numpy(feats), self.mode), before)
+            self._state[explore] = after
+            actions = from_members(q, self.mode, B, self.n_agents).argmax(dim=-1).numpy()
+            if explore:
+                self._dec_state = before
+                rand = self.rng.random(actions.shape) < self.epsilon
+                actions = np.where(rand, self.rng.integers(0, self.n_actions, actions.shape),
+                                   actions)
+        return self.streams.commit(explore, feats, actions).copy()
+
+    def reset_state(self, n_envs: int | None = None) -> None:
+        """Start new episodes: zero recurrent states, forget held requests."""
+        self.streams.reset()
+        self._state = {True: None, False: None}
+
+    # ----------------------------------------------------------------------- learning
+    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                next_obs: np.ndarray, done: np.ndarray,
+                terminated: np.ndarray | None = None) -> None:
+        """One env step of the training streams (after `act(obs, explore=True)`); see DDQN."""
+        obs = check_obs(obs, self.n_agents, self.obs_dim)
+        next_obs = check_obs(next_obs, self.n_agents, self.obs_dim)
+        self.env_steps += obs.shape[0]
+        tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
+                                 terminated)
+        if tr is not None:
+            self._store(tr)
+
+    def _store(self, tr: Transition) -> None:
+        def mem(x: np.ndarray) -> np.ndarray:
+            return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode).numpy()
+
+        B, N = tr.actions.shape
+        discount = self.gamma_d * (1.0 - tr.terminated.astype(np.float32))
+        done = np.broadcast_to(tr.done[:, None], (B, N))
+        assert self._dec_state is not None
+        self.buffer.add(mem(tr.feats), mem(tr.actions), mem(tr.rewards), mem(tr.next_feats),
+                        mem(discount), mem(done), self._dec_state)
+        self.decisions += B
+        self._pending += 1
+
+    def update(self) -> dict[str, float]:
+        """Train when due (a new decision step stored, train_freq, learning_starts)."""
+        c = self.cfg
+        window = c.burn_in + c.seq_len
+        if (self._pending < c.train_freq or self.env_steps < c.learning_starts
+                or c.gradient_steps == 0 or not self.buffer.can_sample(window)):
+            return {}
+        self._pending = 0
+        out: dict[str, float] = {}
+        for _ in range(c.gradient_steps):
+            out = self._gradient_step(self.buffer.sample(c.batch_size, window, self.rng))
+        out["epsilon"] = self.epsilon
+        return out
+
+    def sequence_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member mean Huber TD loss [G] over the trained part of each chunk, and Q(s, a)."""
+        c = self.cfg
+        G, b, W, F = batch["feats"].shape
+        k = c.burn_in
+        # A chunk step t starts a new episode when step t-1 ended one; step 0 uses the stored
+        # state (already zero at an episode start).
+        reset = torch.zeros(G, b, W, dtype=torch.bool)
+        reset[:, :, 1:] = batch["done"][:, :, :-1]
+        s0 = (batch["h0"], batch["c0"])
+        with torch.no_grad():
+            if k:
+                _, _, _, s_on = self.q.unroll(batch["feats"][:, :, :k], s0, reset[:, :, :k])
+                _, _, _, s_tg = self.q_target.unroll(batch["feats"][:, :, :k], s0,
+                                                     reset[:, :, :k])
+            else:
+                s_on = s_tg = s0
+        x = batch["feats"][:, :, k:]
+        q, hs, cs, _ = self.q.unroll(x, s_on, reset[:, :, k:])
+        a = batch["actions"][:, :, k:]
+        q_sa = q.gather(-1, a.unsqueeze(-1)).squeeze(-1)  # [G, b, L]
+        with torch.no_grad():
+            L = x.shape[2]
+            nxt = batch["next_feats"][:, :, k:].reshape(G, b * L, F)
+            # Next-state values: one more LSTM step from each step's state on that
+            # transition's own next features (= the next step's features inside an episode,
+            # the final observation at an episode end).
+            q_on_next, _ = self.q.step(nxt, (hs.reshape(G, b * L, -1), cs.reshape(G, b * L, -1)))
+            _, ths, tcs, _ = self.q_target.unroll(x, s_tg, reset[:, :, k:])
+            q_tg_next, _ = self.q_target.step(nxt, (ths.reshape(G, b * L, -1),
+                                                    tcs.reshape(G, b * L, -1)))
+            a_star = q_on_next.argmax(-1, keepdim=True)
+            q_next = q_tg_next.gather(-1, a_star).reshape(G, b, L)
+            y = (c.reward_scale * batch["rewards"][:, :, k:]
+                 + batch["discount"][:, :, k:] * q_next)
+        loss = nn.functional.huber_loss(q_sa, y, delta=c.huber_delta, reduction="none")
+        return loss.mean(dim=(1, 2)), q_sa
+
+    def _gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c = self.cfg
+        per_member, q_sa = self.sequence_loss(batch)
+        self.optim.zero_grad(set_to_none=True)
+        per_member.sum().backward()  # sum: each member's gradient is its own loss's
+        norms = clip_grad_norm_members_(list(self.q.parameters()), c.max_grad_norm)
+        self.optim.step()
+        self.grad_steps += 1
+        if self.grad_steps % c.target_update_period == 0:
+            polyak_(self.q_target.parameters(), self.q.parameters(), c.tau)
+        return {"loss": float(per_member.detach().mean()),
+                "q_mean": float(q_sa.detach().mean()), "grad_norm": float(norms.mean())}
+
+    # ------------------------------------------------------------------- federation
+    def _fed_modules(self) -> dict[str, nn.Module]:
+        return {"q": self.q}
+
+    def member_params(self, i: int) -> dict[str, np.ndarray]:
+        """Online recurrent Q-network of agent i (the shared one in mode c), fixed key order."""
+        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents))
+
+    def load_member_params(self, i: int, params: dict[str, np.ndarray]) -> None:
+        """Load agent i's online network; its target network is re-synced to it (as DDQN)."""
+        g = member_of(i, self.mode, self.n_agents)
+        set_member(self._fed_modules(), g, params)
+        with torch.no_grad():
+            for t, o in zip(self.q_target.parameters(), self.q.parameters()):
+                t[g].copy_(o[g])
+
+    def average_members(self, weights: np.ndarray | None = None) -> None:
+        """Plain FedAvg over the member axis, then targets re-synced (as DDQN). Stored LSTM
+        states in the replay came from the pre-average networks: burn-in absorbs that."""
+        fedavg_(self.q.parameters(), weights, self.groups)
+        self.q_target.load_state_dict(self.q.state_dict())
+
+    # ------------------------------------------------------------------- checkpoints
+    def state_dict(self, include_buffer: bool = False) -> dict[str, Any]:
+        sd = {"algo": self.algo, "mode": self.mode, "obs_dim": self.obs_dim,
+              "n_actions": self.n_actions, "n_agents": self.n_agents, "config": asdict(self.cfg),
+              "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+              "optim": self.optim.state_dict(), "env_steps": self.env_steps,
+              "decisions": self.decisions, "grad_steps": self.grad_steps,
+              "rng": self.rng.bit_generator.state}
+        if include_buffer:
+            sd["buffer"] = self.buffer.state_dict()
+        return sd
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        check_compatible(self, sd)
+        self.q.load_state_dict(sd["q"])
+        self.q_target.load_state_dict(sd["q_target"])
+        self.optim.load_state_dict(sd["optim"])
+        self.env_steps, self.decisions = int(sd["env_steps"]), int(sd["decisions"])
+        self.grad_steps = int(sd["grad_steps"])
+        self.rng.bit_generator.state = sd["rng"]
+        if "buffer" in sd:
+            self.buffer.load_state_dict(sd["buffer"])
+        self.reset_state()
+
+    def policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """The recurrent Q-network as a plain state_dict (member axis first) + obs scaling."""
+        sd = {f"q.{k}": v.detach().clone() for k, v in self.q.state_dict().items()}
+        sd["obs_shift"] = torch.tensor(self.scaler.shift)
+        sd["obs_scale"] = torch.tensor(self.scaler.scale)
+        return sd
+
+    def load_policy_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        self.q.load_state_dict({k[2:]: v for k, v in sd.items() if k.startswith("q.")})
+        self.q_target.load_state_dict(self.q.state_dict())
