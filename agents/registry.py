@@ -1,0 +1,54 @@
+"""Learner names as reference 002 uses them: {f,d,c}-{maddqn,mappo,drqn}.
+
+F- federated (each agent its own network and replay, models averaged every tau_agg steps by the
+federation), D- distributed (each agent alone), C- centralised (one network and one buffer fed
+by every agent: the raw-data-sharing baseline). `make_learner` builds one with its defaults,
+any config field overridden by keyword.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from agents.ddqn import DDQN, DDQNConfig
+from agents.drqn import DRQN, DRQNConfig
+from agents.ppo import PPO, PPOConfig
+
+ALGORITHMS: dict[str, tuple[type, type]] = {
+    "maddqn": (DDQN, DDQNConfig),
+    "mappo": (PPO, PPOConfig),
+    "drqn": (DRQN, DRQNConfig),
+}
+LEARNERS: dict[str, tuple[type, str]] = {
+    f"{mode}-{algo}": (cls, mode)
+    for algo, (cls, _) in ALGORITHMS.items() for mode in ("f", "d", "c")}
+
+
+def learner_spec(name: str) -> tuple[type, type, str]:
+    """(learner class, config class, mode) of a registered name (case-insensitive)."""
+    key = name.lower()
+    if key not in LEARNERS:
+        raise ValueError(f"unknown learner {name!r}; available: {', '.join(LEARNERS)}")
+    mode, algo = key.split("-", 1)
+    cls, cfg_cls = ALGORITHMS[algo]
+    return cls, cfg_cls, mode
+
+
+def make_config(name: str, **overrides: Any) -> Any:
+    """The learner's config dataclass with its defaults, `overrides` applied and validated."""
+    _, cfg_cls, _ = learner_spec(name)
+    valid = [f.name for f in fields(cfg_cls)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {unknown} for {name}; valid: "
+                         f"{', '.join(valid)}")
+    return cfg_cls(**overrides)
+
+
+def make_learner(name: str, obs_dim: int, n_actions: int, n_agents: int, seed: int = 0,
+                 **overrides: Any) -> Any:
+    """Build learner `name` (e.g. "f-maddqn") for N agents with obs_dim-wide observations and
+    n_actions channels; keyword overrides replace config defaults."""
+    cls, _, mode = learner_spec(name)
+    return cls(obs_dim, n_actions, n_agents, mode, make_config(name, **overrides), seed=seed)
