@@ -211,9 +211,10 @@ class DDQN:
                                    actions)
         return self.streams.commit(explore, feats, actions).copy()
 
-    def reset_state(self, n_envs: int | None = None) -> None:
-        """Start new episodes: forget held requests and interval statistics."""
-        self.streams.reset()
+    def reset_state(self, explore: bool | None = None) -> None:
+        """Start new episodes in the acting streams (both, or the explore / greedy one):
+        forget held requests and interval statistics."""
+        self.streams.reset(explore)
 
     # ----------------------------------------------------------------------- learning
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
@@ -223,9 +224,9 @@ class DDQN:
         [B, N, W], actions/rewards [B, N], done [B] (episode ended: time limit, bootstrapped),
         terminated [B] or [B, N] (true terminal state: not bootstrapped)."""
         obs, next_obs = self._check_obs(obs), self._check_obs(next_obs)
-        self.env_steps += obs.shape[0]
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
+        self.env_steps += obs.shape[0]
         if tr is not None:
             self._store(tr)
 

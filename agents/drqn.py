@@ -284,10 +284,12 @@ class DRQN:
                                    actions)
         return self.streams.commit(explore, feats, actions).copy()
 
-    def reset_state(self, n_envs: int | None = None) -> None:
-        """Start new episodes: zero recurrent states, forget held requests."""
-        self.streams.reset()
-        self._state = {True: None, False: None}
+    def reset_state(self, explore: bool | None = None) -> None:
+        """Start new episodes in the acting streams (both, or the explore / greedy one): zero
+        recurrent states, forget held requests."""
+        self.streams.reset(explore)
+        for key in ((True, False) if explore is None else (explore,)):
+            self._state[key] = None
 
     # ----------------------------------------------------------------------- learning
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
@@ -296,9 +298,9 @@ class DRQN:
         """One env step of the training streams (after `act(obs, explore=True)`); see DDQN."""
         obs = check_obs(obs, self.n_agents, self.obs_dim)
         next_obs = check_obs(next_obs, self.n_agents, self.obs_dim)
-        self.env_steps += obs.shape[0]
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
+        self.env_steps += obs.shape[0]
         if tr is not None:
             self._store(tr)
 

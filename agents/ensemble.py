@@ -161,7 +161,7 @@ class EnsembleLSTM(nn.Module):
 
 # -------------------------------------------------------------------- observation scaling
 class ObsScaler:
-    """Fixed affine scaling x -> (x - shift) / scale, applied inside the learners.
+    """Fixed affine observation scaling x -> (x - shift) / scale, applied inside the learners.
 
     Why fixed rather than a running normaliser: FedAvg averages networks, which only makes sense
     when every member maps its inputs identically; per-agent running statistics would give each
@@ -174,9 +174,8 @@ class ObsScaler:
             raise ValueError(f"obs_scale must be > 0, got {scale}")
         self.shift, self.scale = float(shift), float(scale)
 
-    def __call__(self, obs: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
-        return (x - self.shift) / self.scale
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return (np.asarray(obs, np.float32) - np.float32(self.shift)) / np.float32(self.scale)
 
 
 # ------------------------------------------------------------ agent axis <-> member axis

@@ -15,7 +15,7 @@ from agents.baselines import Policy
 
 
 class LearnerPolicy(Policy):
-    """Greedy policy of a trained learner; resets the learner's acting state each episode."""
+    """Greedy policy of a learner; restarts the learner's greedy acting streams each episode."""
 
     def __init__(self, learner: Any, name: str | None = None) -> None:
         self.learner = learner
@@ -28,9 +28,8 @@ class LearnerPolicy(Policy):
             raise ValueError(f"learner was built for N={self.learner.n_agents},"
                              f" K={self.learner.n_actions}; scenario has N={n_agents},"
                              f" K={n_channels}")
-        reset_state = getattr(self.learner, "reset_state", None)
-        if reset_state is not None:
-            reset_state(n_envs)
+        # Only the greedy streams restart: a training loop's explore streams are untouched.
+        self.learner.reset_state(explore=False)
 
     def act(self, view: Any) -> np.ndarray:
         return self.learner.act(view.observation(), explore=False)

@@ -182,9 +182,10 @@ class PPO:
             actions = logits.argmax(axis=-1)
         return self.streams.commit(explore, feats, actions).copy()
 
-    def reset_state(self, n_envs: int | None = None) -> None:
-        """Start new episodes: forget held requests and interval statistics."""
-        self.streams.reset()
+    def reset_state(self, explore: bool | None = None) -> None:
+        """Start new episodes in the acting streams (both, or the explore / greedy one):
+        forget held requests and interval statistics."""
+        self.streams.reset(explore)
 
     # ----------------------------------------------------------------------- learning
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
@@ -193,9 +194,9 @@ class PPO:
         """One env step of the training streams (after `act(obs, explore=True)`); see DDQN."""
         obs = check_obs(obs, self.n_agents, self.obs_dim)
         next_obs = check_obs(next_obs, self.n_agents, self.obs_dim)
-        self.env_steps += obs.shape[0]
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
+        self.env_steps += obs.shape[0]
         if tr is not None:
             self.rollout.append(tr)
             self.decisions += tr.actions.shape[0]

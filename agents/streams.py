@@ -101,9 +101,9 @@ class DecisionStreams:
     # ------------------------------------------------------------------------ acting
     def features(self, obs: np.ndarray, obs_mean: np.ndarray, held: np.ndarray | None
                  ) -> np.ndarray:
-        parts = [(obs - self.scaler.shift) / self.scaler.scale]
+        parts = [self.scaler(obs)]
         if self.interval_mean:
-            parts.append((obs_mean - self.scaler.shift) / self.scaler.scale)
+            parts.append(self.scaler(obs_mean))
         if self.last_action:
             onehot = np.zeros(obs.shape[:2] + (self.n_actions,), np.float32)
             if held is not None:  # no request yet at an episode start: all zeros

@@ -130,12 +130,12 @@ def test_act_shapes_and_greedy_determinism(name):
     obs = obs_seq(5, 2)
     outs = []
     for learner in (a, b):
-        learner.reset_state(B)
+        learner.reset_state(explore=False)
         outs.append(np.stack([learner.act(o, explore=False) for o in obs]))
     assert outs[0].shape == (5, B, N) and outs[0].dtype.kind == "i"
     assert outs[0].min() >= 0 and outs[0].max() < K
     np.testing.assert_array_equal(outs[0], outs[1])
-    a.reset_state(B)  # the same episode again: the same greedy actions
+    a.reset_state(explore=False)  # the same episode again: the same greedy actions
     np.testing.assert_array_equal(np.stack([a.act(o, explore=False) for o in obs]), outs[0])
     with pytest.raises(ValueError, match="shape"):
         a.act(np.zeros((B, N + 1, W), np.float32), explore=False)
@@ -154,12 +154,18 @@ def test_observe_requires_act_and_trains(name):
 
 def test_greedy_eval_does_not_disturb_training_streams():
     a, b = small("d-maddqn", seed=1), small("d-maddqn", seed=1)
-    obs = obs_seq(6, 4)
-    for t in range(5):
+    obs = obs_seq(9, 4)
+    for t in range(8):
         x = a.act(obs[t], explore=True)
+        a.reset_state(explore=False)  # what LearnerPolicy does at each evaluation episode
         a.act(obs[t], explore=False)  # interleaved greedy evaluation
         y = b.act(obs[t], explore=True)
         np.testing.assert_array_equal(x, y)
+        for learner, act in ((a, x), (b, y)):
+            learner.observe(obs[t], act, np.full((B, N), float(t)), obs[t + 1], np.zeros(B))
+    assert a.buffer.size == b.buffer.size == 4 * B
+    np.testing.assert_array_equal(a.buffer.obs, b.buffer.obs)
+    np.testing.assert_array_equal(a.buffer.rewards, b.buffer.rewards)
 
 
 # ------------------------------------------------------------------------- Double DQN
@@ -358,7 +364,7 @@ def test_state_dict_round_trip(name, tmp_path):
     for i in range(N):
         for k, v in a.member_params(i).items():
             np.testing.assert_array_equal(v, b.member_params(i)[k])
-    a.reset_state(B)
+    a.reset_state()
     obs = obs_seq(4, 7)
     for o in obs:
         np.testing.assert_array_equal(a.act(o, explore=True), b.act(o, explore=True))
@@ -375,7 +381,7 @@ def test_policy_state_dict_reproduces_greedy_policy(name):
     assert float(sd["obs_shift"]) == a.scaler.shift
     b = small(name, seed=2)
     b.load_policy_state_dict(sd)
-    a.reset_state(B)
+    a.reset_state()
     for o in obs_seq(6, 3):
         np.testing.assert_array_equal(a.act(o, explore=False), b.act(o, explore=False))
 
