@@ -1,6 +1,11 @@
 """The `fedmarl` command line.
 
   fedmarl eval  --scenario inx-factory --policy cgc --episodes 20 --seed 0 [--json] [--set k=v]
+  fedmarl train --config FILE [--backend twin|ns3] [--algo NAME] [--seed S] [--out DIR]
+  fedmarl train --resume DIR            (continue an interrupted run)
+  fedmarl eval  --run DIR [--episodes E] (the run's greedy policy vs random/greedy/CGC)
+  fedmarl report DIR [DIR ...] [--out DIR]
+  fedmarl bench secagg [--clients N] [--params D] [--dropout F] [--json]
   fedmarl bench twin --n 20 [--json]
   fedmarl bench bridge [--n 20 1000] [--json]
   fedmarl params inx-factory            (every scenario parameter, default, range and source)
@@ -50,6 +55,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from agents.baselines import make_baseline
     from fedmarl.evaluate import evaluate_policy
 
+    if args.run:
+        return _eval_runs(args)
     params = _parse_sets(args.set)
     results = []
     with _progress(args.json) as prog:
@@ -64,6 +71,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
     else:
         print_eval_table(results)
+    return 0
+
+
+def _eval_runs(args: argparse.Namespace) -> int:
+    from fedmarl.runs import EVAL_BASELINES, evaluate_run
+
+    outs = []
+    with _progress(args.json) as prog:
+        for run in args.run:
+            total = args.episodes * (1 + len(EVAL_BASELINES))
+            task = prog.add_task(f"eval {run}", total=total)
+            outs.append(evaluate_run(run, episodes=args.episodes, seed=args.seed,
+                                     backend=args.backend,
+                                     on_episode=lambda n, t=task: prog.advance(t, n)))
+    if args.json:
+        print(json.dumps(outs[0] if len(outs) == 1 else outs, indent=2))
+    else:
+        for o in outs:
+            print_eval_table(o["results"])
     return 0
 
 
@@ -182,10 +208,81 @@ def cmd_bench_ns3(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from fedmarl.train import TrainConfig, Trainer
+
+    if args.resume:
+        if args.config or args.algo or args.seed is not None or args.out:
+            raise ConfigError("--resume DIR continues a run with its saved config; drop"
+                              " --config/--algo/--seed/--out")
+        cfg = TrainConfig.load_run(args.resume)
+        out = args.resume
+    else:
+        data = TrainConfig.read_file(args.config) if args.config else {}
+        for key in ("backend", "algo", "seed", "episodes"):
+            if getattr(args, key) is not None:
+                data[key] = getattr(args, key)
+        if args.set:
+            data["params"] = {**data.get("params", {}), **_parse_sets(args.set)}
+        cfg = TrainConfig.from_dict(data)
+        out = args.out or f"runs/{cfg.algo}-{cfg.backend}-s{cfg.seed}"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=not console.is_terminal) as prog:
+        trainer = Trainer(cfg, out, progress=prog, console=console)
+        trainer.resume() if args.resume else trainer.start()
+    print(out)
+    return 130 if trainer.interrupted else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fedmarl.runs import write_report
+
+    print(write_report(args.runs, args.out))
+    return 0
+
+
+def cmd_bench_secagg(args: argparse.Namespace) -> int:
+    from federation.bench import bench_secagg, sweep
+
+    if args.clients is None and args.params is None and args.dropout is None:
+        console.print("[bench] secagg sweep: N in {5, 20, 50, 200} x d in {1e4, 1e5, 1e6},"
+                      " without and with 10 % dropouts (combinations over ~60 s skipped)")
+        results = sweep()
+    else:
+        n, d = args.clients or 50, int(args.params or 100_000)
+        console.print(f"[bench] secagg N={n} d={d} dropout={args.dropout or 0.0}")
+        results = [bench_secagg(n, d, args.dropout or 0.0, repeats=args.repeats)]
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        return 0
+    table = Table(title="secure aggregation vs plain FedAvg (one round, all parties in-process)")
+    for col in ("N", "d", "dropout", "secure s", "plain s", "slowest client s", "server s",
+                "bytes / client (sent+recv)", "x plain bytes"):
+        table.add_column(col, justify="right")
+    for r in results:
+        if r.get("skipped"):
+            table.add_row(str(r["clients"]), f"{r['params']:.0e}", f"{r['dropout_fraction']:g}",
+                          "skipped", r.get("reason", ""), "", "", "", "")
+            continue
+        table.add_row(*_secagg_row(r))
+    _out().print(table)
+    return 0
+
+
+def _secagg_row(r: dict[str, Any]) -> list[str]:
+    sec, plain = r["secure"], r["plain"]
+    sent_recv = sec["bytes_per_client_sent"] + sec["bytes_per_client_received"]
+    return [str(r["clients"]), f"{r['params']:.0e}", f"{r['dropout_fraction']:g}",
+            f"{sec['seconds']:.3f}", f"{plain['seconds']:.3f}",
+            f"{sec['client_seconds_max']:.3f}", f"{sec['server_seconds']:.3f}",
+            f"{sent_recv:,.0f}", f"{r['bytes_ratio']:.2f}"]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fedmarl.mainjob import run_main_job
 
-    path = run_main_job(args.out, episodes=args.episodes, seed=args.seed, console=console)
+    path = run_main_job(args.out, episodes=args.episodes, seed=args.seed,
+                        train_episodes=args.train_episodes, console=console)
     print(path)
     return 0
 
@@ -200,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--backend", default="twin", choices=["twin", "ns3"])
     e.add_argument("--policy", nargs="+", default=["cgc"],
                    choices=["random", "fixed", "greedy", "greedy-filtered", "cgc"])
+    e.add_argument("--run", nargs="+", metavar="DIR",
+                   help="evaluate trained run(s) greedily against random/greedy/CGC on fresh"
+                        " seeds (writes DIR/eval-<backend>.json)")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -238,9 +338,38 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
     bn.set_defaults(fn=cmd_bench_ns3)
 
-    r = sub.add_parser("run", help="the main job: evaluation on the default scenario + report")
+    bs = bsub.add_parser("secagg", help="seconds per round and bytes per client of secure"
+                         " aggregation beside plain FedAvg (no flags: the sweep)")
+    bs.add_argument("--clients", type=int, default=None)
+    bs.add_argument("--params", type=float, default=None, help="model size d")
+    bs.add_argument("--dropout", type=float, default=None, help="fraction of clients dropping")
+    bs.add_argument("--repeats", type=int, default=3)
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(fn=cmd_bench_secagg)
+
+    t = sub.add_parser("train", help="train a learner (f-/d-/c- maddqn, mappo, drqn) into a run"
+                       " directory")
+    t.add_argument("--config", help="YAML file of training options (see README)")
+    t.add_argument("--backend", choices=["twin", "ns3"], default=None)
+    t.add_argument("--algo", default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--episodes", type=int, default=None)
+    t.add_argument("--out", default=None, help="run directory (default runs/ALGO-BACKEND-sSEED)")
+    t.add_argument("--resume", metavar="DIR", default=None)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    t.set_defaults(fn=cmd_train)
+
+    rp = sub.add_parser("report", help="Markdown report with PNG plots of one or more runs")
+    rp.add_argument("runs", nargs="+", metavar="DIR")
+    rp.add_argument("--out", default=None, help="report directory (default: the first run)")
+    rp.set_defaults(fn=cmd_report)
+
+    r = sub.add_parser("run", help="the main job: train f-maddqn, evaluate it with the baselines,"
+                       " write the report")
     r.add_argument("--out", default="reports/latest")
-    r.add_argument("--episodes", type=int, default=20)
+    r.add_argument("--episodes", type=int, default=20, help="evaluation episodes per policy")
+    r.add_argument("--train-episodes", type=int, default=None,
+                   help="training episodes (batches of 16 copies); default: a few CPU minutes")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_run)
     return p

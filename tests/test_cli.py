@@ -68,12 +68,25 @@ def test_bench_twin_json_reports_rates():
 
 def test_run_writes_report(tmp_path):
     out = tmp_path / "rep"
-    assert main(["run", "--out", str(out), "--episodes", "2"]) == 0
+    assert main(["run", "--out", str(out), "--episodes", "2", "--train-episodes", "1"]) == 0
     assert (out / "report.md").read_text().count("|") > 20
     assert (out / "rate_cdf.png").stat().st_size > 1000
     res = json.loads((out / "results.json").read_text())
-    assert [r["policy"] for r in res["results"]] == ["random", "fixed", "greedy",
+    assert [r["policy"] for r in res["results"]] == ["f-maddqn", "random", "fixed", "greedy",
                                                       "greedy-filtered", "cgc"]
+    assert (out / "training" / "report.md").exists()
+    assert (out / "run-f-maddqn" / "policy.pt").exists()
+
+
+def test_bench_secagg_json_reports_secure_beside_plain():
+    p = run_cli("bench", "secagg", "--clients", "5", "--params", "1000", "--dropout", "0.2",
+                "--repeats", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["clients"] == 5 and r["dropped"] == 1
+    assert r["secure"]["exact"] is True
+    assert r["secure"]["bytes_per_client_sent"] > r["plain"]["bytes_per_client_sent"] > 4000
+    assert set(r["secure"]["stage_seconds"]) >= {"advertise", "share_keys", "masked_input"}
 
 
 def test_bench_bridge_json_names_both_paths():

@@ -1,0 +1,158 @@
+"""Training runs: config validation, run directory, checkpoints, resume, F- aggregation paths."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fedmarl.cli import main
+from fedmarl.runs import evaluate_run, write_report
+from fedmarl.train import Federator, RunDir, TrainConfig, Trainer
+from pybridge.config import ConfigError
+
+torch.set_num_threads(1)
+
+TINY = {"n_subnetworks": 4, "n_channels": 2, "episode_steps": 40}
+
+
+def tiny_cfg(**kw) -> TrainConfig:
+    data = {"algo": "f-maddqn", "episodes": 3, "n_envs": 2, "tau_agg": 32,
+            "aggregation": "plain", "params": dict(TINY)}
+    data.update(kw)
+    return TrainConfig.from_dict(data)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"algo": "x-maddqn"}, "unknown algo"),
+    ({"colour": "blue"}, "unknown training option"),
+    ({"episodes": 0}, "episodes"),
+    ({"aggregation": "magic"}, "aggregation"),
+    ({"secagg_clip": 0}, "secagg_clip"),
+    ({"params": {"n_channels": 0}}, "n_channels"),
+    ({"agent": {"no_such_knob": 1}}, "no_such_knob"),
+])
+def test_bad_config_is_one_clear_error(bad, match):
+    data = {"algo": "f-maddqn", **bad}
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig.from_dict(data)
+
+
+def test_bad_config_file_fails_cleanly_from_the_cli(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("algo: [unclosed\n")
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing left behind
+
+
+def test_run_directory_contents(tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_cfg(), run).start()
+    rows = RunDir(run).read_jsonl("metrics.jsonl")
+    assert [r["episode"] for r in rows] == [0, 1, 2]
+    assert rows[-1]["global_step"] == 3 * TINY["episode_steps"]
+    assert (run / "metrics.csv").read_text().splitlines()[0].startswith("episode,")
+    assert (run / "policy.pt").exists() and (run / "config.yaml").exists()
+    # Two checkpoints kept (keep_checkpoints=2), named by episode.
+    assert [p.name for p in RunDir(run).checkpoints()] == ["ckpt-000002.pt", "ckpt-000003.pt"]
+    fed = RunDir(run).read_jsonl("federation.jsonl")
+    assert len(fed) == 3 * TINY["episode_steps"] // (32 // 2) and fed[0]["mode"] == "plain"
+    assert fed[0]["bytes_per_client_sent"] > 0
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer(tiny_cfg(), run).start()
+
+
+class StopsMidEpisode(Trainer):
+    """Simulates SIGINT arriving in the middle of episode `at` (the handler sets _stop)."""
+
+    def __init__(self, *a, at: int, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.at = at
+
+    def _train_episode(self):
+        if self.episode == self.at:
+            self._stop = True
+        return super()._train_episode()
+
+
+def _member_params(trainer: Trainer) -> list[dict[str, np.ndarray]]:
+    return [trainer.learner.member_params(i) for i in range(TINY["n_subnetworks"])]
+
+
+def test_resume_loses_only_the_unfinished_episode_and_matches_an_uninterrupted_run(tmp_path):
+    cfg = tiny_cfg(episodes=4)
+    whole = Trainer(cfg, tmp_path / "whole")
+    whole.start()
+
+    broken = StopsMidEpisode(cfg, tmp_path / "broken", at=2)
+    broken.start()
+    assert broken.interrupted
+    rd = RunDir(tmp_path / "broken")
+    assert [r["episode"] for r in rd.read_jsonl("metrics.jsonl")] == [0, 1]
+    # A torn temporary file from a kill during a save is never taken for a checkpoint.
+    (rd.ckpt_dir / ".ckpt-000003.pt.tmp123").write_bytes(b"torn")
+
+    resumed = Trainer(TrainConfig.load_run(tmp_path / "broken"), tmp_path / "broken")
+    resumed.resume()
+    rows = rd.read_jsonl("metrics.jsonl")
+    assert [r["episode"] for r in rows] == [0, 1, 2, 3]
+    ref = RunDir(tmp_path / "whole").read_jsonl("metrics.jsonl")
+    for a, b in zip(rows, ref):
+        assert a["mean_reward"] == pytest.approx(b["mean_reward"], rel=1e-6)
+    for a, b in zip(_member_params(resumed), _member_params(whole)):
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_secure_round_equals_plain_fedavg_up_to_quantisation():
+    from agents.registry import make_learner
+
+    learner = make_learner("f-maddqn", 2, 2, 5, seed=3)
+    with torch.no_grad():  # make the members differ, as after local training
+        for p in learner.q.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    other = copy.deepcopy(learner)
+    cfg_plain = tiny_cfg(aggregation="plain", params={**TINY, "n_subnetworks": 5})
+    cfg_secure = tiny_cfg(aggregation="secure", params={**TINY, "n_subnetworks": 5})
+    rep_p = Federator(cfg_plain, 5).aggregate(learner, 0)
+    rep_s = Federator(cfg_secure, 5).aggregate(other, 0)
+    assert rep_p["mode"] == "plain" and rep_s["mode"] == "secure"
+    step = 2.0 ** -cfg_secure.secagg_frac_bits
+    for i in range(5):
+        a, b = learner.member_params(i), other.member_params(i)
+        for k in a:
+            assert np.max(np.abs(a[k] - b[k])) <= step  # quantisation only
+    # Every member holds the same averaged model afterwards.
+    first = other.member_params(0)
+    for i in range(1, 5):
+        for k, v in other.member_params(i).items():
+            np.testing.assert_array_equal(v, first[k])
+    assert rep_s["bytes_per_client_sent"] > 0
+
+
+def test_f_training_secure_vs_plain_stays_within_quantisation_drift(tmp_path):
+    plain = Trainer(tiny_cfg(aggregation="plain"), tmp_path / "p")
+    plain.start()
+    secure = Trainer(tiny_cfg(aggregation="secure"), tmp_path / "s")
+    secure.start()
+    worst = max(float(np.max(np.abs(a[k] - b[k])))
+                for a, b in zip(_member_params(plain), _member_params(secure)) for k in a)
+    assert worst < 1e-2, worst
+    fed = RunDir(tmp_path / "s").read_jsonl("federation.jsonl")
+    assert fed and all(r["mode"] == "secure" for r in fed)
+
+
+def test_eval_and_report_of_a_run(tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_cfg(aggregation="secure"), run).start()
+    out = evaluate_run(run, episodes=2, seed=1)
+    assert [r["policy"] for r in out["results"]] == ["f-maddqn", "random", "greedy", "cgc"]
+    assert json.loads((run / "eval-twin.json").read_text())["algo"] == "f-maddqn"
+    report = write_report([run])
+    text = report.read_text()
+    for png in ("reward.png", "rate_cdf.png", "overhead.png"):
+        assert (run / png).stat().st_size > 1000 and png in text
