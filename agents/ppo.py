@@ -72,7 +72,8 @@ class PPOConfig:
     value_clip: bool = True  # Yu 2022 (clipped value loss with the same eps)
     value_norm: bool = True  # Yu 2022 (ValueNorm)
     max_grad_norm: float = 10.0  # Yu 2022; per member; 0 disables
-    centralised_critic: bool = True  # MAPPO's critic on the global state; False: IPPO
+    centralised_critic: bool = True  # MAPPO's critic on the global state; False: IPPO.
+    #   Its input is F (1 + N) wide, so G = N critics hold O(N^2) weights: use False at N >~ 200
     obs_shift: float = 20.0  # ours: fixed affine obs scaling (SINR dB - 20) / 20
     obs_scale: float = 20.0
     decision_period: int = 10  # env steps per decision = tau_max; ref002 code (streams.py)
