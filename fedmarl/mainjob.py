@@ -62,7 +62,7 @@ def plot_rate_cdf(results: list[dict[str, Any]], path: Path, key: str, title: st
 
 
 # The main job's training run: f-maddqn on the default scenario for a few CPU minutes.
-MAIN_TRAIN = {"algo": "f-maddqn", "episodes": 40, "n_envs": 16, "tau_agg": 512,
+MAIN_TRAIN = {"algo": "f-maddqn", "episodes": 100, "n_envs": 16, "tau_agg": 512,
               "aggregation": "secure"}
 
 

@@ -125,8 +125,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.aggregation not in ("secure", "plain"):
             raise ConfigError(f"aggregation must be 'secure' or 'plain', got {self.aggregation!r}")
-        if not 0.0 < self.secagg_threshold <= 1.0:
-            raise ConfigError(f"secagg_threshold must be in (0, 1], got {self.secagg_threshold}")
+        if not 0.5 < self.secagg_threshold <= 1.0:
+            # t > n/2: no server can then collect both kinds of share of one client from honest
+            # clients (federation/README.md, "departures from Bonawitz").
+            raise ConfigError(f"secagg_threshold must be in (0.5, 1], got {self.secagg_threshold}")
         if not self.secagg_clip > 0:
             raise ConfigError(f"secagg_clip must be > 0, got {self.secagg_clip}")
         if not isinstance(self.params, dict) or not isinstance(self.agent, dict):

@@ -32,6 +32,7 @@ def tiny_cfg(**kw) -> TrainConfig:
     ({"episodes": 0}, "episodes"),
     ({"aggregation": "magic"}, "aggregation"),
     ({"secagg_clip": 0}, "secagg_clip"),
+    ({"secagg_threshold": 0.5}, "secagg_threshold"),
     ({"params": {"n_channels": 0}}, "n_channels"),
     ({"agent": {"no_such_knob": 1}}, "no_such_knob"),
 ])
