@@ -157,3 +157,14 @@ def test_eval_and_report_of_a_run(tmp_path):
     text = report.read_text()
     for png in ("reward.png", "rate_cdf.png", "overhead.png"):
         assert (run / png).stat().st_size > 1000 and png in text
+
+
+def test_training_runs_on_the_ns3_backend_too(tmp_path):
+    run = tmp_path / "ns3run"
+    trainer = Trainer(tiny_cfg(backend="ns3", episodes=2, aggregation="secure"), run)
+    trainer.start()
+    rows = RunDir(run).read_jsonl("metrics.jsonl")
+    assert [r["episode"] for r in rows] == [0, 1]
+    assert all(np.isfinite(r["mean_rate"]) and r["mean_rate"] > 0 for r in rows)
+    assert RunDir(run).read_jsonl("federation.jsonl")[0]["mode"] == "secure"
+    assert not trainer.env.core.bridges  # processes stopped, segments unlinked
