@@ -1,0 +1,103 @@
+"""`fedmarl validate`: the same configuration on the twin and on packet-level ns-3.
+
+These tests launch `fedmarl-inx-factory` processes (built by `make test`); a missing build fails
+with a message naming the command, it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fedmarl.cli import main
+from fedmarl.validate import TOLERANCES, compare_samples, ks_permutation, validate, verdict
+from pybridge.bridge import BridgeError, find_binary
+from pybridge.ns3_backend import BINARY
+
+SMALL = {"n_subnetworks": 5, "n_channels": 2, "episode_steps": 20}
+
+
+@pytest.fixture(scope="module")
+def binary():
+    try:
+        return find_binary(BINARY)
+    except BridgeError as exc:
+        pytest.fail(f"{exc} (the ns-3 scenario binary is part of the native build: `make test`)")
+
+
+def test_verdict_rules():
+    assert verdict("mean_rate", 10.0, 10.4)["verdict"] == "agree"  # 4 % <= 5 %
+    assert verdict("mean_rate", 10.0, 11.0, (0.5, 1.5))["verdict"] == "differ"
+    assert verdict("mean_rate", 10.0, 11.0, (-0.2, 2.2))["verdict"] == "inconclusive"
+    assert verdict("packet_error_rate", 1e-5, 1.5e-5)["verdict"] == "agree"
+    assert verdict("packet_error_rate", 1e-5, 1e-3)["verdict"] == "differ"
+    assert verdict("queue_mean_packets", None, 3.0)["verdict"] == "n/a"
+    assert all(why for _, _, why in TOLERANCES.values())
+
+
+def test_statistics_tell_same_from_shifted_distributions():
+    rng = np.random.default_rng(0)
+    # Episodes with their own random level (clustered samples), as in the simulators.
+    same_a = [rng.normal(rng.normal(8, 0.3), 2, 500) for _ in range(6)]
+    same_b = [rng.normal(rng.normal(8, 0.3), 2, 500) for _ in range(6)]
+    shifted = [rng.normal(rng.normal(10, 0.3), 2, 500) for _ in range(6)]
+    same = compare_samples(same_a, same_b, seed=1)
+    lo, hi = same["mean"]["diff_ci"]
+    assert lo <= 0 <= hi
+    assert same["ks"]["distance"] <= same["ks"]["critical_95"] * 1.5
+    far = compare_samples(same_a, shifted, seed=1)
+    lo, hi = far["mean"]["diff_ci"]
+    assert lo > 1.0 and hi < 3.0
+    assert far["p5"]["diff_ci"][0] > 0
+    ks = ks_permutation(same_a, shifted, seed=2)
+    assert ks["distance"] > ks["critical_95"] and ks["pvalue_episodes"] < 0.05
+
+
+def test_validate_greedy_small_json_and_report(binary, tmp_path, capsys):
+    out = tmp_path / "val"
+    sets = [f"--set={k}={v}" for k, v in SMALL.items()]
+    rc = main(["validate", "--policy", "greedy", "--episodes", "2", "--json", "--out", str(out),
+               *sets])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["policy"] == "greedy" and r["episodes"] == 2
+    for b in ("twin", "ns3"):
+        assert r["backends"][b]["episodes"] == 2
+    assert "delay_mean_s" in r["backends"]["ns3"] and "delay_mean_s" not in r["backends"]["twin"]
+    fbl = r["rates"]["fbl"]
+    for k in ("mean", "p5"):
+        assert len(fbl[k]["twin_ci"]) == 2 and len(fbl[k]["diff_ci"]) == 2
+        assert fbl[k]["twin_ci"][0] <= fbl[k]["twin"] <= fbl[k]["twin_ci"][1]
+    assert 0.0 < fbl["ks"]["distance"] < 1.0
+    assert {"p5", "p50", "p95"} <= set(r["sinr_db"]) and "ks" in r["interferer_gain_db"]
+    metrics = {row["metric"]: row for row in r["verdicts"] + r["packet_level"]}
+    assert {"mean_rate", "p5_rate", "ks_rate", "ks_sinr", "ks_gain", "delay_mean_s",
+            "delay_p99_s", "packet_error_rate", "queue_mean_packets"} <= set(metrics)
+    assert all(row["verdict"] in ("agree", "differ", "inconclusive", "n/a")
+               for row in metrics.values())
+    # The full-buffer predictions: one TB airtime l / B, eps, no queue.
+    assert metrics["delay_mean_s"]["twin"] == pytest.approx(256 / 10e6)
+    assert metrics["packet_error_rate"]["twin"] == 1e-5
+    # ns-3's delay is packet-level: positive and at most one blocklength of airtime (+1 ns).
+    assert 0 < metrics["delay_mean_s"]["ns3"] <= 256 / 10e6 + 1e-9
+    for f in ("validate.md", "validate.json", "rate_cdf.png", "sinr_cdf.png", "gain_cdf.png"):
+        assert (out / f).stat().st_size > 500, f
+    md = (out / "validate.md").read_text()
+    assert "| ks_rate |" in md and "rate_cdf.png" in md
+
+
+def test_validate_transfer_of_a_twin_trained_run(binary, tmp_path):
+    from fedmarl.train import TrainConfig, Trainer
+
+    run = tmp_path / "run"
+    cfg = TrainConfig.from_dict({"algo": "d-maddqn", "episodes": 1, "n_envs": 1,
+                                 "params": dict(SMALL)})
+    Trainer(cfg, run).start()
+    r = validate(policy=str(run), episodes=1, seed=3)
+    t = r["transfer"]
+    assert t["trained_on"] == "twin" and t["evaluated_on"] == "ns3"
+    g = t["mean_rate"]
+    assert g["gap"] == pytest.approx(g["on_other_backend"] - g["on_training_backend"])
+    assert r["params"]["n_subnetworks"] == 5  # the run's own scenario parameters
