@@ -134,7 +134,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         task = prog.add_task(f"validate {args.policy} (twin, then ns-3)",
                              total=2 * args.episodes)
         result = validate(args.scenario, args.policy, args.episodes, seed=args.seed,
-                          params=params, out=out,
+                          params=params, out=out, trace=args.trace,
                           on_episode=lambda n: prog.advance(task, n))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -155,6 +155,10 @@ def print_validate(r: dict[str, Any]) -> None:
         table.add_row(row["metric"], fmt(row["twin"]), fmt(row["ns3"]), fmt(row["deviation"]),
                       f"{row['tolerance_kind']} {row['tolerance']:g}", row["verdict"])
     _out().print(table)
+    if r.get("trace"):
+        from fedmarl.validate import trace_markdown
+
+        _out().print("\n".join(trace_markdown(r["trace"])), markup=False, highlight=False)
     if "transfer" in r:
         text = markdown(r)
         _out().print(text[text.index("## Transfer"):], markup=False, highlight=False)
@@ -359,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report directory (default reports/validate/POLICY): validate.md,"
                         " validate.json, rate/SINR/gain CDF PNGs")
     v.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    v.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
+                   help="trace mode (default on): replay ns-3's recorded channel with the twin's"
+                        " formulas and split the difference into channel model, MAC and packet"
+                        " effects")
     v.set_defaults(fn=cmd_validate)
 
     pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")

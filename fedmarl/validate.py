@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,10 @@ from agents.baselines import BASELINES, Policy, make_baseline
 from fedmarl.evaluate import episode_seed
 from fedmarl.metrics import EpisodeRecorder, jain
 from pybridge import make_config, make_vec_env
+from pybridge.channel import inf
 from pybridge.config import ConfigError
+from pybridge.ns3_backend import copy_run
+from pybridge.twin.replay import read_trace, replay
 
 BACKENDS = ("twin", "ns3")
 BOOTSTRAP = 1000
@@ -105,9 +109,15 @@ def resolve_policy(spec: str, scenario: str, params: dict[str, Any]
 
 # ---------------------------------------------------------------------------- collection
 def collect(scenario: str, policy: Policy, episodes: int, seed: int, backend: str,
-            params: dict[str, Any], batch: int, on_episode=None) -> dict[str, Any]:
-    """Run the episodes on one backend; the per-sample arrays and the eval metric summary."""
+            params: dict[str, Any], batch: int, on_episode=None,
+            trace_dir: Path | None = None) -> dict[str, Any]:
+    """Run the episodes on one backend; the per-sample arrays and the eval metric summary.
+
+    `trace_dir` (ns-3 only): every scenario process writes its channel trace there (one file
+    per batch shape and copy); "traces" lists, in episode order, (file, RngRun) of each episode.
+    """
     cfg = make_config(scenario, **params)
+    traces: list[tuple[Path, int]] = []
     recorder = EpisodeRecorder()
     gains: list[np.ndarray] = []  # per episode: interferer gains at every refresh, dB
     airtime: list[np.ndarray] = []
@@ -119,9 +129,14 @@ def collect(scenario: str, policy: Policy, episodes: int, seed: int, backend: st
         while done < episodes:
             n = min(batch, episodes - done)
             if n not in envs:
-                envs[n] = make_vec_env(scenario, n, backend=backend, **params)
+                opts = None
+                if trace_dir is not None and backend == "ns3":
+                    opts = {"extra_args": [f"--trace={trace_dir}/n{n}-c{{copy}}.trace"]}
+                envs[n] = make_vec_env(scenario, n, backend=backend, ns3_options=opts, **params)
             env = envs[n]
             s = episode_seed(seed, b_idx)
+            if trace_dir is not None and backend == "ns3":
+                traces += [(trace_dir / f"n{n}-c{b}.trace", copy_run(s, b, n)) for b in range(n)]
             env.reset(seed=s)
             policy.reset(n, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(s))
             truncated = np.zeros(n, dtype=bool)
@@ -157,6 +172,9 @@ def collect(scenario: str, policy: Policy, episodes: int, seed: int, backend: st
         "rate": [e["rate"].reshape(e["rate"].shape[0], -1) for e in eps],
         "rate_shannon": [e["rate_shannon"].reshape(e["rate"].shape[0], -1) for e in eps],
         "sinr_db": [10.0 * np.log10(e["sinr"].ravel()) for e in eps],
+        # [T, D] per episode, kept for trace mode (ns-3: the measured, busy-weighted SINR).
+        "sinr": [e["sinr"].reshape(e["sinr"].shape[0], -1) for e in eps],
+        "traces": traces,
         "gain_db": gains,
         "airtime": float(_flat(airtime).mean()) if airtime else None,
         "cfg": cfg,
@@ -289,9 +307,12 @@ def ks_verdict(metric: str, ks: dict[str, float]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- validation
 def validate(scenario: str = "inx-factory", policy: str = "greedy", episodes: int = 5,
              seed: int = 0, params: dict[str, Any] | None = None, out: str | Path | None = None,
-             batch: int | None = None, on_episode=None) -> dict[str, Any]:
+             batch: int | None = None, on_episode=None, trace: bool = True) -> dict[str, Any]:
     """Run `policy` on the twin and on ns-3 and compare; writes report files when `out` is set.
 
+    `trace`: the ns-3 side also records its channel (`--trace`, into a temporary directory
+    removed afterwards) and the twin's formulas are replayed on it (see `trace_analysis`); it
+    costs a few MB of disk per episode at N = 20 and well under a second of replay.
     Returns the JSON-able result (see README, "Validation").
     """
     if episodes < 1:
@@ -300,10 +321,13 @@ def validate(scenario: str = "inx-factory", policy: str = "greedy", episodes: in
     # One batch shape for both backends (ns-3 runs one process per copy: at most one per core).
     batch = batch or min(episodes, max(1, os.cpu_count() or 1))
     t0 = time.perf_counter()
-    res = {b: collect(scenario, pol, episodes, seed, b, params, batch, on_episode)
-           for b in BACKENDS}
-    tw, ns = res["twin"], res["ns3"]
-    cfg = tw["cfg"]
+    with tempfile.TemporaryDirectory(prefix="fedmarl-trace-") as tmp:
+        trace_dir = Path(tmp) if trace else None
+        res = {b: collect(scenario, pol, episodes, seed, b, params, batch, on_episode,
+                          trace_dir) for b in BACKENDS}
+        tw, ns = res["twin"], res["ns3"]
+        cfg = tw["cfg"]
+        traced = trace_analysis(cfg, ns) if trace else None
     fbl = compare_samples(tw["rate"], ns["rate"], seed)
     sha = compare_samples(tw["rate_shannon"], ns["rate_shannon"], seed + 1)
     sinr = compare_samples(tw["sinr_db"], ns["sinr_db"], seed + 2, quantiles=(5.0, 50.0, 95.0))
@@ -330,7 +354,7 @@ def validate(scenario: str = "inx-factory", policy: str = "greedy", episodes: in
         "scenario": scenario, "policy": pol.name, "policy_spec": policy, "episodes": episodes,
         "seed": seed, "params": dict(params),
         "rates": {"fbl": fbl, "shannon": sha}, "sinr_db": sinr, "interferer_gain_db": gain,
-        "verdicts": rows, "packet_level": packet,
+        "verdicts": rows, "packet_level": packet, "trace": traced,
         "backends": {b: {**res[b]["summary"], "wall_seconds": res[b]["wall_seconds"]}
                      for b in BACKENDS},
         "wall_seconds": time.perf_counter() - t0,
@@ -340,6 +364,99 @@ def validate(scenario: str = "inx-factory", policy: str = "greedy", episodes: in
     if out is not None:
         write_report(result, res, Path(out))
     return _jsonable(result)
+
+
+# Replayed vs ns-3 full-occupancy SINR: the same float64 powers summed in another order, so only
+# rounding (~1e-15 relative) may separate them; anything near 1e-9 would be a model difference.
+CHANNEL_MODEL_RTOL = 1e-9
+
+TRACE_WHAT = {
+    "channel_model": ("the twin's interference and SINR formulas replayed on the channel ns-3"
+                      " drew (positions, LOS states, shadowing, fading) against ns-3's own"
+                      " full-occupancy SINR: zero up to rounding means the two backends implement"
+                      " the same channel model, so the twin-vs-ns-3 differences above come from"
+                      " the channel realisations (separate RNG streams) and from the packet"
+                      " level, not from the model"),
+    "mac_effect": ("ns-3's measured SINR (each interferer weighted by the fraction of the"
+                   " interval its AP actually transmitted) minus the full-occupancy SINR the"
+                   " twin assumes, on the channel in use, in dB: what MAC timing (idle gaps"
+                   " between TBs, switching delay) does to interference; it is >= 0 because an"
+                   " idle AP interferes less"),
+    "packet_effect": ("ns-3's delivered throughput minus the twin's FBL rate replayed on the same"
+                      " channel, per device and step: everything packet-level (link adaptation"
+                      " from the previous TB's SINR, whole packets per TB, decoding failures,"
+                      " queueing) plus the MAC effect on the rate; `split` separates the two"
+                      " with the FBL rate at ns-3's measured SINR"),
+}
+
+
+def trace_analysis(cfg, ns: dict[str, Any]) -> dict[str, Any]:
+    """Trace mode: attribute ns-3's per-step result to channel model, MAC and packet events.
+
+    Each ns-3 episode's trace (records t = 1..T: the intervals whose outcome step t reports)
+    is replayed with the twin's formulas (pybridge/twin/replay.py) and compared sample by sample
+    with what the same ns-3 run measured; see TRACE_WHAT for what each figure is.
+    """
+    T = cfg.episode_steps
+    owner = np.repeat(np.arange(cfg.n_subnetworks), cfg.n_devices)
+    loaded: dict[Path, tuple[Any, Any, np.ndarray]] = {}
+    consumed: dict[Path, int] = {}
+    rel_max = 0.0
+    mac_db, d_total, d_mac, d_pkt, replayed, thr = [], [], [], [], [], []
+    for i, (path, run) in enumerate(ns["traces"]):
+        if path not in loaded:
+            tr = read_trace(path)
+            loaded[path] = (tr, replay(tr, cfg.blocklength, cfg.error_prob),
+                            np.flatnonzero(tr.t == 0))
+        tr, rp, starts = loaded[path]
+        # A process's file holds its episodes in order, each starting with the t = 0 warm-up.
+        k = consumed.get(path, 0)
+        consumed[path] = k + 1
+        if k >= starts.size:
+            raise RuntimeError(f"{path}: trace has {starts.size} episodes, expected more")
+        s0 = int(starts[k])
+        seg = slice(s0 + 1, s0 + 1 + T)
+        if int(tr.run[s0]) != run or not np.array_equal(tr.t[seg], np.arange(1, T + 1)):
+            raise RuntimeError(f"{path}: episode {k} is not RngRun {run} with steps 1..{T}")
+        full = tr.full_sinr[seg]
+        rel_max = max(rel_max, float(np.max(np.abs(rp.sinr_per_channel[seg] - full) / full)))
+        used = tr.channel[seg][:, owner]
+        full_used = np.take_along_axis(full, used[:, :, None], axis=2)[:, :, 0]
+        meas = ns["sinr"][i].astype(np.float64)  # [T, D] measured, on the channel in use
+        fbl_meas = inf.fbl_se(meas, cfg.blocklength, cfg.error_prob)
+        rate = ns["rate"][i].astype(np.float64)
+        rate_replay = rp.rate_fbl[seg]
+        mac_db.append(10.0 * np.log10(meas / full_used))
+        d_total.append(rate - rate_replay)
+        d_mac.append(fbl_meas - rate_replay)
+        d_pkt.append(rate - fbl_meas)
+        replayed.append(rate_replay)
+        thr.append(rate)
+    mdb = _flat(mac_db)
+    ref = float(_flat(replayed).mean())
+
+    def effect(d: list[np.ndarray]) -> dict[str, Any]:
+        m, lo, hi = mean_ci(np.array([x.mean() for x in d]))
+        a = float(np.abs(_flat(d)).mean())
+        return {"mean_bps_hz": m, "mean_ci": (lo, hi), "mean_abs_bps_hz": a,
+                "mean_pct": 100.0 * m / ref if ref else math.nan,
+                "mean_abs_pct": 100.0 * a / ref if ref else math.nan}
+
+    return {
+        "episodes": len(ns["traces"]), "samples": int(mdb.size),
+        "channel_model": {"max_rel_sinr_diff": rel_max, "tolerance": CHANNEL_MODEL_RTOL,
+                          "verdict": "agree" if rel_max <= CHANNEL_MODEL_RTOL else "differ",
+                          "what": TRACE_WHAT["channel_model"]},
+        "mac_effect": {"sinr_db_mean": float(mdb.mean()),
+                       "sinr_db_p50": float(np.percentile(mdb, 50)),
+                       "sinr_db_p99": float(np.percentile(mdb, 99)),
+                       "sinr_db_max": float(mdb.max()),
+                       "what": TRACE_WHAT["mac_effect"]},
+        "packet_effect": {"ns3_throughput_mean": float(_flat(thr).mean()),
+                          "replayed_fbl_mean": ref, **effect(d_total),
+                          "split": {"mac_sinr": effect(d_mac), "packets": effect(d_pkt)},
+                          "what": TRACE_WHAT["packet_effect"]},
+    }
 
 
 def packet_level(cfg, ns3: dict[str, Any], airtime: float | None) -> list[dict[str, Any]]:
@@ -502,6 +619,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", ("Packet-level rows compare ns-3's measurement with the twin's full-buffer "
               "abstraction: one TB of l channel uses per packet (delay l / B), loss eps, no "
               "queue, every AP busy all interval."), ""]
+    if r.get("trace"):
+        lines += trace_markdown(r["trace"])
     if "transfer" in r:
         t = r["transfer"]
         lines += ["## Transfer of the trained policy", "",
@@ -516,6 +635,32 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{100 * g['gap_rel']:+.1f} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def trace_markdown(tr: dict[str, Any]) -> list[str]:
+    cm, mac, pk = tr["channel_model"], tr["mac_effect"], tr["packet_effect"]
+    sm, sp = pk["split"]["mac_sinr"], pk["split"]["packets"]
+    return [
+        "## Trace mode: channel model, MAC and packet effects", "",
+        (f"ns-3 recorded its channel every interval ({tr['episodes']} episodes, "
+         f"{tr['samples']} device-steps) and the twin's formulas were replayed on it."), "",
+        "| effect | figure | value |", "|---|---|---|",
+        (f"| channel model | max relative SINR difference, twin replay vs ns-3 full occupancy"
+         f" | {cm['max_rel_sinr_diff']:.2e} (tolerance {cm['tolerance']:g}:"
+         f" **{cm['verdict']}**) |"),
+        (f"| MAC effect | measured - full-occupancy SINR, dB: mean / p50 / p99 / max | "
+         f"{mac['sinr_db_mean']:.3f} / {mac['sinr_db_p50']:.3f} / {mac['sinr_db_p99']:.3f}"
+         f" / {mac['sinr_db_max']:.3f} |"),
+        (f"| packet-level effect | ns-3 throughput - replayed FBL rate, bps/Hz: mean [CI] /"
+         f" mean abs | {pk['mean_bps_hz']:+.3f} {_ci(pk['mean_ci'])} /"
+         f" {pk['mean_abs_bps_hz']:.3f} ({pk['mean_pct']:+.1f} % / {pk['mean_abs_pct']:.1f} %"
+         f" of {pk['replayed_fbl_mean']:.3f}) |"),
+        (f"| of which MAC (FBL at measured - at full-occupancy SINR) | mean / mean abs |"
+         f" {sm['mean_bps_hz']:+.3f} / {sm['mean_abs_bps_hz']:.3f} ({sm['mean_pct']:+.1f} %) |"),
+        (f"| of which packets (throughput - FBL at measured SINR) | mean / mean abs |"
+         f" {sp['mean_bps_hz']:+.3f} / {sp['mean_abs_bps_hz']:.3f} ({sp['mean_pct']:+.1f} %) |"),
+        "", f"- Channel model: {cm['what']}.", f"- MAC effect: {mac['what']}.",
+        f"- Packet-level effect: {pk['what']}.", ""]
 
 
 def _ci(ci) -> str:
