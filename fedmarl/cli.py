@@ -166,6 +166,12 @@ def print_validate(r: dict[str, Any]) -> None:
         _out().print(f"report: {r['files']['markdown']}", markup=False, highlight=False)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from fedmarl.reproduce import main_cli
+
+    return main_cli(args)
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from pybridge.env import SCENARIOS
 
@@ -434,6 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training episodes (batches of 16 copies); default: a few CPU minutes")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_run)
+
+    rr = sub.add_parser("reproduce", help="the reference's experiments (Figs. 3-6) on our channel:"
+                        " a results page with PNGs, tables and the claims checked (a benchmark)")
+    rr.add_argument("scenario", choices=["inx-factory"])
+    rr.add_argument("--quick", action="store_true",
+                    help="tiny training budgets: the whole pipeline in < 15 min on 2 cores")
+    rr.add_argument("--out", default="docs/results")
+    rr.add_argument("--work", default=None,
+                    help="training runs (default runs/reproduce-quick or runs/reproduce-full)")
+    rr.add_argument("--seed", type=int, default=0)
+    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2)")
+    rr.set_defaults(fn=cmd_reproduce)
     return p
 
 
