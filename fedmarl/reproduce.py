@@ -61,9 +61,10 @@ class Budget:
 
 
 BUDGETS = {
-    # Quick: 12 x 16 episodes, 2400 decisions per agent (~38k transitions each) per run. The default epsilon decays over 300k steps, so it is squeezed
-    # into 60 % of the budget: otherwise the learners would only ever act at random.
-    "quick": Budget(train_episodes=12, n_envs=16, eval_episodes=4, sens_episodes=2,
+    # Quick: 60 x 16 episodes (12k batched steps, 192k transitions per agent) per run. The
+    # default epsilon decays over 300k steps, so it is squeezed into 60 % of the budget:
+    # otherwise the learners would mostly explore until the end.
+    "quick": Budget(train_episodes=60, n_envs=16, eval_episodes=8, sens_episodes=4,
                     eps_decay_fraction=0.6),
     # Full: 125 x 16 = 2000 episodes per run, the reference's horizon.
     "full": Budget(train_episodes=125, n_envs=16, eval_episodes=20, sens_episodes=10,
@@ -389,10 +390,15 @@ def claims(runs, base_reward, evals, sens, scale) -> dict[str, Any]:
     n_dqn = runs[f"f-maddqn-tau{EVAL_TAU}"]["spec"]["n_envs"]
     to_dqn = _episodes_to(runs[f"f-maddqn-tau{EVAL_TAU}"]["reward"], n_dqn)
     to_ppo = _episodes_to(runs[f"f-mappo-tau{EVAL_TAU}"]["reward"], n_dqn)
+    fin_ppo = _tail_mean(runs[f"f-mappo-tau{EVAL_TAU}"]["reward"])
+    # "Converged" must mean to a comparable level: a flat, noisy curve reaches 90 % of its
+    # (noise-sized) rise early without learning anything.
     c["fig3_mappo_faster"] = {
-        "claim": "F-MAPPO needs ~50 % fewer episodes than MADDQN to converge",
+        "claim": ("F-MAPPO converges to similar performance with ~50 % fewer episodes than"
+                  " MADDQN"),
         "episodes_to_90pct_f_maddqn": to_dqn, "episodes_to_90pct_f_mappo": to_ppo,
-        "holds": bool(to_ppo <= 0.75 * to_dqn)}
+        "final_reward_f_mappo": fin_ppo, "final_reward_f_maddqn": final[EVAL_TAU],
+        "holds": bool(to_ppo <= 0.75 * to_dqn and fin_ppo >= 0.95 * final[EVAL_TAU])}
     m = {k: e["mean_shannon"] for k, e in evals.items()}
     p30 = {k: e["p30_shannon"] for k, e in evals.items()}
     c["fig4_f_beats_d_c_below_p30"] = {
@@ -452,9 +458,9 @@ def page(r: dict[str, Any]) -> str:
     if quick:
         lines += [(f"**Quick budget:** the learners saw {per_run} episodes, "
                    f"{100 * per_run / 2000:.0f} % of the reference's 2000 training "
-                   "episodes (epsilon decayed within the budget), so their numbers show that the "
-                   "pipeline works, not what the methods can reach; the claims about learners are "
-                   "checked all the same and mostly reflect under-training."), ""]
+                   "episodes, with DDQN's epsilon decayed within the budget, one seed per run and "
+                   "few evaluation episodes: the claims about convergence speed and about small "
+                   "differences between learners need the full budget (and several seeds)."), ""]
     lines += [
         ("Why our numbers differ from the reference's everywhere: we use the corrected channel "
          "(DESIGN.md): Rayleigh fading with rho = J0(2 pi f_D T) = 0.29 per 5 ms step (the seed "
@@ -481,11 +487,14 @@ def page(r: dict[str, Any]) -> str:
         f"{f3['greedy_reward']:.3f}: 'approaches greedy' {_h(f3['holds'])}; tau_agg = 128 "
         f"slowest {_h(c['fig3_tau128_slowest']['holds'])}; F-MAPPO reaches 90 % of its rise "
         f"after {mp['episodes_to_90pct_f_mappo']} episodes vs F-MADDQN's "
-        f"{mp['episodes_to_90pct_f_maddqn']}: 'MAPPO ~50 % faster' {_h(mp['holds'])}. "
-        + ("With the quick budget the curves are short, so ordering by tau_agg is within "
-           "noise; only the full run can test the convergence claims."
-           if quick else "Differences between tau_agg values of a single seed are within the "
-           "noise of one run; the reference also shows one run per setting.")), "",
+        f"{mp['episodes_to_90pct_f_maddqn']}, with final reward {mp['final_reward_f_mappo']:.3f}"
+        f" against F-MADDQN's {mp['final_reward_f_maddqn']:.3f} (tau_agg 512): 'MAPPO converges"
+        f" to similar performance ~50 % faster' {_h(mp['holds'])}. Training rewards come from"
+        " the training episodes (the same seeds for every run, hence the common wiggles); the"
+        " baselines' lines are their evaluation reward on fresh seeds. One seed per setting, as"
+        " in the reference: the run-to-run spread of"
+        " the final reward is not measured here, so small differences between tau_agg values"
+        " are not evidence either way."), "",
         "## Fig. 4: rate CDF per device", "", "![Fig. 4](fig4_rate_cdf.png)", "",
         ("| method | mean Shannon [95 % CI] | reference | p5 Shannon | p30 Shannon | mean FBL |"
          " p5 FBL | Jain | frac < r_min |"), "|---|---|---|---|---|---|---|---|---|"]
@@ -506,10 +515,11 @@ def page(r: dict[str, Any]) -> str:
         f"{_h(c['fig4_f_beats_greedy']['holds'])}; CGC best ({m['cgc']:.2f}): "
         f"{_h(c['fig4_cgc_best']['holds'])}. Our absolute rates sit "
         f"{m['greedy'] - REFERENCE['greedy']:+.2f} bps/Hz (greedy) and "
-        f"{m['cgc'] - REFERENCE['cgc']:+.2f} (CGC) from the reference's: deep fast fading lowers "
-        "the rate of every method whose channel choice it makes stale, and random LOS states "
-        "spread the interference. The reward's r_min = 11 bps/Hz sits above most of our "
-        "samples, so the learners optimise the shortfall penalty more than the reference's did."),
+        f"{m['cgc'] - REFERENCE['cgc']:+.2f} (CGC) from the reference's (the corrected channel, "
+        f"above). With r_min = 11 bps/Hz, {100 * r['fig4']['greedy']['frac_below_rmin']:.0f} % "
+        "of greedy's samples are below r_min, so the reward's shortfall penalty is active most of"
+        " the time, whereas the reference's means (11.0-12.8) sit around r_min: the learners"
+        " face a differently balanced objective."),
         "", "## Fig. 5: sensitivity to clutter type and density", "",
         "![Fig. 5](fig5_clutter.png)", "",
         "| setting | " + " | ".join(next(iter(r["fig5"].values()))) + " |",
