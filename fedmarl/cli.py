@@ -9,6 +9,8 @@
   fedmarl bench twin --n 20 [--json]
   fedmarl bench bridge [--n 20 1000] [--json]
   fedmarl params inx-factory            (every scenario parameter, default, range and source)
+  fedmarl validate --policy greedy|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
+                                        (the same configuration on the twin and on ns-3)
   fedmarl run                           (the main job: see README)
 """
 
@@ -121,6 +123,53 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
 # Packet-level columns (ns-3 backend): key, title, display scale.
 PACKET_COLUMNS = [("delay_mean_s", "delay us", 1e6), ("delay_p99_s", "delay p99 us", 1e6),
                   ("packet_loss", "loss %", 100.0), ("packet_error_rate", "PER %", 100.0)]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fedmarl.validate import validate
+
+    params = _parse_sets(args.set)
+    out = args.out or f"reports/validate/{args.policy.rstrip('/').replace('/', '_')}"
+    with _progress(args.json) as prog:
+        task = prog.add_task(f"validate {args.policy} (twin, then ns-3)",
+                             total=2 * args.episodes)
+        result = validate(args.scenario, args.policy, args.episodes, seed=args.seed,
+                          params=params, out=out, trace=args.trace,
+                          on_episode=lambda n: prog.advance(task, n))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print_validate(result)
+    return 0
+
+
+def print_validate(r: dict[str, Any]) -> None:
+    from fedmarl.validate import markdown
+
+    table = Table(title=f"validate {r['policy']} on {r['scenario']}: twin vs ns-3, "
+                        f"{r['episodes']} episodes, {r['wall_seconds']:.0f} s")
+    for col in ("metric", "twin / prediction", "ns-3", "deviation", "tolerance", "verdict"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for row in r["verdicts"] + r["packet_level"]:
+        fmt = (lambda x: "" if x is None else f"{x:.4g}")
+        table.add_row(row["metric"], fmt(row["twin"]), fmt(row["ns3"]), fmt(row["deviation"]),
+                      f"{row['tolerance_kind']} {row['tolerance']:g}", row["verdict"])
+    _out().print(table)
+    if r.get("trace"):
+        from fedmarl.validate import trace_markdown
+
+        _out().print("\n".join(trace_markdown(r["trace"])), markup=False, highlight=False)
+    if "transfer" in r:
+        text = markdown(r)
+        _out().print(text[text.index("## Transfer"):], markup=False, highlight=False)
+    if "files" in r:
+        _out().print(f"report: {r['files']['markdown']}", markup=False, highlight=False)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from fedmarl.reproduce import main_cli
+
+    return main_cli(args)
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -307,6 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenario parameter (repeatable), e.g. --set n_subnetworks=50")
     e.set_defaults(fn=cmd_eval)
 
+    v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"
+                       " compare rates, SINR, path gain and packet-level figures")
+    v.add_argument("--scenario", default="inx-factory")
+    v.add_argument("--policy", default="greedy",
+                   help="a baseline (random, fixed, greedy, greedy-filtered, cgc) or a"
+                        " `fedmarl train` run directory (the sim-to-packet transfer gap)")
+    v.add_argument("--episodes", type=int, default=5)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    v.add_argument("--out", default=None,
+                   help="report directory (default reports/validate/POLICY): validate.md,"
+                        " validate.json, rate/SINR/gain CDF PNGs")
+    v.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    v.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
+                   help="trace mode (default on): replay ns-3's recorded channel with the twin's"
+                        " formulas and split the difference into channel model, MAC and packet"
+                        " effects")
+    v.set_defaults(fn=cmd_validate)
+
     pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")
     pa.add_argument("scenario", nargs="?", default="inx-factory")
     pa.add_argument("--json", action="store_true")
@@ -372,6 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training episodes (batches of 16 copies); default: a few CPU minutes")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_run)
+
+    rr = sub.add_parser("reproduce", help="the reference's experiments (Figs. 3-6) on our channel:"
+                        " a results page with PNGs, tables and the claims checked (a benchmark)")
+    rr.add_argument("scenario", choices=["inx-factory"])
+    rr.add_argument("--quick", action="store_true",
+                    help="tiny training budgets: the whole pipeline in < 15 min on 2 cores")
+    rr.add_argument("--out", default="docs/results")
+    rr.add_argument("--work", default=None,
+                    help="training runs (default runs/reproduce-quick or runs/reproduce-full)")
+    rr.add_argument("--seed", type=int, default=0)
+    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2)")
+    rr.set_defaults(fn=cmd_reproduce)
     return p
 
 

@@ -51,6 +51,12 @@ class EpisodeRecorder:
     def n_episodes(self) -> int:
         return len(self._episodes)
 
+    @property
+    def episodes(self) -> list[dict[str, np.ndarray]]:
+        """The closed episodes' arrays ([T, ...] per key); `fedmarl validate` reads the samples."""
+        self.end_batch()
+        return self._episodes
+
     def summary(self, r_min: float) -> dict[str, float | list[float]]:
         """The metric set of `fedmarl eval` (see README, "Metrics")."""
         self.end_batch()

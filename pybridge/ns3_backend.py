@@ -122,10 +122,10 @@ class Ns3Core:
             raise ValueError("attach mode drives one scenario process: use n_envs=1")
         try:
             if attach:
-                hint = " ".join([str(self.binary), *self.args])
+                hint = " ".join([str(self.binary), *self.copy_args(0)])
                 self.bridges.append(Bridge.attach(None, self.arrays, command_hint=hint))
-            for _ in range(n_envs - len(self.bridges)):
-                self.bridges.append(Bridge.launch(self.binary, self.args, self.arrays,
+            for b in range(len(self.bridges), n_envs):
+                self.bridges.append(Bridge.launch(self.binary, self.copy_args(b), self.arrays,
                                                   hello_timeout=hello_timeout,
                                                   step_timeout=step_timeout))
         except BaseException:
@@ -137,6 +137,11 @@ class Ns3Core:
         self._started = False
         self._obs: np.ndarray | None = None
         self.last: Ns3StepData | None = None
+
+    def copy_args(self, copy: int) -> list[str]:
+        """Command-line flags of copy `copy`: "{copy}" in an extra argument becomes the index,
+        so per-process outputs (e.g. `--trace=DIR/c{copy}.trace`) do not overwrite each other."""
+        return [a.replace("{copy}", str(copy)) for a in self.args]
 
     # ------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:

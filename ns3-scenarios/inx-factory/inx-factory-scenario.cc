@@ -125,6 +125,7 @@ InxFactoryScenario::InxFactoryScenario(const fedmarl::InxFactoryParams& params)
 InxFactoryScenario::~InxFactoryScenario()
 {
     Teardown();
+    SetTraceFile(""); // closes the trace
 }
 
 void
@@ -258,6 +259,87 @@ InxFactoryScenario::Build()
 }
 
 void
+InxFactoryScenario::SetTraceFile(const std::string& path)
+{
+    if (m_trace)
+    {
+        std::fclose(m_trace);
+        m_trace = nullptr;
+    }
+    if (path.empty())
+    {
+        return;
+    }
+    m_trace = std::fopen(path.c_str(), "wb");
+    if (!m_trace)
+    {
+        throw std::runtime_error("cannot open trace file " + path);
+    }
+    // Header: magic, N, M, K, a reserved word, the noise power (W).
+    const char magic[8] = {'F', 'M', 'T', 'R', 'A', 'C', 'E', '1'};
+    const uint32_t dims[4] = {m_n, m_m, m_k, 0};
+    std::fwrite(magic, 1, sizeof(magic), m_trace);
+    std::fwrite(dims, sizeof(uint32_t), 4, m_trace);
+    std::fwrite(&m_noiseW, sizeof(double), 1, m_trace);
+}
+
+void
+InxFactoryScenario::WriteTrace()
+{
+    // One record per interval (the RESET warm-up is t = 0), native little-endian:
+    //   i64 RngRun, i64 t, i32 channel[N] (in use during the interval),
+    //   f64 ap_xy[N][2], f64 device_xy[D][2] (m),
+    //   f64 mean_power[D][N]  received large-scale power (path loss in the link's LOS state +
+    //                         shadowing, no fading), W: what RefreshLargeScale computed,
+    //   f64 link_power[D][N]  the power the MAC used this interval (mean x |h|^2 where faded), W,
+    //   f64 full_sinr[D][K]   ns-3's full-occupancy SINR: own link power over (sum of co-channel
+    //                         link powers, every AP busy all interval, + noise),
+    // so link_power / mean_power is the fading |h|^2 and the twin can recompute everything.
+    if (!m_trace)
+    {
+        return;
+    }
+    const int64_t head[2] = {static_cast<int64_t>(m_run), static_cast<int64_t>(m_t)};
+    std::fwrite(head, sizeof(int64_t), 2, m_trace);
+    std::vector<int32_t> ch(m_n);
+    for (uint32_t n = 0; n < m_n; ++n)
+    {
+        ch[n] = static_cast<int32_t>(m_macs[n]->GetChannel());
+    }
+    std::fwrite(ch.data(), sizeof(int32_t), m_n, m_trace);
+    std::vector<double> xy;
+    xy.reserve(2 * static_cast<size_t>(m_d));
+    for (uint32_t n = 0; n < m_n; ++n)
+    {
+        const Vector v = GetApPosition(n);
+        xy.insert(xy.end(), {v.x, v.y});
+    }
+    for (uint32_t d = 0; d < m_d; ++d)
+    {
+        const Vector v = GetDevicePosition(d);
+        xy.insert(xy.end(), {v.x, v.y});
+    }
+    std::fwrite(xy.data(), sizeof(double), xy.size(), m_trace);
+    std::fwrite(m_meanPower.data(), sizeof(double), m_meanPower.size(), m_trace);
+    for (uint32_t d = 0; d < m_d; ++d)
+    {
+        std::fwrite(m_channel->LinkPowerRow(d), sizeof(double), m_n, m_trace);
+    }
+    std::vector<double> sinr(m_k);
+    for (uint32_t d = 0; d < m_d; ++d)
+    {
+        m_channel->GetFullLoadInterference(d, m_scratch);
+        const double s = m_channel->GetLinkPower(d / m_m, d);
+        for (uint32_t k = 0; k < m_k; ++k)
+        {
+            sinr[k] = s / (m_scratch[k] + m_noiseW);
+        }
+        std::fwrite(sinr.data(), sizeof(double), m_k, m_trace);
+    }
+    std::fflush(m_trace);
+}
+
+void
 InxFactoryScenario::RefreshLargeScale()
 {
     NS_LOG_FUNCTION(this);
@@ -381,6 +463,7 @@ InxFactoryScenario::Reset(uint64_t run, const InxFactoryOutputs& out)
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     Fill(out, std::vector<uint8_t>(m_n, 0), Simulator::GetEventCount() - events0, wall);
+    WriteTrace();
 }
 
 void
@@ -430,6 +513,7 @@ InxFactoryScenario::Step(std::span<const int32_t> actions, const InxFactoryOutpu
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     Fill(out, switched, Simulator::GetEventCount() - events0, wall);
+    WriteTrace();
 }
 
 void

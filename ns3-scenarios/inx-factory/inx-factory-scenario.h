@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <cstdio>
 #include <vector>
 
 namespace ns3
@@ -193,7 +194,17 @@ class InxFactoryScenario
     /// @return the decision interval
     Time GetInterval() const;
 
+    /**
+     * Append every interval's channel state to a binary trace file (`--trace=FILE`), so the
+     * twin can replay the same channel (pybridge/twin/replay.py reads it; the layout is
+     * documented at WriteTrace). An empty path turns tracing off.
+     * @param path the file, truncated on open
+     */
+    void SetTraceFile(const std::string& path);
+
   private:
+    /// Append the current interval's record to the trace file (no-op without one).
+    void WriteTrace();
     /// Place nodes, build models and MAC for a new episode.
     void Build();
     /// Path loss, LOS, shadowing of every link; faded sets; coupling.
@@ -208,6 +219,7 @@ class InxFactoryScenario
               uint64_t events,
               double wallSeconds);
 
+    std::FILE* m_trace{nullptr};   //!< --trace output, or none
     fedmarl::InxFactoryParams m_p; //!< parameters
     uint32_t m_n;                  //!< N
     uint32_t m_m;                  //!< M

@@ -3,6 +3,7 @@
 //
 // Usage: fedmarl-inx-factory --segment=NAME [--<parameter>=<value> ...] [--spin-us=U]
 //                            [--crash-at-step=K]
+//                            [--trace=FILE]
 //        fedmarl-inx-factory --params-json | --help
 // Every parameter of pybridge/scenarios/inx_factory.py (InxFactoryConfig) is a flag with the
 // same name, default and range; None defaults are derived as the dataclass's resolved_*
@@ -111,6 +112,7 @@ struct Flags
     std::string segment;                            //!< --segment=NAME
     long long spinUs{50};                           //!< --spin-us=U
     std::optional<unsigned long long> crashAtStep;  //!< --crash-at-step=K
+    std::string trace;                              //!< --trace=FILE
     InxFactoryParams params;                        //!< everything else
 };
 
@@ -129,6 +131,8 @@ Usage(int status)
                  "  --spin-us=U       microseconds to spin before sleeping on a request "
                  "(default 50)\n"
                  "  --crash-at-step=K raise SIGKILL when the K-th STEP is requested (tests)\n"
+                 "  --trace=FILE      append every interval's channel state (positions, "
+                 "large-scale and faded link powers, full-occupancy SINR) to FILE\n"
                  "  --params-json     print {name: default} of every parameter as JSON\n",
                  kProg,
                  kProg,
@@ -186,6 +190,14 @@ ParseFlags(int argc, char** argv)
                 BadFlag(std::string(a) + ": --spin-us must be an integer in [0, 10000000] us");
             }
             f.spinUs = static_cast<long long>(v);
+        }
+        else if (a.starts_with("--trace="))
+        {
+            f.trace = std::string(a.substr(8));
+            if (f.trace.empty())
+            {
+                BadFlag("--trace=FILE needs a file name");
+            }
         }
         else if (a.starts_with("--crash-at-step="))
         {
@@ -346,6 +358,7 @@ main(int argc, char** argv)
     try
     {
         scenario.emplace(flags.params);
+        scenario->SetTraceFile(flags.trace);
     }
     catch (const std::exception& e)
     {
