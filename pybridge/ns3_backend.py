@@ -154,15 +154,7 @@ class Ns3Core:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Advance one decision interval in every copy. actions: [B, N] channel indices."""
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
-        if self.t >= self.cfg.episode_steps:
-            raise RuntimeError("episode is over: call reset() to start the next one")
-        actions = np.asarray(actions)
-        if actions.shape != (self.B, self.N):
-            raise ValueError(f"actions must have shape {(self.B, self.N)}, got {actions.shape}")
-        if actions.size and (actions.min() < 0 or actions.max() >= self.K):
-            raise ValueError(f"actions must be channel indices in [0, {self.K - 1}]")
+        actions = self.cfg.check_step(actions, self.B, self.t, self._started)
         for b, views in enumerate(self._views):
             views["actions"][:] = actions[b]
         self._exchange("step", None)

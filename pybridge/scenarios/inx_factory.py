@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from pybridge.channel.inf import CLUTTER_DEFAULTS, CLUTTER_SCENARIOS
 from pybridge.config import ConfigError, ScenarioConfig, param
 
@@ -186,6 +188,21 @@ class InxFactoryConfig(ScenarioConfig):
     @property
     def n_links_devices(self) -> int:
         return self.n_subnetworks * self.n_devices
+
+    def check_step(self, actions, n_envs: int, t: int, started: bool) -> np.ndarray:
+        """The checks every backend makes before a step: an episode is running and `actions`
+        are [n_envs, N] channel indices. Returns the actions as an array."""
+        if not started:
+            raise RuntimeError("call reset() before step()")
+        if t >= self.episode_steps:
+            raise RuntimeError("episode is over: call reset() to start the next one")
+        actions = np.asarray(actions)
+        shape = (n_envs, self.n_subnetworks)
+        if actions.shape != shape:
+            raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
+        if actions.min() < 0 or actions.max() >= self.n_channels:
+            raise ValueError(f"actions must be channel indices in [0, {self.n_channels - 1}]")
+        return actions
 
     @property
     def obs_width(self) -> int:

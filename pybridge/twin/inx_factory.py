@@ -146,15 +146,7 @@ class InxFactoryTwin:
 
         Returns (observation [B, N, W], reward [B, N], episode_done).
         """
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
-        if self.t >= self.cfg.episode_steps:
-            raise RuntimeError("episode is over: call reset() to start the next one")
-        actions = np.asarray(actions)
-        if actions.shape != (self.B, self.N):
-            raise ValueError(f"actions must have shape {(self.B, self.N)}, got {actions.shape}")
-        if actions.min() < 0 or actions.max() >= self.K:
-            raise ValueError(f"actions must be channel indices in [0, {self.K - 1}]")
+        actions = self.cfg.check_step(actions, self.B, self.t, self._started)
         switched = self._apply_switching(actions)
         self.t += 1
         if self.t % self.cfg.large_scale_update_steps == 0:
