@@ -31,38 +31,61 @@ def evaluate_policy(scenario: str, policy: Policy, episodes: int, seed: int = 0,
     cfg = make_config(scenario, **params)
     # ns-3 runs one process per copy: more copies than cores only adds contention.
     cap = MAX_BATCH if backend == "twin" else max(1, os.cpu_count() or 1)
-    batch = batch or min(episodes, cap)
     recorder = EpisodeRecorder()
-    envs: dict[int, Any] = {}
-    try:
-        _run_batches(scenario, policy, episodes, seed, backend, batch, cfg, recorder, envs,
-                     on_episode, params)
-    finally:
-        for env in envs.values():
-            env.close()  # ns-3: stops the processes, unlinks the segments
+    run_episodes(scenario, policy, episodes, seed, backend, batch or min(episodes, cap), params,
+                 recorder, on_batch_end=on_episode)
     out = recorder.summary(cfg.r_min)
     out.update({"scenario": scenario, "backend": backend, "policy": policy.name, "seed": seed})
     return out
 
 
-def _run_batches(scenario, policy, episodes, seed, backend, batch, cfg, recorder, envs,
-                 on_episode, params) -> None:
-    done_eps, b_idx = 0, 0
-    while done_eps < episodes:
-        n = min(batch, episodes - done_eps)
-        if n not in envs:
-            envs[n] = make_vec_env(scenario, n, backend=backend, **params)
-        env = envs[n]
-        s = episode_seed(seed, b_idx)
-        env.reset(seed=s)
-        policy.reset(n, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(s))
-        truncated = np.zeros(n, dtype=bool)
-        while not truncated.all():
-            actions = policy.act(env.core)
-            _, reward, _, truncated, info = env.step(actions)
-            recorder.add_step(info, reward)
-        recorder.end_batch()
-        done_eps += n
-        b_idx += 1
-        if on_episode:
-            on_episode(n)
+def run_episodes(scenario: str, policy: Policy, episodes: int, seed: int, backend: str,
+                 batch: int, params: dict[str, Any], recorder: EpisodeRecorder, *,
+                 ns3_options: Callable[[int], dict[str, Any] | None] | None = None,
+                 on_batch_start: Callable[[int, int], None] | None = None,
+                 before_act: Callable[[Any, int], None] | None = None,
+                 after_step: Callable[[Any, int], None] | None = None,
+                 on_batch_end: Callable[[int], None] | None = None) -> None:
+    """Run `episodes` episodes of `policy`, `batch` at a time on one env per batch size, and
+    feed every step to `recorder`; the envs are closed whatever happens (ns-3: processes
+    stopped, segments unlinked).
+
+    Batch b uses the episode seed `episode_seed(seed, b)` for the env and the policy. Hooks for
+    callers that need more than the recorder: `ns3_options(n)` for an env of n copies,
+    `on_batch_start(n, episode_seed)` before its reset, `before_act(env, t)` and
+    `after_step(env, t)` around step t (0-based), `on_batch_end(n)` after the batch.
+    """
+    cfg = make_config(scenario, **params)
+    envs: dict[int, Any] = {}
+    try:
+        done, b_idx = 0, 0
+        while done < episodes:
+            n = min(batch, episodes - done)
+            if n not in envs:
+                opts = ns3_options(n) if ns3_options else None
+                envs[n] = make_vec_env(scenario, n, backend=backend, ns3_options=opts, **params)
+            env = envs[n]
+            s = episode_seed(seed, b_idx)
+            if on_batch_start:
+                on_batch_start(n, s)
+            env.reset(seed=s)
+            policy.reset(n, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(s))
+            truncated = np.zeros(n, dtype=bool)
+            t = 0
+            while not truncated.all():
+                if before_act:
+                    before_act(env, t)
+                actions = policy.act(env.core)
+                _, reward, _, truncated, info = env.step(actions)
+                recorder.add_step(info, reward)
+                if after_step:
+                    after_step(env, t)
+                t += 1
+            recorder.end_batch()
+            done += n
+            b_idx += 1
+            if on_batch_end:
+                on_batch_end(n)
+    finally:
+        for env in envs.values():
+            env.close()

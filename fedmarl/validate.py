@@ -40,9 +40,9 @@ import numpy as np
 from scipy import stats
 
 from agents.baselines import BASELINES, Policy, make_baseline
-from fedmarl.evaluate import episode_seed
+from fedmarl.evaluate import run_episodes
 from fedmarl.metrics import EpisodeRecorder, jain
-from pybridge import make_config, make_vec_env
+from pybridge import make_config
 from pybridge.channel import inf
 from pybridge.config import ConfigError
 from pybridge.ns3_backend import copy_run
@@ -120,50 +120,41 @@ def collect(scenario: str, policy: Policy, episodes: int, seed: int, backend: st
     traces: list[tuple[Path, int]] = []
     recorder = EpisodeRecorder()
     gains: list[np.ndarray] = []  # per episode: interferer gains at every refresh, dB
+    batch_gains: list[np.ndarray] = []
     airtime: list[np.ndarray] = []
-    envs: dict[int, Any] = {}
     off_diag = ~np.eye(cfg.n_subnetworks, dtype=bool)
+    tracing = trace_dir is not None and backend == "ns3"
+
+    def ns3_options(n: int) -> dict[str, Any] | None:
+        return {"extra_args": [f"--trace={trace_dir}/n{n}-c{{copy}}.trace"]} if tracing else None
+
+    def on_batch_start(n: int, s: int) -> None:
+        if tracing:
+            traces.extend((trace_dir / f"n{n}-c{b}.trace", copy_run(s, b, n)) for b in range(n))
+        batch_gains.clear()
+
+    def before_act(env, t: int) -> None:
+        if t % cfg.large_scale_update_steps == 0:
+            # Large-scale gain of every interfering link (path loss + shadowing, tx power
+            # removed): constant between refreshes, so one sample per refresh.
+            batch_gains.append(np.array(env.core.coupling()[:, off_diag], copy=True))
+
+    def after_step(env, t: int) -> None:
+        if hasattr(env.core.last, "airtime"):
+            airtime.append(np.array(env.core.last.airtime, copy=True))
+
+    def on_batch_end(n: int) -> None:
+        g = np.stack(batch_gains, axis=1)  # [n, refreshes, links]
+        for b in range(n):
+            gb = g[b][g[b] > 0]
+            gains.append(10.0 * np.log10(gb) - (cfg.tx_power_dbm - 30.0))
+        if on_episode:
+            on_episode(n)
+
     t0 = time.perf_counter()
-    try:
-        done, b_idx = 0, 0
-        while done < episodes:
-            n = min(batch, episodes - done)
-            if n not in envs:
-                opts = None
-                if trace_dir is not None and backend == "ns3":
-                    opts = {"extra_args": [f"--trace={trace_dir}/n{n}-c{{copy}}.trace"]}
-                envs[n] = make_vec_env(scenario, n, backend=backend, ns3_options=opts, **params)
-            env = envs[n]
-            s = episode_seed(seed, b_idx)
-            if trace_dir is not None and backend == "ns3":
-                traces += [(trace_dir / f"n{n}-c{b}.trace", copy_run(s, b, n)) for b in range(n)]
-            env.reset(seed=s)
-            policy.reset(n, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(s))
-            truncated = np.zeros(n, dtype=bool)
-            t, batch_gains = 0, []
-            while not truncated.all():
-                if t % cfg.large_scale_update_steps == 0:
-                    # Large-scale gain of every interfering link (path loss + shadowing, tx
-                    # power removed): constant between refreshes, so one sample per refresh.
-                    batch_gains.append(np.array(env.core.coupling()[:, off_diag], copy=True))
-                actions = policy.act(env.core)
-                _, reward, _, truncated, info = env.step(actions)
-                recorder.add_step(info, reward)
-                if hasattr(env.core.last, "airtime"):
-                    airtime.append(np.array(env.core.last.airtime, copy=True))
-                t += 1
-            recorder.end_batch()
-            g = np.stack(batch_gains, axis=1)  # [n, refreshes, links]
-            for b in range(n):
-                gb = g[b][g[b] > 0]
-                gains.append(10.0 * np.log10(gb) - (cfg.tx_power_dbm - 30.0))
-            done += n
-            b_idx += 1
-            if on_episode:
-                on_episode(n)
-    finally:
-        for env in envs.values():
-            env.close()
+    run_episodes(scenario, policy, episodes, seed, backend, batch, params, recorder,
+                 ns3_options=ns3_options, on_batch_start=on_batch_start,
+                 before_act=before_act, after_step=after_step, on_batch_end=on_batch_end)
     summary = recorder.summary(cfg.r_min)
     eps = recorder.episodes
     return {
