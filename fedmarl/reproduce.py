@@ -98,9 +98,8 @@ def run_specs(budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
 def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
     """Train (or reuse) one run; returns its per-episode metrics and wall time."""
     import torch
-    import yaml
 
-    from fedmarl.train import TrainConfig, Trainer
+    from fedmarl.train import RunDir, TrainConfig, Trainer
 
     torch.set_num_threads(1)  # runs go in parallel processes, one core each
     run = Path(work) / name
@@ -108,7 +107,7 @@ def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
     cfg = TrainConfig.from_dict(spec)
     wall = None
     if done.exists() and (run / "config.yaml").exists():
-        old = yaml.safe_load((run / "config.yaml").read_text())
+        old = TrainConfig.read_file(run / "config.yaml")
         if all(old.get(k) == v for k, v in cfg.to_dict().items() if k in spec):
             wall = json.loads((run / "reproduce.json").read_text()).get("wall_seconds") \
                 if (run / "reproduce.json").exists() else None
@@ -119,7 +118,7 @@ def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
         Trainer(cfg, run).start()
         wall = time.perf_counter() - t0
         (run / "reproduce.json").write_text(json.dumps({"wall_seconds": wall}))
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = RunDir(run).read_jsonl("metrics.jsonl")
     return {"name": name, "run": str(run), "spec": spec, "wall_seconds": wall,
             "reward": [r["mean_reward"] for r in rows],
             "rate_shannon": [r["mean_rate_shannon"] for r in rows]}

@@ -66,30 +66,18 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0,
 
 
 # ------------------------------------------------------------------------------- reports
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
-
-
 def _load_run(run_dir: Path) -> dict[str, Any]:
-    import yaml
+    from fedmarl.train import RunDir, TrainConfig
 
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.exists():
+    run = RunDir(run_dir)
+    if not run.config_path.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = yaml.safe_load(cfg_path.read_text())
     evals = {}
     for p in sorted(run_dir.glob("eval-*.json")):
         evals[p.stem.split("-", 1)[1]] = json.loads(p.read_text())
-    return {"dir": run_dir, "config": cfg, "metrics": _read_jsonl(run_dir / "metrics.jsonl"),
-            "federation": _read_jsonl(run_dir / "federation.jsonl"), "evals": evals}
+    return {"dir": run_dir, "config": TrainConfig.read_file(run.config_path),
+            "metrics": run.read_jsonl("metrics.jsonl"),
+            "federation": run.read_jsonl("federation.jsonl"), "evals": evals}
 
 
 def _smooth(y: np.ndarray, k: int) -> np.ndarray:
