@@ -17,7 +17,7 @@ time-limit ends bootstrap (Pardo et al. 2018).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,22 +29,18 @@ from agents.ensemble import (
     EnsembleLSTM,
     ObsScaler,
     broadcast_member0_,
-    check_compatible,
     check_mode,
     check_obs,
     clip_grad_norm_members_,
-    fedavg_,
     from_members,
-    get_member,
     linear_schedule,
-    member_of,
     n_groups,
     polyak_,
     reject_invalid,
-    set_member,
     to_members,
 )
 from agents.streams import DecisionStreams, Transition
+from agents.target_q import TargetQLearner
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -217,8 +213,12 @@ class SequenceReplay:
         self.total = int(sd["total"])
 
 
-class DRQN:
-    """Multi-agent DRQN; `mode` "d" (independent), "c" (shared), "f" (federated)."""
+class DRQN(TargetQLearner):
+    """Multi-agent DRQN; `mode` "d" (independent), "c" (shared), "f" (federated).
+
+    Federation, checkpoints and export as DDQN (agents/target_q.py). After an aggregation the
+    LSTM states stored in the replay come from the pre-average networks: burn-in absorbs that.
+    """
 
     algo = "drqn"
 
@@ -382,59 +382,3 @@ class DRQN:
         return {"loss": float(per_member.detach().mean()),
                 "q_mean": float(q_sa.detach().mean()), "grad_norm": float(norms.mean())}
 
-    # ------------------------------------------------------------------- federation
-    def _fed_modules(self) -> dict[str, nn.Module]:
-        return {"q": self.q}
-
-    def member_params(self, i: int) -> dict[str, np.ndarray]:
-        """Online recurrent Q-network of agent i (the shared one in mode c), fixed key order."""
-        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents))
-
-    def load_member_params(self, i: int, params: dict[str, np.ndarray]) -> None:
-        """Load agent i's online network; its target network is re-synced to it (as DDQN)."""
-        g = member_of(i, self.mode, self.n_agents)
-        set_member(self._fed_modules(), g, params)
-        with torch.no_grad():
-            for t, o in zip(self.q_target.parameters(), self.q.parameters()):
-                t[g].copy_(o[g])
-
-    def average_members(self, weights: np.ndarray | None = None) -> None:
-        """Plain FedAvg over the member axis, then targets re-synced (as DDQN). Stored LSTM
-        states in the replay came from the pre-average networks: burn-in absorbs that."""
-        fedavg_(self.q.parameters(), weights, self.groups)
-        self.q_target.load_state_dict(self.q.state_dict())
-
-    # ------------------------------------------------------------------- checkpoints
-    def state_dict(self, include_buffer: bool = False) -> dict[str, Any]:
-        sd = {"algo": self.algo, "mode": self.mode, "obs_dim": self.obs_dim,
-              "n_actions": self.n_actions, "n_agents": self.n_agents, "config": asdict(self.cfg),
-              "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-              "optim": self.optim.state_dict(), "env_steps": self.env_steps,
-              "decisions": self.decisions, "grad_steps": self.grad_steps,
-              "rng": self.rng.bit_generator.state}
-        if include_buffer:
-            sd["buffer"] = self.buffer.state_dict()
-        return sd
-
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        check_compatible(self, sd)
-        self.q.load_state_dict(sd["q"])
-        self.q_target.load_state_dict(sd["q_target"])
-        self.optim.load_state_dict(sd["optim"])
-        self.env_steps, self.decisions = int(sd["env_steps"]), int(sd["decisions"])
-        self.grad_steps = int(sd["grad_steps"])
-        self.rng.bit_generator.state = sd["rng"]
-        if "buffer" in sd:
-            self.buffer.load_state_dict(sd["buffer"])
-        self.reset_state()
-
-    def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """The recurrent Q-network as a plain state_dict (member axis first) + obs scaling."""
-        sd = {f"q.{k}": v.detach().clone() for k, v in self.q.state_dict().items()}
-        sd["obs_shift"] = torch.tensor(self.scaler.shift)
-        sd["obs_scale"] = torch.tensor(self.scaler.scale)
-        return sd
-
-    def load_policy_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
-        self.q.load_state_dict({k[2:]: v for k, v in sd.items() if k.startswith("q.")})
-        self.q_target.load_state_dict(self.q.state_dict())
