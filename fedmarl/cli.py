@@ -47,10 +47,15 @@ def _parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _progress(json_mode: bool) -> Progress:
+def _progress(json_mode: bool, transient: bool = True) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, disable=json_mode or not
-                    console.is_terminal, transient=True)
+                    console.is_terminal, transient=transient)
+
+
+def _print_json(results: list[Any]) -> None:
+    """One result as an object, several as a list."""
+    print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -69,8 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                   on_episode=lambda n, t=task: prog.advance(t, n), **params)
             results.append(res)
     if args.json:
-        payload = results[0] if len(results) == 1 else results
-        print(json.dumps(payload, indent=2))
+        _print_json(results)
     else:
         print_eval_table(results)
     return 0
@@ -88,7 +92,7 @@ def _eval_runs(args: argparse.Namespace) -> int:
                                      backend=args.backend,
                                      on_episode=lambda n, t=task: prog.advance(t, n)))
     if args.json:
-        print(json.dumps(outs[0] if len(outs) == 1 else outs, indent=2))
+        _print_json(outs)
     else:
         for o in outs:
             print_eval_table(o["results"])
@@ -198,7 +202,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print(f"[bench] twin N={n} ...")
         results.append(bench_twin(n, batch=args.batch, seconds=args.seconds, **params))
     if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        _print_json(results)
         return 0
     table = Table(title="twin throughput (env-steps/s; agent-steps/s = x N)")
     for col in ("N", "single", "ParallelEnv API", "batched", "B", "agent-steps/s batched",
@@ -240,7 +244,7 @@ def cmd_bench_ns3(args: argparse.Namespace) -> int:
                       f" {args.steps} steps ...")
         results.append(bench_ns3(n, seconds=args.seconds, max_steps=args.steps, **params))
     if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        _print_json(results)
         return 0
     table = Table(title="ns-3 packet-level inx-factory: simulated seconds per wall second")
     for col in ("N", "traffic", "steps", "sim s / wall s", "ms / step", "of which ns-3",
@@ -275,8 +279,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             data["params"] = {**data.get("params", {}), **_parse_sets(args.set)}
         cfg = TrainConfig.from_dict(data)
         out = args.out or f"runs/{cfg.algo}-{cfg.backend}-s{cfg.seed}"
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=not console.is_terminal) as prog:
+    with _progress(False, transient=False) as prog:
         trainer = Trainer(cfg, out, progress=prog, console=console)
         trainer.resume() if args.resume else trainer.start()
     print(out)
@@ -302,7 +305,7 @@ def cmd_bench_secagg(args: argparse.Namespace) -> int:
         console.print(f"[bench] secagg N={n} d={d} dropout={args.dropout or 0.0}")
         results = [bench_secagg(n, d, args.dropout or 0.0, repeats=args.repeats)]
     if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        _print_json(results)
         return 0
     table = Table(title="secure aggregation vs plain FedAvg (one round, all parties in-process)")
     for col in ("N", "d", "dropout", "secure s", "plain s", "slowest client s", "server s",
@@ -330,8 +333,9 @@ def _secagg_row(r: dict[str, Any]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from fedmarl.mainjob import run_main_job
 
-    path = run_main_job(args.out, episodes=args.episodes, seed=args.seed,
-                        train_episodes=args.train_episodes, console=console)
+    with _progress(False, transient=False) as prog:
+        path = run_main_job(args.out, episodes=args.episodes, seed=args.seed,
+                            train_episodes=args.train_episodes, console=console, progress=prog)
     print(path)
     return 0
 

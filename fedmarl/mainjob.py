@@ -67,7 +67,7 @@ MAIN_TRAIN = {"algo": "f-maddqn", "episodes": 100, "n_envs": 16, "tau_agg": 512,
 
 
 def run_main_job(out: str, episodes: int = 20, seed: int = 0, train_episodes: int | None = None,
-                 console: Console | None = None) -> Path:
+                 console: Console | None = None, progress: Any = None) -> Path:
     """Train f-maddqn (secure FedAvg) on the default twin, evaluate it next to the baselines on
     fresh seeds, write report.md with the training curve, rate CDFs and overhead."""
     from fedmarl.runs import evaluate_run, write_report
@@ -87,12 +87,8 @@ def run_main_job(out: str, episodes: int = 20, seed: int = 0, train_episodes: in
     console.print(f"[run] training f-maddqn on inx-factory (twin): {train_cfg.episodes} episodes"
                   f" x {train_cfg.n_envs} copies, secure FedAvg every {train_cfg.tau_agg}"
                   " transitions per agent")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=not console.is_terminal) as prog:
-        trainer = Trainer(train_cfg, run_dir, progress=prog, console=console)
-        trainer.start()
+    trainer = Trainer(train_cfg, run_dir, progress=progress, console=console)
+    trainer.start()
     train_wall = time.perf_counter() - t0
     if trainer.interrupted:
         raise KeyboardInterrupt

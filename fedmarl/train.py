@@ -391,14 +391,18 @@ class Federator:
             return self._plain(learner, round_no, t0)
         return self._secure(learner, round_no, t0)
 
+    def _broadcast(self, learner, average: dict[str, np.ndarray]) -> None:
+        """Every agent loads the round's average (and rebuilds its target from it)."""
+        for i in range(self.n):
+            learner.load_member_params(i, average)
+
     def _plain(self, learner, round_no: int, t0: float) -> dict[str, Any]:
         """Plain FedAvg, exchanged as bytes like the secure path so its bytes are measured."""
         from federation import plain_fedavg_round
 
         updates = [learner.member_params(i) for i in range(self.n)]
         average, report = plain_fedavg_round(updates, round_number=round_no + 1)
-        for i in range(self.n):
-            learner.load_member_params(i, average)
+        self._broadcast(learner, average)
         summary = report.summary()
         return {"mode": "plain", **summary, "seconds": time.perf_counter() - t0}
 
@@ -422,8 +426,7 @@ class Federator:
         except ThresholdError as exc:
             return {"mode": "secure", "failed": str(exc), "seconds": time.perf_counter() - t0,
                     "bytes_per_client_sent": 0}
-        for i in range(self.n):
-            learner.load_member_params(i, average)
+        self._broadcast(learner, average)
         summary = report.summary()
         summary.pop("transcript", None)
         clipped = float(np.mean([np.mean(np.abs(v) > cfg.secagg_clip)
