@@ -184,8 +184,7 @@ class Ns3Core:
 
     def _gather(self) -> np.ndarray:
         B, N, M, K = self.B, self.N, self.M, self.K
-        names = [name for name, _, _ in self.arrays]
-        stacked = {name: np.stack([v[name] for v in self._views]) for name in names}
+        stacked = {name: np.stack([v[name] for v in self._views]) for name, _, _ in self.arrays}
         self.last = Ns3StepData(stacked, B, N, M, K)
         self._coupling = stacked["coupling"].reshape(B, N, N)
         self._obs = stacked["obs"].reshape(B, N, self.W)
