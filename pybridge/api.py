@@ -43,6 +43,7 @@ class Core(Protocol):
     """
 
     cfg: ScenarioConfig
+    backend: str  # "twin" | "ns3"
     B: int  # copies
     N: int  # agents per copy
     t: int  # steps since the last reset
@@ -159,6 +160,9 @@ class ScenarioSpec(abc.ABC):
     # Twin vs ns-3 agreement rules of `fedmarl validate`.
     tolerances: ClassVar[tuple[Tolerance, ...]] = ()
     render_modes: ClassVar[tuple[str, ...]] = ("rgb_array",)
+    # Published figures to show next to ours: {method: {summary key: value}}, and their source.
+    reference: ClassVar[Mapping[str, Mapping[str, float]]] = {}
+    reference_source: ClassVar[str] = ""
 
     # --- configuration --------------------------------------------------------------------
     def make_config(self, **params: Any) -> ScenarioConfig:
