@@ -152,7 +152,7 @@ def inx_factory_arrays(n_agents: int, obs_width: int, n_devices: int = 1, n_chan
             ("delivered", "i32", n * m), ("lost", "i32", n * m), ("dropped", "i32", n * m),
             ("queue", "i32", n * m), ("delay_sum", "f32", n * m), ("delay_max", "f32", n * m),
             ("delay_hist", "i32", DELAY_HIST_BINS), ("airtime", "f32", n),
-            ("metrics", "f64", n_metrics)]
+            ("metrics", "f64", n_metrics), ("positions", "f32", 2 * n)]
 
 
 def make_segment_name(owner_pid: int | None = None) -> str:
