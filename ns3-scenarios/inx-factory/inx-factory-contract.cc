@@ -77,9 +77,11 @@ BuildArrayTable()
           "log10(delay / min) / log10(max / min)), clamped to [0, bins - 1]");
     t.Add("airtime", &A::airtime, {"N"}, kOut, "fraction of the interval AP n transmitted");
     t.Add("metrics", &A::metrics, {InxFactoryScenario::kMetrics}, kOut,
-          "global metrics named by constants.metrics (interval totals; wall_seconds: wall "
-          "time of the step's simulation work: switching, large-scale refresh, fading, the "
-          "packet-level interval); the remaining slots are reserved (0)");
+          "global metrics named by constants.metrics: simulated time at the interval's end "
+          "(s), step index t, episodes started by this process, RngRun, ns-3 events executed "
+          "in the interval, TBs sent, packets created, delivered, lost, dropped (interval "
+          "totals), wall seconds of the step's simulation work (switching, large-scale "
+          "refresh, fading, the packet-level interval); the remaining slots are reserved (0)");
     t.Add("positions", &A::positions, {"N", 2}, kOut,
           "AP (x, y) in m at the interval's end, for rendering (robots move at large-scale "
           "refreshes, every large_scale_update_steps steps)");

@@ -75,8 +75,8 @@ struct InxFactoryArrays
  *        a time (the ns-3 counterpart of pybridge/twin/inx_factory.py).
  *
  * Reset(run) builds a fresh episode in the same process: Simulator::Destroy, RngSeedManager
- * seed (from `seed`) and run, N access-point nodes moved by a FactoryAlleyMobilityManager, M
- * device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
+ * seed 1 + (seed mod 4294944442) and run `run`, N access-point nodes moved by a
+ * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
  * subnetwork_radius, from the robot), the InF channel condition and propagation loss models
  * (LOS field, shadow field), AR(1) Rayleigh fading, the MAC (InxSharedChannel + one
  * InxSubnetworkMac per AP) and a uniformly random initial channel per subnetwork; then it
