@@ -76,10 +76,11 @@ struct InxFactoryArrays
  *
  * Reset(run) builds a fresh episode in the same process: Simulator::Destroy, RngSeedManager
  * seed 1 + (seed mod 4294944442) and run `run`, N access-point nodes moved by a
- * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
- * subnetwork_radius, from the robot), the InF channel condition and propagation loss models
- * (LOS field, shadow field), AR(1) Rayleigh fading, the MAC (InxSharedChannel + one
- * InxSubnetworkMac per AP) and a uniformly random initial channel per subnetwork; then it
+ * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed
+ * offset, uniform in a disc of subnetwork_radius, from the robot), the InF channel condition
+ * and propagation loss models (LOS field, shadow field), AR(1) Rayleigh fading, the MAC
+ * (InxSharedChannel + one InxSubnetworkMac per AP) and a uniformly random initial channel per
+ * subnetwork; then it
  * simulates one warm-up interval [0, T) so the first observation is a real measurement. Every
  * random variable has a fixed stream, so the same (seed, run) reproduces an episode exactly.
  *

@@ -28,7 +28,9 @@ main(int argc, char** argv)
                      }
                      trace = v;
                  }});
-    return server.Run(argc, argv, [&trace](const InxFactoryParams& p, const ns3::InxFactoryArrays& a) {
-        return MakeServedInxFactory(p, a, trace);
-    });
+    return server.Run(argc,
+                      argv,
+                      [&trace](const InxFactoryParams& p, const ns3::InxFactoryArrays& a) {
+                          return MakeServedInxFactory(p, a, trace);
+                      });
 }

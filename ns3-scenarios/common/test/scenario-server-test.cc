@@ -196,7 +196,9 @@ class ParamJsonTestCase : public TestCase
                                   "\"low\": 0.0, \"high\": 30.0, \"low_open\": true"),
                               true,
                               c);
-        NS_TEST_EXPECT_MSG_EQ(Has(c, "\"name\": \"height\", \"type\": \"float\", \"default\": null"),
+        NS_TEST_EXPECT_MSG_EQ(Has(c,
+                                  "\"name\": \"height\", \"type\": \"float\", "
+                                  "\"default\": null"),
                               true,
                               c);
         NS_TEST_EXPECT_MSG_EQ(Has(c,
