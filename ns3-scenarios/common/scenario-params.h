@@ -186,6 +186,31 @@ class ParamTable
             });
     }
 
+    /// An integer parameter whose default, None (std::nullopt), means "the scenario's own
+    /// default" (seed: Python draws fresh entropy for the run numbers instead).
+    ParamTable& OptionalInt(std::string name,
+                            std::optional<int64_t> P::*member,
+                            int64_t low,
+                            int64_t high,
+                            ParamDoc d)
+    {
+        ParamInfo info = IntInfo(std::move(name), low, high, std::move(d));
+        info.noneAllowed = true;
+        return Add(
+            info,
+            [member, info](P& p, const std::string& v) {
+                if (IsNoneText(v))
+                {
+                    p.*member = std::nullopt;
+                    return;
+                }
+                p.*member = info.ParseInt(v);
+            },
+            [member](const P& p) {
+                return (p.*member) ? JsonInt(*(p.*member)) : std::string("null");
+            });
+    }
+
     /// A string parameter with a fixed set of values.
     ParamTable& Choice(std::string name,
                        std::string P::*member,

@@ -194,7 +194,7 @@ BuildTable()
            "their mean power. Exact whenever N - 1 <= this value",
            "",
            "ours"});
-    t.Int("seed", &P::seed, 0, std::numeric_limits<int64_t>::max(),
+    t.OptionalInt("seed", &P::seed, 0, std::numeric_limits<int64_t>::max(),
           {"master seed: mobility, channel and switching-delay draws",
            "",
            "ours"});

@@ -68,7 +68,7 @@ struct InxFactoryParams
     // --- numerics
     int64_t large_scale_update_steps{10};   //!< decision steps between large-scale refreshes
     int64_t max_faded_interferers{64};      //!< faded interferers per device
-    int64_t seed{0};                        //!< master seed
+    std::optional<int64_t> seed;            //!< master seed; None: 0 (RngSeed 1)
 
     /// @return the InF sub-scenario (SL, DL, SH, DH, HH) that `clutter` selects
     std::string InfScenario() const;
