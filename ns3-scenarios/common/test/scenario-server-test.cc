@@ -45,6 +45,7 @@ struct ToyParams
     std::optional<double> height;
     std::string mode{"a"};
     int64_t seed{0};
+    std::optional<int64_t> run;
 };
 
 const ParamTable<ToyParams>&
@@ -59,6 +60,7 @@ ToyParamTable()
         t.Choice("mode", &ToyParams::mode, {"a", "b"}, {"mode \"quoted\"", "", "ours"});
         t.Int("seed", &ToyParams::seed, 0, std::numeric_limits<int64_t>::max(),
               {"seed", "", "ours"});
+        t.OptionalInt("run", &ToyParams::run, 0, 1000, {"run", "", "ours"});
         return t;
     }();
     return t;
@@ -135,6 +137,11 @@ class ParamParsingTestCase : public TestCase
         ToyParamTable().Parse({"--tiles=auto", "--height=None"}, p);
         NS_TEST_EXPECT_MSG_EQ(p.tiles.has_value(), false, "the word selects nullopt");
         NS_TEST_EXPECT_MSG_EQ(p.height.has_value(), false, "None selects nullopt");
+        ToyParamTable().Parse({"--run=7"}, p);
+        NS_TEST_EXPECT_MSG_EQ(p.run.value_or(-1), 7, "optional integer");
+        ToyParamTable().Parse({"--run=none"}, p);
+        NS_TEST_EXPECT_MSG_EQ(p.run.has_value(), false, "None selects nullopt");
+        NS_TEST_EXPECT_MSG_EQ(Has(ParseError("--run=1001"), "out of range [0, 1000]"), true, "");
 
         NS_TEST_EXPECT_MSG_EQ(Has(ParseError("--agents=0"), "--agents=0 is out of range [1, 100]"),
                               true,
@@ -217,9 +224,15 @@ class ParamJsonTestCase : public TestCase
                               true,
                               c);
         NS_TEST_EXPECT_MSG_EQ(Has(c, "\"high\": 9223372036854775807"), true, "exact int64 high");
+        NS_TEST_EXPECT_MSG_EQ(Has(c,
+                                  "\"name\": \"run\", \"type\": \"int\", \"default\": null, "
+                                  "\"low\": 0, \"high\": 1000"),
+                              true,
+                              c);
         NS_TEST_EXPECT_MSG_EQ(ToyParamTable().DefaultsJson(),
                               "{\"agents\": 3, \"tiles\": \"auto\", \"speed\": 2.0, "
-                              "\"height\": null, \"mode\": \"a\", \"seed\": 0}",
+                              "\"height\": null, \"mode\": \"a\", \"seed\": 0, "
+                              "\"run\": null}",
                               "--params-json");
         NS_TEST_EXPECT_MSG_EQ(JsonDouble(1e-5), "1e-05", "shortest round trip");
         NS_TEST_EXPECT_MSG_EQ(JsonDouble(10e6), "1e+07", "");
