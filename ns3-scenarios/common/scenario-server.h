@@ -23,6 +23,8 @@
 
 #include "fedmarl/shm_layout.h"
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <exception>
