@@ -222,3 +222,18 @@ def test_supersuit_concat_vec_envs_gives_independent_copies():
                                     base_class="gymnasium").reset(seed=3)[0] for _ in range(2)]
     np.testing.assert_array_equal(seeded[0], seeded[1])
     vec.close()
+
+
+def test_a_core_that_is_not_a_core_is_refused():
+    from pybridge.env import ParallelEnvAdapter, VecEnv
+
+    spec = scenarios.get("inx-factory")
+
+    class HalfCore:
+        cfg, backend, B, N, t, last = make_config("inx-factory"), "twin", 1, 20, 0, None
+
+        def reset(self, seed=None): ...
+
+    for cls in (VecEnv, ParallelEnvAdapter):
+        with pytest.raises(TypeError, match="missing step, observation, state, close"):
+            cls(HalfCore(), spec)
