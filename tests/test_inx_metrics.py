@@ -278,6 +278,23 @@ def test_recorded_steps_are_copies_of_the_callers_arrays():
     s = rec.summary()
     assert s["mean_rate"] == 3.0 and s["mean_reward"] == 3.0 and s["switch_rate"] == 0.5
     assert s["p5_rate"] == 2.0
+    # The same for the ns-3 packet counters.
+    rec = EpisodeRecorder(1.0)
+    pk = {k: np.zeros((1, 2, 1)) for k in ("delivered", "lost", "dropped", "queue",
+                                            "delay_sum", "delay_max")}
+    pk["delay_hist"] = np.zeros((1, 4))
+    pk[EDGES_KEY] = np.array([[1e-6, 1e-5, 1e-4, 1e-3, 1e-2]])
+    for value in (1.0, 3.0):
+        for k in ("delivered", "lost", "dropped", "queue"):
+            pk[k][...] = value
+        pk["delay_sum"][...] = value * 1e-5
+        pk["delay_max"][...] = value * 1e-5
+        pk["delay_hist"][...] = [0, value, 0, 0]
+        rec.add_step({**buf, **pk}, reward)
+    s = rec.summary()
+    assert s["packets_delivered"] == 8.0 and s["queue_mean_packets"] == 2.0
+    assert s["delay_max_s"] == pytest.approx(3e-5, rel=1e-12)
+    assert s["delay_mean_s"] == pytest.approx(1e-5, rel=1e-12)
 
 
 def test_packet_edge_cases_and_batched_edges():
