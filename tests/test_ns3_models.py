@@ -26,7 +26,7 @@ from scipy.special import ndtri
 from pybridge import make_config
 from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
-from pybridge.twin.inx_factory import InxFactoryTwin
+from pybridge.scenarios.inx_factory.twin import InxFactoryTwin
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = Path(os.environ.get("FEDMARL_BUILD_DIR", ROOT / "build"))

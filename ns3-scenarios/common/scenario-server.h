@@ -23,6 +23,8 @@
 
 #include "fedmarl/shm_layout.h"
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -59,7 +61,7 @@ class ServedScenario
     }
 };
 
-/// A process flag of one scenario beyond its parameters (inx-factory's --trace=FILE).
+/// A process flag of one scenario beyond its parameters (e.g. --trace=FILE).
 struct ScenarioFlag
 {
     std::string name;                              //!< flag name, without "--"
@@ -70,10 +72,10 @@ struct ScenarioFlag
 /// What identifies a scenario in its contract and messages.
 struct ScenarioIdentity
 {
-    std::string scenario;                                     //!< "inx-factory"
-    std::string binary;                                       //!< "fedmarl-inx-factory"
-    std::string summary;                                      //!< one line for --help
-    std::vector<std::pair<std::string, std::string>> dims;    //!< symbol, meaning
+    std::string scenario;                                       //!< name in pybridge's registry
+    std::string binary;                                         //!< "fedmarl-<scenario>"
+    std::string summary;                                        //!< one line for --help
+    std::vector<std::pair<std::string, std::string>> dims;      //!< symbol, meaning
     std::vector<std::pair<std::string, std::string>> constants; //!< name, JSON value
 };
 

@@ -1,6 +1,6 @@
 /*
  * fedmarl-ns3: the parameters of the inx-factory scenario binary, with the names, defaults,
- * ranges and derived defaults of pybridge/scenarios/inx_factory.py (InxFactoryConfig).
+ * ranges and derived defaults of pybridge/scenarios/inx_factory/config.py (InxFactoryConfig).
  * SPDX-License-Identifier: GPL-2.0-only
  */
 

@@ -77,7 +77,9 @@ InxFactoryScenario::InxFactoryScenario(const fedmarl::InxFactoryParams& params)
           std::min<int64_t>(params.n_subnetworks - 1, params.max_faded_interferers))),
       m_noiseW(fedmarl::NoisePowerW(params.channel_bandwidth_hz, params.noise_figure_db)),
       m_rho(fedmarl::FadingRho(params.speed, params.carrier_freq_ghz * 1e9, params.step_duration)),
-      m_rngSeed(static_cast<uint32_t>(1 + static_cast<uint64_t>(params.seed.value_or(0)) % kMaxRngSeed))
+      // seed None (Python draws fresh run numbers instead) keeps the old default 0.
+      m_rngSeed(static_cast<uint32_t>(
+          1 + static_cast<uint64_t>(params.seed.value_or(0)) % kMaxRngSeed))
 {
     m_p.ValidateRelations();
     const auto ticks = std::llround(params.step_duration *

@@ -72,14 +72,15 @@ struct InxFactoryArrays
 /**
  * @ingroup fedmarl
  * @brief One copy of the inx-factory scenario at packet level, stepped one decision interval at
- *        a time (the ns-3 counterpart of pybridge/twin/inx_factory.py).
+ *        a time (the ns-3 counterpart of pybridge/scenarios/inx_factory/twin.py).
  *
  * Reset(run) builds a fresh episode in the same process: Simulator::Destroy, RngSeedManager
  * seed 1 + (seed mod 4294944442) and run `run`, N access-point nodes moved by a
- * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
- * subnetwork_radius, from the robot), the InF channel condition and propagation loss models
- * (LOS field, shadow field), AR(1) Rayleigh fading, the MAC (InxSharedChannel + one
- * InxSubnetworkMac per AP) and a uniformly random initial channel per subnetwork; then it
+ * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed
+ * offset, uniform in a disc of subnetwork_radius, from the robot), the InF channel condition
+ * and propagation loss models (LOS field, shadow field), AR(1) Rayleigh fading, the MAC
+ * (InxSharedChannel + one InxSubnetworkMac per AP) and a uniformly random initial channel per
+ * subnetwork; then it
  * simulates one warm-up interval [0, T) so the first observation is a real measurement. Every
  * random variable has a fixed stream, so the same (seed, run) reproduces an episode exactly.
  *
@@ -189,8 +190,8 @@ class InxFactoryScenario
 
     /**
      * Append every interval's channel state to a binary trace file (`--trace=FILE`), so the
-     * twin can replay the same channel (pybridge/twin/replay.py reads it; the layout is
-     * documented at WriteTrace). An empty path turns tracing off.
+     * twin can replay the same channel (pybridge/scenarios/inx_factory/replay.py reads it; the
+     * layout is documented at WriteTrace). An empty path turns tracing off.
      * @param path the file, truncated on open
      */
     void SetTraceFile(const std::string& path);

@@ -6,7 +6,7 @@
 // command line, exit statuses and requests are those of every scenario binary
 // (ns3-scenarios/common/scenario-server.h); what RESET and STEP simulate:
 // inx-factory-scenario.h. The flag only this binary has: --trace=FILE appends every interval's
-// channel state to FILE (pybridge/twin/replay.py reads it).
+// channel state to FILE (pybridge/scenarios/inx_factory/replay.py reads it).
 
 #include "inx-factory-contract.h"
 
@@ -28,7 +28,9 @@ main(int argc, char** argv)
                      }
                      trace = v;
                  }});
-    return server.Run(argc, argv, [&trace](const InxFactoryParams& p, const ns3::InxFactoryArrays& a) {
-        return MakeServedInxFactory(p, a, trace);
-    });
+    return server.Run(argc,
+                      argv,
+                      [&trace](const InxFactoryParams& p, const ns3::InxFactoryArrays& a) {
+                          return MakeServedInxFactory(p, a, trace);
+                      });
 }

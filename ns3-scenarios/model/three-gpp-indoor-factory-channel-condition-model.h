@@ -36,7 +36,7 @@ class MobilityModel;
  * default, TR 38.901 Table 7.6.3.1-2). Phi(Z_los) is uniform per link, so the LOS frequency is
  * P_LOS; and because the field is fixed for a realisation, a link's state is a function of the
  * positions: it stays put while the nodes stand still, changes smoothly as they move, and nearby
- * links share it. This is the numpy twin's rule (pybridge/twin/inx_factory.py).
+ * links share it. This is the numpy twin's rule (pybridge/scenarios/inx_factory/twin.py).
  *
  * Why not derive from ThreeGppChannelConditionModel: its draw is an independent uniform per link
  * refreshed by an UpdatePeriod cache, and its O2I attributes do not apply indoors; the field makes

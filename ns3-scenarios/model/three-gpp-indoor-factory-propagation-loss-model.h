@@ -34,7 +34,7 @@ class MobilityModel;
  *   (4.3 dB LOS; 5.7/7.2/5.9/4.0 dB NLOS for SL/DL/SH/DH) and Z_sh the unit-variance link value
  *   of a fedmarl::SpatialField with exponential correlation over ShadowCorrelationDistance
  *   (10 m): shadowing is spatially consistent, reciprocal, and correlated between links that
- *   share a nearby end, as in the numpy twin (pybridge/twin/inx_factory.py).
+ *   share a nearby end, as in the numpy twin (pybridge/scenarios/inx_factory/twin.py).
  *
  * There is no 38.901 InF model in ns-3 (up to 3.48); this follows the structure of ns-3's
  * ThreeGppPropagationLossModel family, but not its shadowing, whose per-link state decorrelates

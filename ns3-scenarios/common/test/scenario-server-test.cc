@@ -2,12 +2,14 @@
  * fedmarl-ns3: tests of what every scenario binary shares: the parameter table (flag parsing
  * with ranges, choices, None and words; the JSON it prints), the array table (shapes from dims,
  * binding a segment, refusing a missing array or a wrong dtype or count, owned stores) and the
- * contract object.
+ * contract object) and the serve loop (RESET / STEP / CLOSE answered on a real segment in
+ * /dev/shm, driven from another thread as Python drives it; errors reported through the
+ * segment with their codes and exit statuses).
  * SPDX-License-Identifier: GPL-2.0-only
  *
  * Run: build/bin/fedmarl-ns3-common-test (exit status 0 iff all pass), or with ns-3's
- * test-runner options, e.g. --suite=fedmarl-common --verbose. The serve loop itself runs
- * against Python in tests/test_ns3_scenario_binary.py.
+ * test-runner options, e.g. --suite=fedmarl-common --verbose. The real scenario binary is
+ * served against Python in tests/test_ns3_scenario_binary.py.
  */
 
 #include "scenario-arrays.h"
@@ -16,7 +18,13 @@
 
 #include "ns3/test.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <limits>
 #include <memory>
 #include <string>
@@ -37,6 +45,7 @@ struct ToyParams
     std::optional<double> height;
     std::string mode{"a"};
     int64_t seed{0};
+    std::optional<int64_t> run;
 };
 
 const ParamTable<ToyParams>&
@@ -51,6 +60,7 @@ ToyParamTable()
         t.Choice("mode", &ToyParams::mode, {"a", "b"}, {"mode \"quoted\"", "", "ours"});
         t.Int("seed", &ToyParams::seed, 0, std::numeric_limits<int64_t>::max(),
               {"seed", "", "ours"});
+        t.OptionalInt("run", &ToyParams::run, 0, 1000, {"run", "", "ours"});
         return t;
     }();
     return t;
@@ -127,6 +137,11 @@ class ParamParsingTestCase : public TestCase
         ToyParamTable().Parse({"--tiles=auto", "--height=None"}, p);
         NS_TEST_EXPECT_MSG_EQ(p.tiles.has_value(), false, "the word selects nullopt");
         NS_TEST_EXPECT_MSG_EQ(p.height.has_value(), false, "None selects nullopt");
+        ToyParamTable().Parse({"--run=7"}, p);
+        NS_TEST_EXPECT_MSG_EQ(p.run.value_or(-1), 7, "optional integer");
+        ToyParamTable().Parse({"--run=none"}, p);
+        NS_TEST_EXPECT_MSG_EQ(p.run.has_value(), false, "None selects nullopt");
+        NS_TEST_EXPECT_MSG_EQ(Has(ParseError("--run=1001"), "out of range [0, 1000]"), true, "");
 
         NS_TEST_EXPECT_MSG_EQ(Has(ParseError("--agents=0"), "--agents=0 is out of range [1, 100]"),
                               true,
@@ -196,7 +211,9 @@ class ParamJsonTestCase : public TestCase
                                   "\"low\": 0.0, \"high\": 30.0, \"low_open\": true"),
                               true,
                               c);
-        NS_TEST_EXPECT_MSG_EQ(Has(c, "\"name\": \"height\", \"type\": \"float\", \"default\": null"),
+        NS_TEST_EXPECT_MSG_EQ(Has(c,
+                                  "\"name\": \"height\", \"type\": \"float\", "
+                                  "\"default\": null"),
                               true,
                               c);
         NS_TEST_EXPECT_MSG_EQ(Has(c,
@@ -207,9 +224,15 @@ class ParamJsonTestCase : public TestCase
                               true,
                               c);
         NS_TEST_EXPECT_MSG_EQ(Has(c, "\"high\": 9223372036854775807"), true, "exact int64 high");
+        NS_TEST_EXPECT_MSG_EQ(Has(c,
+                                  "\"name\": \"run\", \"type\": \"int\", \"default\": null, "
+                                  "\"low\": 0, \"high\": 1000"),
+                              true,
+                              c);
         NS_TEST_EXPECT_MSG_EQ(ToyParamTable().DefaultsJson(),
                               "{\"agents\": 3, \"tiles\": \"auto\", \"speed\": 2.0, "
-                              "\"height\": null, \"mode\": \"a\", \"seed\": 0}",
+                              "\"height\": null, \"mode\": \"a\", \"seed\": 0, "
+                              "\"run\": null}",
                               "--params-json");
         NS_TEST_EXPECT_MSG_EQ(JsonDouble(1e-5), "1e-05", "shortest round trip");
         NS_TEST_EXPECT_MSG_EQ(JsonDouble(10e6), "1e+07", "");
@@ -408,6 +431,220 @@ class ContractTestCase : public TestCase
     }
 };
 
+/// A toy scenario served on ToyArrays: RESET writes the run, STEP doubles the actions.
+class ToyServed : public ServedScenario
+{
+  public:
+    explicit ToyServed(const ToyArrays& v)
+        : m_v(v)
+    {
+    }
+
+    void Reset(uint64_t run) override
+    {
+        std::fill(m_v.obs.begin(), m_v.obs.end(), static_cast<float>(run));
+        m_v.metrics[0] = static_cast<double>(run);
+    }
+
+    void Step() override
+    {
+        if (m_v.actions[0] < 0)
+        {
+            throw std::invalid_argument("action of agent 0 is negative");
+        }
+        for (size_t i = 0; i < m_v.actions.size(); ++i)
+        {
+            m_v.obs[2 * i] = 2.0f * static_cast<float>(m_v.actions[i]);
+        }
+        m_v.metrics[1] += 1.0;
+    }
+
+    void Close() override
+    {
+        m_v.flags[0] = 1;
+    }
+
+  private:
+    ToyArrays m_v;
+};
+
+/// The owner's side of a segment in /dev/shm (what pybridge.bridge does), unlinked at the end.
+class OwnedSegment
+{
+  public:
+    OwnedSegment(const std::string& name, const std::vector<shm::ArraySpec>& specs)
+        : m_path(std::string(shm::kShmDir) + name)
+    {
+        const shm::Plan plan = shm::PlanLayout(specs);
+        m_size = plan.total_size;
+        const int fd = ::open(m_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(m_size)) != 0)
+        {
+            throw std::runtime_error("cannot create " + m_path);
+        }
+        void* p = ::mmap(nullptr, m_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ::close(fd);
+        if (p == MAP_FAILED)
+        {
+            ::unlink(m_path.c_str());
+            throw std::runtime_error("cannot map " + m_path);
+        }
+        m_h = shm::InitHeader(p, m_size, plan, static_cast<int32_t>(::getpid()));
+    }
+
+    ~OwnedSegment()
+    {
+        ::munmap(m_h, m_size);
+        ::unlink(m_path.c_str());
+    }
+
+    shm::Header* Header() const
+    {
+        return m_h;
+    }
+
+    /// Post request `seq` and wait for its answer (false: the peer reported an error first).
+    bool Request(uint32_t seq, shm::Command command, uint64_t arg = 0)
+    {
+        m_h->command = static_cast<uint32_t>(command);
+        m_h->command_arg = arg;
+        shm::Publish(m_h->request_seq, m_h->request_waiters, seq);
+        const auto status = shm::WaitOn(
+            m_h->response_seq,
+            &m_h->response_waiters,
+            [seq](uint32_t v) { return v == seq; },
+            [this] { return State() == shm::PeerState::kError; },
+            10'000,
+            5'000'000'000LL);
+        return status == shm::WaitStatus::kDone;
+    }
+
+    /// Wait until the peer has said hello (or failed).
+    shm::PeerState WaitHello()
+    {
+        for (int i = 0; i < 5000 && State() == shm::PeerState::kCreated; ++i)
+        {
+            ::usleep(1000);
+        }
+        return State();
+    }
+
+    shm::PeerState State() const
+    {
+        return static_cast<shm::PeerState>(m_h->peer_state.load(std::memory_order_seq_cst));
+    }
+
+    template <class T>
+    std::span<T> Array(const char* name) const
+    {
+        return shm::ArraySpan<T>(m_h, name);
+    }
+
+  private:
+    std::string m_path;
+    size_t m_size{0};
+    shm::Header* m_h{nullptr};
+};
+
+/// The good array list of the toy table at N = 3, W = 2.
+std::vector<shm::ArraySpec>
+ToySpecs()
+{
+    using shm::DType;
+    auto code = [](DType d) { return static_cast<uint32_t>(d); };
+    return {{"actions", code(DType::i32), 3},
+            {"obs", code(DType::f32), 6},
+            {"metrics", code(DType::f64), 16},
+            {"flags", code(DType::u8), 6}};
+}
+
+/// Serve the toy scenario on segment `name` in another thread; the future holds the status.
+std::future<int>
+ServeToy(const std::string& name)
+{
+    return std::async(std::launch::async, [name] {
+        shm::PeerSegment seg(name);
+        const ToyArrays v = ToyArrayTable().Bind(seg.header(), {{"N", 3}, {"W", 2}});
+        ToyServed toy(v);
+        seg.Hello();
+        ProcessFlags flags;
+        flags.spinUs = 10;
+        return ServeRequests("fedmarl-toy", seg, toy, flags);
+    });
+}
+
+/// The serve loop on a real segment: requests, answers, errors and exit statuses.
+class ServeLoopTestCase : public TestCase
+{
+  public:
+    ServeLoopTestCase()
+        : TestCase("serve loop: RESET, STEP and CLOSE answered on a segment; an unknown command "
+                   "and a failing step reported with their codes and statuses")
+    {
+    }
+
+  private:
+    std::string Name(const char* what) const
+    {
+        return "fedmarl-" + std::to_string(::getpid()) + "-commontest-" + what;
+    }
+
+    void DoRun() override
+    {
+        {
+            OwnedSegment owner(Name("ok"), ToySpecs());
+            auto served = ServeToy(Name("ok"));
+            NS_TEST_ASSERT_MSG_EQ((owner.WaitHello() == shm::PeerState::kHello), true, "hello");
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(1, shm::Command::kReset, 42), true, "RESET");
+            const auto obs = owner.Array<float>("obs");
+            const auto metrics = owner.Array<double>("metrics");
+            NS_TEST_EXPECT_MSG_EQ(obs[5], 42.0f, "RESET wrote the run");
+            const auto actions = owner.Array<int32_t>("actions");
+            actions[0] = 1;
+            actions[1] = 2;
+            actions[2] = 3;
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(2, shm::Command::kStep), true, "STEP");
+            NS_TEST_EXPECT_MSG_EQ(obs[4], 6.0f, "STEP read the actions, wrote the outputs");
+            NS_TEST_EXPECT_MSG_EQ(owner.Header()->step_counter.load(), 1u, "one STEP served");
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(3, shm::Command::kStep), true, "STEP");
+            NS_TEST_EXPECT_MSG_EQ(metrics[1], 2.0, "two steps");
+            NS_TEST_EXPECT_MSG_EQ(owner.Header()->step_counter.load(), 2u, "two STEPs served");
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(4, shm::Command::kClose), true, "CLOSE");
+            NS_TEST_EXPECT_MSG_EQ(served.get(), 0, "exit status after CLOSE");
+            NS_TEST_EXPECT_MSG_EQ((owner.State() == shm::PeerState::kClosed), true, "closed");
+            NS_TEST_EXPECT_MSG_EQ(owner.Array<uint8_t>("flags")[0], 1, "Close() ran");
+        }
+        {
+            OwnedSegment owner(Name("cmd"), ToySpecs());
+            auto served = ServeToy(Name("cmd"));
+            owner.WaitHello();
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(1, static_cast<shm::Command>(9)), false, "");
+            NS_TEST_EXPECT_MSG_EQ(served.get(), 5, "exit status of an unknown command");
+            NS_TEST_EXPECT_MSG_EQ(owner.Header()->error_code,
+                                  static_cast<uint32_t>(shm::ErrorCode::kCommand),
+                                  "kCommand");
+            NS_TEST_EXPECT_MSG_EQ(std::string(owner.Header()->error_message),
+                                  "unknown command 9",
+                                  "message through the segment");
+        }
+        {
+            OwnedSegment owner(Name("sim"), ToySpecs());
+            auto served = ServeToy(Name("sim"));
+            owner.WaitHello();
+            owner.Array<int32_t>("actions")[0] = -1;
+            NS_TEST_EXPECT_MSG_EQ(owner.Request(1, shm::Command::kStep), false, "");
+            NS_TEST_EXPECT_MSG_EQ(served.get(), 1, "exit status of a failed step");
+            NS_TEST_EXPECT_MSG_EQ(owner.Header()->error_code,
+                                  static_cast<uint32_t>(shm::ErrorCode::kSimulation),
+                                  "kSimulation");
+            NS_TEST_EXPECT_MSG_EQ(std::string(owner.Header()->error_message),
+                                  "action of agent 0 is negative",
+                                  "the exception's message");
+            NS_TEST_EXPECT_MSG_EQ(owner.Header()->step_counter.load(), 0u, "not counted");
+        }
+    }
+};
+
 /// The tests of ns3-scenarios/common/.
 class FedmarlCommonTestSuite : public TestSuite
 {
@@ -419,6 +656,7 @@ class FedmarlCommonTestSuite : public TestSuite
         AddTestCase(new ParamJsonTestCase, Duration::QUICK);
         AddTestCase(new ArrayTableTestCase, Duration::QUICK);
         AddTestCase(new ContractTestCase, Duration::QUICK);
+        AddTestCase(new ServeLoopTestCase, Duration::QUICK);
     }
 };
 

@@ -172,6 +172,11 @@ class ScenarioTestCase : public TestCase
                                       1e-4,
                                       "reward eq. 13 on rate_fbl");
             NS_TEST_EXPECT_MSG_EQ(st.coupling[a * n + a], 0.0f, "coupling diagonal 0");
+            const Vector ap = s.GetApPosition(a);
+            NS_TEST_EXPECT_MSG_EQ(st.positions[2 * a], static_cast<float>(ap.x), "AP x, " << a);
+            NS_TEST_EXPECT_MSG_EQ(st.positions[2 * a + 1],
+                                  static_cast<float>(ap.y),
+                                  "AP y, " << a);
         }
         const auto histSum = std::accumulate(st.delayHist.begin(), st.delayHist.end(), 0LL);
         NS_TEST_EXPECT_MSG_EQ(static_cast<uint64_t>(histSum), delivered, "delay histogram sum");
@@ -448,6 +453,62 @@ class ParamsTestCase : public ScenarioTestCase
     }
 };
 
+/// The contract: array sizes from the dims of given parameters, the server's checks.
+class ContractTestCase : public TestCase
+{
+  public:
+    ContractTestCase()
+        : TestCase("contract: array counts from the dims; the server refuses what ns-3 cannot run")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        const InxFactoryServer server = MakeInxFactoryServer();
+        const auto p = server.ParseParams(
+            {"--n_subnetworks=7", "--n_devices=3", "--n_channels=5", "--obs_reduce=full"});
+        const Dims dims = server.DimsOf(p);
+        NS_TEST_EXPECT_MSG_EQ(dims.at("W"), 15u, "W = K M for full observations");
+        InxFactoryArrayStore st(p);
+        NS_TEST_EXPECT_MSG_EQ(st.obs.size(), 105u, "N W");
+        NS_TEST_EXPECT_MSG_EQ(st.sinrPerChannel.size(), 105u, "N M K");
+        NS_TEST_EXPECT_MSG_EQ(st.coupling.size(), 49u, "N N");
+        NS_TEST_EXPECT_MSG_EQ(st.positions.size(), 14u, "N 2");
+        NS_TEST_EXPECT_MSG_EQ(st.delayHist.size(), InxSubnetworkMac::kDelayBins, "bins");
+        NS_TEST_EXPECT_MSG_EQ(st.metrics.size(), InxFactoryScenario::kMetrics, "metric slots");
+        NS_TEST_EXPECT_MSG_EQ(InxFactoryArrayTable().Entries().size(), 21u, "arrays");
+        auto refused = [&server](const std::vector<std::string>& flags, const std::string& what) {
+            try
+            {
+                server.ParseParams(flags);
+            }
+            catch (const ParamError& e)
+            {
+                return std::string(e.what()).find(what) != std::string::npos;
+            }
+            return false;
+        };
+        NS_TEST_EXPECT_MSG_EQ(refused({"--n_subnetworks=20000", "--hall_tiles=1"},
+                                      "exceeds the lane capacity"),
+                              true,
+                              "lanes too full");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--step_duration=1e-10"}, "time resolution"), true, "");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--clutter_density=1"}, "LOS decay distance zero"),
+                              true,
+                              "");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--clutter=dense-high", "--ap_height=5"},
+                                      "ap_height > clutter_height"),
+                              true,
+                              "relations");
+        const std::string c = server.ContractJson();
+        NS_TEST_EXPECT_MSG_EQ((c.find("\"name\": \"positions\", \"dtype\": \"f32\", "
+                                      "\"shape\": [\"N\", 2]") != std::string::npos),
+                              true,
+                              c.substr(0, 200));
+    }
+};
+
 /// All the scenario tests.
 class FedmarlInxFactoryTestSuite : public TestSuite
 {
@@ -456,6 +517,7 @@ class FedmarlInxFactoryTestSuite : public TestSuite
         : TestSuite("fedmarl-inx-factory", Type::SYSTEM)
     {
         AddTestCase(new ParamsTestCase, Duration::QUICK);
+        AddTestCase(new ContractTestCase, Duration::QUICK);
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
         AddTestCase(new PoissonFullObsTestCase, Duration::QUICK);
     }

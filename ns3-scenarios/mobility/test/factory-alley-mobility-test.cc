@@ -3,7 +3,9 @@
  *
  * fedmarl-ns3-mobility-test: invariants of the factory alley mobility (layout facts, lane graph
  * continuity, separation and speed under random traffic, the yielding rules in hand-built
- * scenarios, the ns-3 scheduling and MobilityModel interface). Exit status 0 when all pass.
+ * scenarios, the ns-3 scheduling and MobilityModel interface), as the ns-3 test suite
+ * "fedmarl-mobility" with one test case per invariant group. Run it alone (exit status 0 iff
+ * all pass) or with ns-3's test-runner options, e.g. --suite=fedmarl-mobility --verbose.
  * The C++ port mirrors tests/test_mobility.py; tests/test_ns3_mobility.py runs this and also
  * compares layouts and trajectories with the Python model.
  */
@@ -15,6 +17,7 @@
 #include "ns3/node.h"
 #include "ns3/rng-seed-manager.h"
 #include "ns3/simulator.h"
+#include "ns3/test.h"
 #include "ns3/uinteger.h"
 
 #include <algorithm>
@@ -38,8 +41,53 @@ namespace
 constexpr double D_MIN = 1.0;
 constexpr double SPEED = 3.0;
 
-int g_failures = 0;
-std::string g_test;
+/**
+ * One group of invariants. The checks are free functions shared by many groups (RunAndCheck
+ * and friends), so they report through the running case (g_current) rather than through
+ * `this` as the NS_TEST_* macros do; each failure still names its file and line.
+ */
+class MobilityTestCase : public TestCase
+{
+  public:
+    /// @param name the case's name @param body the checks
+    MobilityTestCase(std::string name, std::function<void()> body)
+        : TestCase(name),
+          m_body(std::move(body))
+    {
+    }
+
+    /// Record a failed check (the EXPECT / REQUIRE macros below).
+    void Fail(const std::string& cond,
+              const std::string& message,
+              const std::string& file,
+              int32_t line)
+    {
+        ReportTestFailure(cond, "false", "true", message, file, line);
+    }
+
+  private:
+    void DoRun() override;
+
+    std::function<void()> m_body; //!< the checks
+};
+
+MobilityTestCase* g_current = nullptr; //!< the case whose checks run now
+
+void
+MobilityTestCase::DoRun()
+{
+    g_current = this;
+    try
+    {
+        m_body();
+    }
+    catch (const std::exception& e)
+    {
+        Fail("no exception", std::string("exception: ") + e.what(), __FILE__, __LINE__);
+    }
+    g_current = nullptr;
+    Simulator::Destroy();
+}
 
 /// Record a failed expectation with its location; the test goes on.
 #define EXPECT(cond)                                                                               \
@@ -47,22 +95,20 @@ std::string g_test;
     {                                                                                              \
         if (!(cond))                                                                               \
         {                                                                                          \
-            ++g_failures;                                                                          \
-            std::cerr << "FAIL [" << g_test << "] " << __FILE__ << ":" << __LINE__ << ": " #cond  \
-                      << "\n";                                                                     \
+            g_current->Fail(#cond, "", __FILE__, __LINE__);                                        \
         }                                                                                          \
     } while (false)
 
-/// Like EXPECT, with extra context printed on failure; returns from the enclosing loop body's
-/// function when `cond` fails, so one broken invariant does not flood the output.
+/// Like EXPECT, with extra context in the message; returns {} from the enclosing function when
+/// `cond` fails, so one broken invariant does not flood the output.
 #define REQUIRE(cond, what)                                                                        \
     do                                                                                             \
     {                                                                                              \
         if (!(cond))                                                                               \
         {                                                                                          \
-            ++g_failures;                                                                          \
-            std::cerr << "FAIL [" << g_test << "] " << __FILE__ << ":" << __LINE__ << ": " #cond  \
-                      << " (" << what << ")\n";                                                    \
+            std::ostringstream what_;                                                              \
+            what_ << what;                                                                         \
+            g_current->Fail(#cond, what_.str(), __FILE__, __LINE__);                               \
             return {};                                                                             \
         }                                                                                          \
     } while (false)
@@ -742,49 +788,48 @@ TestSetPositionSnapsToALane()
     EXPECT(mgr->GetModel(0)->AssignStreams(7) == 1 && mgr->GetModel(1)->AssignStreams(8) == 0);
 }
 
+/// Every invariant group of the factory alley mobility.
+class FedmarlMobilityTestSuite : public TestSuite
+{
+  public:
+    FedmarlMobilityTestSuite()
+        : TestSuite("fedmarl-mobility", Type::UNIT)
+    {
+        const std::vector<std::pair<std::string, std::function<void()>>> cases{
+            {"single-tile", TestSingleTile},
+            {"tiles", TestTiles},
+            {"lane-graph-continuity", TestLaneGraphContinuity},
+            {"right-hand-traffic", TestRightHandTraffic},
+            {"placement-slots", TestPlacementSlots},
+            {"capacity-and-separation-errors", TestCapacityAndSeparationErrors},
+            {"random-traffic", TestRandomTraffic},
+            {"dense-single-tile", TestDenseSingleTile},
+            {"tiled-hall-300", TestTiledHall},
+            {"large-steps-are-split", TestLargeStepsAreSplit},
+            {"determinism", TestDeterminism},
+            {"follower-keeps-moving", TestFollowerKeepsMovingAtALegalGap},
+            {"follower-waits-while-leader-turns", TestFollowerWaitsWhileItsLeaderTurns},
+            {"nobody-yields-to-a-robot-behind", TestNobodyYieldsToARobotBehind},
+            {"meeting-in-a-crossing", TestMeetingInACrossing},
+            {"nearer-robot-goes-first", TestNearerRobotGoesFirst},
+            {"patience-and-platoon", TestPatienceCutsAPlatoon},
+            {"simulator-drives-the-models", TestSimulatorDrivesTheModels},
+            {"set-position-snaps-to-a-lane", TestSetPositionSnapsToALane},
+        };
+        for (const auto& [name, body] : cases)
+        {
+            AddTestCase(new MobilityTestCase(name, body), Duration::QUICK);
+        }
+    }
+};
+
+/// Static instance: registers the suite with the test runner.
+FedmarlMobilityTestSuite g_fedmarlMobilityTestSuite;
+
 } // namespace
 
 int
-main()
+main(int argc, char** argv)
 {
-    const std::vector<std::pair<std::string, std::function<void()>>> tests{
-        {"single-tile", TestSingleTile},
-        {"tiles", TestTiles},
-        {"lane-graph-continuity", TestLaneGraphContinuity},
-        {"right-hand-traffic", TestRightHandTraffic},
-        {"placement-slots", TestPlacementSlots},
-        {"capacity-and-separation-errors", TestCapacityAndSeparationErrors},
-        {"random-traffic", TestRandomTraffic},
-        {"dense-single-tile", TestDenseSingleTile},
-        {"tiled-hall-300", TestTiledHall},
-        {"large-steps-are-split", TestLargeStepsAreSplit},
-        {"determinism", TestDeterminism},
-        {"follower-keeps-moving", TestFollowerKeepsMovingAtALegalGap},
-        {"follower-waits-while-leader-turns", TestFollowerWaitsWhileItsLeaderTurns},
-        {"nobody-yields-to-a-robot-behind", TestNobodyYieldsToARobotBehind},
-        {"meeting-in-a-crossing", TestMeetingInACrossing},
-        {"nearer-robot-goes-first", TestNearerRobotGoesFirst},
-        {"patience-and-platoon", TestPatienceCutsAPlatoon},
-        {"simulator-drives-the-models", TestSimulatorDrivesTheModels},
-        {"set-position-snaps-to-a-lane", TestSetPositionSnapsToALane},
-    };
-    for (const auto& [name, test] : tests)
-    {
-        g_test = name;
-        const int before = g_failures;
-        try
-        {
-            test();
-        }
-        catch (const std::exception& e)
-        {
-            ++g_failures;
-            std::cerr << "FAIL [" << name << "] exception: " << e.what() << "\n";
-        }
-        std::cout << (g_failures == before ? "PASS " : "FAIL ") << name << "\n";
-    }
-    Simulator::Destroy();
-    std::cout << (g_failures == 0 ? "all tests passed" : "some tests FAILED") << " ("
-              << g_failures << " failed checks)\n";
-    return g_failures == 0 ? 0 : 1;
+    return TestRunner::Run(argc, argv);
 }
