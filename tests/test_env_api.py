@@ -79,6 +79,7 @@ def test_vec_env_shapes():
     assert obs.shape == (5, 8, 12)
     obs, rew, term, trunc, info = vec.step(np.zeros((5, 8), dtype=int))
     assert rew.shape == (5, 8) and term.shape == trunc.shape == (5,)
+    assert term.dtype == trunc.dtype == np.bool_ and not term.any() and not trunc.any()
     assert info["rate"].shape == info["sinr"].shape == (5, 8, 3)
     assert vec.single_observation_space.contains(obs[0, 0])
 
@@ -170,7 +171,9 @@ def test_render_modes():
     with pytest.warns(UserWarning, match="render_mode"):
         assert env.render() is None
     env = small_env(render_mode="rgb_array")
-    assert "rgb_array" in env.metadata["render_modes"]
+    assert env.metadata == {"name": "inx_factory_v0", "render_modes": ["rgb_array", "human"],
+                            "is_parallelizable": True}
+    assert pickle.loads(pickle.dumps(env)).render_mode == "rgb_array"
     env.reset(seed=1)
     pic = env.render()
     assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3
