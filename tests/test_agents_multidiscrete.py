@@ -74,6 +74,8 @@ def test_action_layout_of_spaces():
     np.testing.assert_array_equal(multi.offsets, [0, 3, 5])
     with pytest.raises(ValueError, match="start at 0"):
         ActionLayout.of(spaces.Discrete(3, start=1))
+    with pytest.raises(ValueError, match="MultiDiscrete action spaces must start at 0"):
+        ActionLayout.of(spaces.MultiDiscrete([3, 2], start=[1, 0]))
     with pytest.raises(ValueError, match="1-D nvec"):
         ActionLayout.of(spaces.MultiDiscrete([[2, 3], [2, 2]]))
     with pytest.raises(TypeError, match="Discrete or MultiDiscrete"):
