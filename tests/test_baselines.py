@@ -3,29 +3,36 @@
 import networkx as nx
 import numpy as np
 import pytest
+from gymnasium import spaces
 
-from agents.baselines import (
+from agents import baselines
+from agents.baselines.inx_factory import (
     CGCPolicy,
     GreedyPolicy,
     RandomPolicy,
     improper_colouring,
     interference_graph,
-    make_baseline,
 )
 from fedmarl.evaluate import evaluate_policy
 from pybridge import make_vec_env
+
+MODULE = "agents.baselines.inx_factory"
+
+
+def make_baseline(name):
+    return baselines.make(MODULE, name)
 
 
 def test_random_is_fixed_per_episode():
     vec = make_vec_env("inx-factory", 3)
     vec.reset(seed=0)
     pol = RandomPolicy()
-    pol.reset(3, 20, 4, np.random.default_rng(0))
+    pol.reset(3, 20, spaces.Discrete(4), np.random.default_rng(0))
     first = pol.act(vec.core).copy()
     for _ in range(5):
         vec.step(pol.act(vec.core))
         np.testing.assert_array_equal(pol.act(vec.core), first)
-    pol.reset(3, 20, 4, np.random.default_rng(1))
+    pol.reset(3, 20, spaces.Discrete(4), np.random.default_rng(1))
     assert not np.array_equal(pol.act(vec.core), first)
 
 
@@ -33,7 +40,7 @@ def test_greedy_picks_best_measured_channel():
     vec = make_vec_env("inx-factory", 2, n_devices=2)
     vec.reset(seed=1)
     pol = GreedyPolicy()
-    pol.reset(2, 20, 4, np.random.default_rng(0))
+    pol.reset(2, 20, spaces.Discrete(4), np.random.default_rng(0))
     a = pol.act(vec.core)
     best = vec.core.sinr_db().mean(axis=2).argmax(axis=-1)
     np.testing.assert_array_equal(a, best)
@@ -67,7 +74,7 @@ def test_cgc_relabels_to_keep_current_channels():
     vec = make_vec_env("inx-factory", 1)
     vec.reset(seed=2)
     pol = CGCPolicy()
-    pol.reset(1, 20, 4, np.random.default_rng(0))
+    pol.reset(1, 20, spaces.Discrete(4), np.random.default_rng(0))
     a = pol.act(vec.core)
     vec.core.channel = a.copy()  # pretend the plan is in place
     again = pol.act(vec.core)
@@ -77,6 +84,43 @@ def test_cgc_relabels_to_keep_current_channels():
 def test_unknown_baseline():
     with pytest.raises(ValueError, match="unknown baseline"):
         make_baseline("oracle")
+    with pytest.raises(ValueError, match="available: random, fixed, greedy, greedy-filtered, cgc"):
+        make_baseline("oracle")
+
+
+def test_load_lists_the_scenario_module_baselines():
+    table = baselines.load(MODULE)
+    assert list(table) == ["random", "fixed", "greedy", "greedy-filtered", "cgc"]
+    for name, factory in table.items():
+        pol = factory()
+        assert isinstance(pol, baselines.Policy) and pol.name == name
+    table.clear()  # a copy: the module's own table is untouched
+    assert "cgc" in baselines.load(MODULE)
+    with pytest.raises(ValueError, match="not found"):
+        baselines.load("agents.baselines.no_such_scenario")
+    with pytest.raises(ValueError, match="must define BASELINES"):
+        baselines.load("agents.baselines.base")
+
+
+def test_random_policy_draws_any_action_space_once_per_episode():
+    pol = baselines.RandomPolicy()
+    space = spaces.MultiDiscrete([3, 2, 5])
+    pol.reset(4, 6, space, np.random.default_rng(0))
+    a = pol.act(None)
+    assert a.shape == (4, 6, 3) and (a >= 0).all() and (a < [3, 2, 5]).all()
+    for d, n in enumerate((3, 2, 5)):  # every choice of every component occurs
+        assert set(np.unique(a[..., d])) == set(range(n))
+    np.testing.assert_array_equal(pol.act(None), a)
+    pol.reset(4, 6, spaces.Discrete(3), np.random.default_rng(0))
+    np.testing.assert_array_equal(pol.act(None),  # the draw the random baseline always made
+                                  np.random.default_rng(0).integers(0, 3, size=(4, 6)))
+
+
+def test_channel_baselines_need_a_discrete_space():
+    with pytest.raises(ValueError, match="Discrete\\(K\\) action space"):
+        CGCPolicy().reset(1, 4, spaces.MultiDiscrete([4, 2]), np.random.default_rng(0))
+    with pytest.raises(TypeError, match="gymnasium Discrete or MultiDiscrete"):
+        GreedyPolicy().reset(1, 4, 4, np.random.default_rng(0))
 
 
 def test_baselines_order_random_greedy_cgc():
@@ -114,7 +158,7 @@ def test_filtered_greedy_smooths_measurements():
         def sinr_db(self):
             return self.db
 
-    pol.reset(1, 1, 2, np.random.default_rng(0))
+    pol.reset(1, 1, spaces.Discrete(2), np.random.default_rng(0))
     assert pol.act(View([20.0, 10.0]))[0, 0] == 0
     # one noisy step favouring channel 1 does not flip the filtered choice
     assert pol.act(View([10.0, 20.0]))[0, 0] == 0
