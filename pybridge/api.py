@@ -99,7 +99,8 @@ class Tolerance:
     """How close twin and ns-3 must be on one metric for `fedmarl validate` to say "agree".
 
     kind: "abs" |twin - ns3| <= value; "rel" |twin - ns3| <= value * |twin|; "ks" the KS
-    distance of the two sample sets <= value. `reason` says why this tolerance (printed).
+    distance of the two sample sets <= value; "ratio" max(twin, ns3) / min(twin, ns3) <= value
+    (H-pybridge: inx-factory's packet error rate). `reason` says why this tolerance (printed).
     """
 
     metric: str
@@ -115,6 +116,11 @@ class Column:
     key: str
     header: str
     fmt: str = "{:.3f}"
+    # H-pybridge: display scale applied before `fmt` (e.g. 1e6 shows seconds as microseconds).
+    scale: float = 1.0
+
+    def format(self, row: Mapping[str, Any]) -> str:
+        return self.fmt.format(row[self.key] * self.scale)
 
 
 class Recorder(Protocol):
@@ -153,6 +159,8 @@ class ScenarioSpec(abc.ABC):
     info_keys: ClassVar[tuple[str, ...]] = ()
     # Keys only the ns-3 backend adds (packet-level counters).
     ns3_info_keys: ClassVar[tuple[str, ...]] = ()
+    # H-pybridge: the dtype of every info key, the same on both backends (item 9).
+    info_dtypes: ClassVar[Mapping[str, np.dtype]] = {}
     # `fedmarl eval`'s table and the headline figure of reports / training progress.
     columns: ClassVar[tuple[Column, ...]] = ()
     ns3_columns: ClassVar[tuple[Column, ...]] = ()
@@ -205,8 +213,10 @@ class ScenarioSpec(abc.ABC):
         """Values of the symbols in the binary's array shape expressions (e.g. N, M, K, W)."""
         return {"N": self.n_agents(cfg)}
 
-    def ns3_step_data(self, cfg: ScenarioConfig, arrays: dict[str, np.ndarray], B: int) -> Any:
-        """The core's `last` from the stacked arrays [B, count] of one ns-3 step."""
+    def ns3_step_data(self, cfg: ScenarioConfig, arrays: dict[str, np.ndarray], B: int,
+                      constants: Mapping[str, Any] | None = None) -> Any:
+        """The core's `last` from the stacked arrays [B, count] of one ns-3 step; `constants`
+        are the contract's (H-pybridge: e.g. histogram bins, metric names)."""
         raise NotImplementedError(f"scenario {self.name!r}: ns3_step_data")
 
     # --- what a step reports ------------------------------------------------------------------

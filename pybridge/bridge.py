@@ -130,31 +130,6 @@ def _dtype_of_code(code: int) -> np.dtype:
     raise BridgeError(f"unknown dtype code {code} in the segment's array table")
 
 
-DELAY_HIST_BINS = 64  # log-spaced packet-delay bins, 1 us .. 1 s (the scenario's contract)
-INX_METRICS = ("sim_time", "step", "episodes", "rng_run", "events", "tbs", "packets_created",
-               "packets_delivered", "packets_lost", "packets_dropped", "wall_seconds")
-N_INX_METRICS = 16  # INX_METRICS then reserved slots
-
-
-def inx_factory_arrays(n_agents: int, obs_width: int, n_devices: int = 1, n_channels: int = 4,
-                       n_metrics: int = N_INX_METRICS) -> list[ArraySpecLike]:
-    """The arrays the inx-factory ns-3 scenario exchanges (one scenario copy per peer).
-
-    The contract is documented at the top of ns3-scenarios/inx-factory/inx-factory.cc: per-agent
-    inputs (actions) and outputs (obs, reward), per-device step measurements, per-device packet
-    counters of the step, a delay histogram and global metrics (indices in INX_METRICS).
-    """
-    n, m, k = n_agents, n_devices, n_channels
-    return [("actions", "i32", n), ("obs", "f32", n * obs_width), ("reward", "f32", n),
-            ("rate_fbl", "f32", n * m), ("rate_shannon", "f32", n * m), ("sinr", "f32", n * m),
-            ("interference", "f32", n * m), ("sinr_per_channel", "f32", n * m * k),
-            ("channel", "i32", n), ("switched", "u8", n), ("coupling", "f32", n * n),
-            ("delivered", "i32", n * m), ("lost", "i32", n * m), ("dropped", "i32", n * m),
-            ("queue", "i32", n * m), ("delay_sum", "f32", n * m), ("delay_max", "f32", n * m),
-            ("delay_hist", "i32", DELAY_HIST_BINS), ("airtime", "f32", n),
-            ("metrics", "f64", n_metrics)]
-
-
 def make_segment_name(owner_pid: int | None = None) -> str:
     """A fresh name fedmarl-<owner pid>-<16 hex digits>; the pid lets the stale sweep work."""
     return f"{SEGMENT_PREFIX}{os.getpid() if owner_pid is None else owner_pid}-{secrets.token_hex(8)}"

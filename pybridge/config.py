@@ -88,30 +88,48 @@ def _fmt(x: float | None) -> str:
     return "inf" if x is None else f"{x:g}"
 
 
+def field_kind(f: dataclasses.Field) -> str:
+    """"bool", "int", "float" or "str": the field's declared type (annotations may be strings
+    under `from __future__ import annotations`; `int | None` counts as int)."""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    t = t.replace("Optional[", "").replace("]", "").replace("| None", "").replace("None |", "")
+    t = t.strip()
+    if t not in ("bool", "int", "float", "str"):
+        raise TypeError(f"parameter {f.name!r}: unsupported type {f.type!r}")
+    return t
+
+
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
-    """Accept the natural spellings from strings (CLI, TOML) without accepting nonsense."""
-    default = f.default
+    """Accept the natural spellings from strings (CLI, TOML) without accepting nonsense.
+
+    The declared type decides (not the default, which may be None = derived, or a choice such
+    as "auto"); a value listed in the field's choices is kept as it is.
+    """
     if value is None:
         return None
-    if isinstance(default, bool):
+    kind = field_kind(f)
+    choices = f.metadata.get("choices")
+    if kind == "bool":
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
             return value.lower() in ("true", "1", "yes")
         if isinstance(value, bool):
             return value
         raise ConfigError(f"parameter {f.name!r} must be true or false, got {value!r}")
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, str) and f.metadata.get("choices") and value in f.metadata["choices"]:
-            return value
+    if isinstance(value, str) and choices and value in choices:
+        return value
+    if kind == "int":
         try:
             as_float = float(value)
         except (TypeError, ValueError):
-            if isinstance(value, str) and f.metadata.get("choices"):
-                return value
+            if isinstance(value, str) and choices:
+                return value  # not a choice either: _check_field names the choices
             raise ConfigError(f"parameter {f.name!r} must be an integer, got {value!r}") from None
-        if as_float != int(as_float) or isinstance(value, bool):
+        if isinstance(value, bool) or not math.isfinite(as_float) or as_float != int(as_float):
             raise ConfigError(f"parameter {f.name!r} must be an integer, got {value!r}")
-        return int(as_float)
-    if isinstance(default, float) or (default is None and f.metadata.get("low") is not None):
+        return int(value) if isinstance(value, int) else int(as_float)
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ConfigError(f"parameter {f.name!r} must be a number, got {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):

@@ -1,50 +1,48 @@
-"""The ns-3 backend: B copies of the inx-factory scenario, each a packet-level ns-3 process.
+"""The generic ns-3 backend: B copies of a scenario, each a packet-level ns-3 process.
 
-Each copy is one `fedmarl-inx-factory` process (ns3-scenarios/inx-factory/) behind its own
-shared-memory segment (pybridge.bridge). The core offers the same interface as the numpy twin
-(`reset(seed) -> obs`, `step(actions) -> (obs, reward, done)`, `last`, `sinr_db()`, `coupling()`,
-`state()`), so `pybridge.env` wraps either one. A step posts the actions to every process first
-and then collects the answers, so the B simulations run in parallel on their own cores.
+Each copy is one process of the scenario's binary (`spec.ns3_binary`, ns3-scenarios/<name>/)
+behind its own shared-memory segment (pybridge.bridge). What the segment holds is the binary's
+own declaration (`--contract-json`, pybridge.contract): the array table is built from it with
+the symbol values `spec.ns3_dims(cfg)`, and the config dataclass is checked against its
+parameters before any process starts. The core implements `pybridge.api.Core`: the observation
+is the contract's "obs" array, the reward its "reward" array, the actions go to "actions"; the
+scenario's step data (`core.last`) is `spec.ns3_step_data(...)` of every array. A scenario that
+offers more to its policies (e.g. the channel in use, a measured SINR) subclasses `Ns3Core`.
+
+A step posts the actions to every process first and then collects the answers, so the B
+simulations run in parallel on their own cores.
 
 Seeds: episode seed s gives copy b the ns-3 RngRun `copy_run(s, b, B)` (s itself when B = 1);
-`reset(None)` continues with s + 1. The process is started once; RESET builds the next episode
-inside it (new RngRun, new positions).
-
-What a copy reports per step comes from real packet events in ns-3 (throughput from delivered
-packets, delay, loss, queue length); see `Ns3StepData`.
+`reset(None)` continues with s + 1. The first reset without a seed uses the config's `seed`,
+or fresh entropy when it is None (as Gymnasium does). The process is started once; RESET builds
+the next episode inside it (new RngRun, new positions).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
-from pybridge.bridge import (
-    DELAY_HIST_BINS,
-    INX_METRICS,
-    Bridge,
-    BridgeError,
-    Command,
-    find_binary,
-    inx_factory_arrays,
-)
-from pybridge.scenarios.inx_factory import InxFactoryConfig
-from pybridge.twin.inx_factory import OBS_HIGH, OBS_LOW
+from pybridge.bridge import Bridge, BridgeError, Command, find_binary
+from pybridge.config import ScenarioConfig
+from pybridge.contract import ContractError, load_contract
 
-BINARY = "fedmarl-inx-factory"
-# Delay histogram bin edges (s): 64 log-spaced bins over [1 us, 1 s], the scenario's contract.
-DELAY_BIN_EDGES = np.logspace(-6.0, 0.0, DELAY_HIST_BINS + 1)
 # Generous: a step at N = 1000 takes about a second of simulation; the first reset builds the
 # scenario (positions, fields) and simulates its warm-up interval.
 STEP_TIMEOUT = 600.0
 HELLO_TIMEOUT = 60.0
+# The arrays every scenario binary has: what the generic core itself reads and writes.
+CORE_ARRAYS = {"actions": "in", "obs": "out", "reward": "out"}
 
 
-def scenario_flags(cfg: InxFactoryConfig) -> list[str]:
+def scenario_flags(cfg: ScenarioConfig) -> list[str]:
     """`--name=value` for every parameter that is set; None means "the scenario's default"."""
     flags = []
     for name in cfg.param_names():
@@ -65,61 +63,34 @@ def copy_run(seed: int, copy: int, n_copies: int) -> int:
     return int(state >> np.uint64(1))
 
 
-class Ns3StepData:
-    """One step's measurements of every copy, [B, ...] arrays (copies: safe to keep).
-
-    Same attributes as the twin's StepData (rate_fbl, rate_shannon, sinr, interference_w,
-    reward, channel, switches), plus what only a packet-level simulation has: per-device
-    delivered / lost (decoding failure) / dropped (queue overflow) packets and queue length at
-    the step's end, delay sum and max of the packets delivered in the step (s), the AP airtime
-    fraction, the delay histogram and the global metrics (columns named by INX_METRICS).
-    """
-
-    def __init__(self, arrays: dict[str, np.ndarray], B: int, N: int, M: int, K: int) -> None:
-        dev = (B, N, M)
-        self.rate_fbl = arrays["rate_fbl"].reshape(dev)
-        self.rate_shannon = arrays["rate_shannon"].reshape(dev)
-        self.sinr = arrays["sinr"].reshape(dev)
-        self.interference_w = arrays["interference"].reshape(dev)
-        self.sinr_per_channel = arrays["sinr_per_channel"].reshape(B, N, M, K)
-        self.reward = arrays["reward"].reshape(B, N)
-        self.channel = arrays["channel"].reshape(B, N).astype(np.int64)
-        self.switches = arrays["switched"].reshape(B, N).astype(bool)
-        self.delivered = arrays["delivered"].reshape(dev)
-        self.lost = arrays["lost"].reshape(dev)
-        self.dropped = arrays["dropped"].reshape(dev)
-        self.queue = arrays["queue"].reshape(dev)
-        self.delay_sum = arrays["delay_sum"].reshape(dev)
-        self.delay_max = arrays["delay_max"].reshape(dev)
-        self.delay_hist = arrays["delay_hist"].reshape(B, DELAY_HIST_BINS)
-        self.airtime = arrays["airtime"].reshape(B, N)
-        self.metrics = arrays["metrics"].reshape(B, -1)
-
-    def metric(self, name: str) -> np.ndarray:
-        """Global metric `name` (see INX_METRICS) of every copy, [B]."""
-        return self.metrics[:, INX_METRICS.index(name)]
-
-
 class Ns3Core:
-    """B copies of the inx-factory scenario in B ns-3 processes, stepped together."""
+    """B copies of a scenario in B ns-3 processes, stepped together (`pybridge.api.Core`)."""
 
-    def __init__(self, cfg: InxFactoryConfig, n_envs: int = 1, *,
+    backend = "ns3"
+
+    def __init__(self, spec: Any, cfg: ScenarioConfig, n_envs: int = 1, *,
                  binary: str | os.PathLike | None = None, step_timeout: float = STEP_TIMEOUT,
                  hello_timeout: float = HELLO_TIMEOUT, extra_args: Sequence[str] = (),
                  attach: bool = False) -> None:
-        """`attach=True`: do not launch; print the command line and wait for the scenario to be
-        started by hand (e.g. under gdb) on the segment Python created (B must be 1)."""
+        """`spec`: the scenario's `ScenarioSpec`. `binary`: another build of the scenario
+        binary (default: `spec.ns3_binary` in build/bin). `attach=True`: do not launch; print
+        the command line and wait for the scenario to be started by hand (e.g. under gdb) on
+        the segment Python created (B must be 1)."""
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-        self.cfg = cfg
-        self.B, self.N, self.M, self.K = n_envs, cfg.n_subnetworks, cfg.n_devices, cfg.n_channels
-        self.W = cfg.obs_width
-        self.binary = Path(binary) if binary is not None else find_binary(BINARY)
-        self.arrays = inx_factory_arrays(self.N, self.W, self.M, self.K)
-        self.args = [*scenario_flags(cfg), *extra_args]
-        self.bridges: list[Bridge] = []
         if attach and n_envs != 1:
             raise ValueError("attach mode drives one scenario process: use n_envs=1")
+        self.spec, self.cfg = spec, cfg
+        self.B, self.N = n_envs, spec.n_agents(cfg)
+        self.bridges: list[Bridge] = []
+        self.binary = Path(binary) if binary is not None else find_binary(spec.ns3_binary)
+        self.contract = load_contract(self.binary)
+        self._check_contract()
+        self.arrays = self.contract.array_table(spec.ns3_dims(cfg))
+        self.obs_shape = spec.observation_space(cfg).shape
+        self._action_space = spec.action_space(cfg)
+        self._action_shape = (n_envs, self.N, *self._action_space.shape)
+        self.args = [*scenario_flags(cfg), *extra_args]
         try:
             if attach:
                 hint = " ".join([str(self.binary), *self.copy_args(0)])
@@ -132,11 +103,33 @@ class Ns3Core:
             self.close()
             raise
         self._views = [b.views for b in self.bridges]
-        self._seed = cfg.seed - 1  # reset(None) first uses cfg.seed, like the twin
+        # reset(None) first uses the config's seed (or fresh entropy), then counts up.
+        self._seed: int | None = None
         self.t = 0
         self._started = False
         self._obs: np.ndarray | None = None
-        self.last: Ns3StepData | None = None
+        self._reward: np.ndarray | None = None
+        self.last: Any = None
+
+    def _check_contract(self) -> None:
+        """The binary is this scenario's, its parameters are the dataclass's, and it has the
+        arrays the core drives; one ContractError otherwise (before any process starts)."""
+        c, spec = self.contract, self.spec
+        if c.scenario != spec.name:
+            raise ContractError(f"{self.binary} serves scenario {c.scenario!r}, not {spec.name!r}")
+        c.check_config(type(self.cfg))
+        for name, direction in CORE_ARRAYS.items():
+            decl = c.array(name)
+            if decl.direction != direction:
+                raise ContractError(f"{self.binary}: array {name!r} must be direction"
+                                    f" {direction!r}, the contract says {decl.direction!r}")
+        try:
+            from pybridge import _shm
+        except ImportError:
+            return  # Bridge.launch names the missing build
+        if c.layout_version != _shm.LAYOUT_VERSION:
+            raise ContractError(f"{self.binary} has shm layout version {c.layout_version}, this"
+                                f" Python side (pybridge._shm) {_shm.LAYOUT_VERSION}: rebuild")
 
     def copy_args(self, copy: int) -> list[str]:
         """Command-line flags of copy `copy`: "{copy}" in an extra argument becomes the index,
@@ -146,21 +139,47 @@ class Ns3Core:
     # ------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start a new episode in every copy (inside the running processes); obs [B, N, W]."""
-        self._seed = self._seed + 1 if seed is None else int(seed)
+        if seed is not None:
+            self._seed = int(seed)
+        elif self._seed is not None:
+            self._seed += 1
+        elif self.cfg.seed is not None:
+            self._seed = int(self.cfg.seed)
+        else:  # fresh entropy, like Gymnasium's first reset without a seed
+            self._seed = secrets.randbits(31)
         self._exchange("reset", [copy_run(self._seed, b, self.B) for b in range(self.B)])
         self.t = 0
         self._started = True
         return self._gather()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Advance one decision interval in every copy. actions: [B, N] channel indices."""
-        actions = self.cfg.check_step(actions, self.B, self.t, self._started)
+        """Advance one decision interval in every copy. actions: [B, N] (or [B, N, C])."""
+        actions = self.check_actions(actions)
         for b, views in enumerate(self._views):
-            views["actions"][:] = actions[b]
+            views["actions"][:] = actions[b].ravel()
         self._exchange("step", None)
         self.t += 1
         obs = self._gather()
-        return obs, self.last.reward, self.t >= self.cfg.episode_steps
+        return obs, self._reward, self.t >= self.cfg.episode_steps
+
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        """An episode is running and `actions` fit the action space; returns them as an array.
+        Scenarios may override it to give their twin's exact messages."""
+        self._require_started("step()")
+        if self.t >= self.cfg.episode_steps:
+            raise RuntimeError("episode is over: call reset() to start the next one")
+        actions = np.asarray(actions)
+        if actions.shape != self._action_shape:
+            raise ValueError(f"actions must have shape {self._action_shape}, got {actions.shape}")
+        space = self._action_space
+        high = space.n if isinstance(space, spaces.Discrete) else np.asarray(space.nvec)
+        if actions.min() < 0 or np.any(actions >= high):
+            raise ValueError(f"actions must lie in the action space {space}")
+        return actions
+
+    def _require_started(self, what: str) -> None:
+        if not self._started:
+            raise RuntimeError(f"{what} before reset(): call reset() first")
 
     def _exchange(self, what: str, runs: list[int] | None) -> None:
         """Post the request to every copy, then collect every answer (copies run in parallel).
@@ -183,35 +202,25 @@ class Ns3Core:
             raise
 
     def _gather(self) -> np.ndarray:
-        B, N, M, K = self.B, self.N, self.M, self.K
+        B = self.B
         stacked = {name: np.stack([v[name] for v in self._views]) for name, _, _ in self.arrays}
-        self.last = Ns3StepData(stacked, B, N, M, K)
-        self._coupling = stacked["coupling"].reshape(B, N, N)
-        self._obs = stacked["obs"].reshape(B, N, self.W)
+        self.last = self.spec.ns3_step_data(self.cfg, stacked, B, self.contract.constants)
+        self._reward = stacked["reward"].reshape(B, self.N)
+        self._obs = stacked["obs"].reshape(B, self.N, *self.obs_shape)
         return self._obs
 
     # ---------------------------------------------------------------------- observations
     def observation(self) -> np.ndarray:
+        self._require_started("observation()")
         return self._obs
 
-    def sinr_db(self) -> np.ndarray:
-        """Measured SINR per channel at every device, [B, N, M, K] dB (for greedy policies)."""
-        with np.errstate(divide="ignore"):
-            return 10.0 * np.log10(self.last.sinr_per_channel)
-
-    def coupling(self) -> np.ndarray:
-        """Large-scale mean interference power from AP i at subnetwork n, [B, N, N] W."""
-        return self._coupling
-
-    @property
-    def channel(self) -> np.ndarray:
-        return self.last.channel
-
     def state(self) -> np.ndarray:
-        """Global state per copy: every agent's observation and channel, [B, N * (W + 1)]."""
-        chan = (self.last.channel / max(self.K - 1, 1)).astype(np.float32)[:, :, None]
-        obs = np.clip(self._obs, OBS_LOW, OBS_HIGH)
-        return np.concatenate([obs, chan], axis=-1).reshape(self.B, -1)
+        """The global state: the contract's "state" array when the binary declares one."""
+        self._require_started("state()")
+        if not any(name == "state" for name, _, _ in self.arrays):
+            raise NotImplementedError(f"scenario {self.spec.name!r}: no 'state' array in the"
+                                      " contract and no state() of its own")
+        return np.stack([v["state"] for v in self._views])
 
     # -------------------------------------------------------------------------- closing
     @property
@@ -235,5 +244,5 @@ class Ns3Core:
 
     def __repr__(self) -> str:
         state = "closed" if not self.bridges else f"pids {self.pids}"
-        return f"Ns3Core(B={self.B}, N={self.N}, {state})"
+        return f"{type(self).__name__}({self.spec.name}, B={self.B}, N={self.N}, {state})"
 

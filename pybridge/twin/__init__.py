@@ -1,1 +1,1 @@
-"""The numpy twin: fast vectorised simulators of the scenarios."""
+"""Numpy building blocks shared by the scenarios' twins (robots moving along factory alleys)."""

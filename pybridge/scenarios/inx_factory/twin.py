@@ -27,8 +27,10 @@ from scipy.special import ndtri
 
 from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
-from pybridge.scenarios.inx_factory import InxFactoryConfig
+from pybridge.scenarios.inx_factory.config import InxFactoryConfig
 from pybridge.twin.mobility import AlleyMobility, build_layout
+
+OBS_LOW, OBS_HIGH = -150.0, 150.0  # dB / dBm bounds of the observation space
 
 
 class StepData:
@@ -71,6 +73,8 @@ class InxFactoryTwin:
     halves memory traffic and float32 transcendental functions are ~10x faster here; SINRs up to
     1e6 keep 7 significant digits. Large-scale quantities (path loss, shadowing) are float64.
     """
+
+    backend = "twin"
 
     def __init__(self, cfg: InxFactoryConfig, n_envs: int = 1) -> None:
         if n_envs < 1:
@@ -381,9 +385,11 @@ class InxFactoryTwin:
 
     def state(self) -> np.ndarray:
         """Global state per copy: every agent's observation and channel, [B, N * (W + 1)]."""
+        if not self._started:
+            raise RuntimeError("state() before reset(): call reset() first")
         obs = self.observation()
         chan = (self.channel / max(self.K - 1, 1)).astype(F32)[:, :, None]
         return np.concatenate([obs, chan], axis=-1).reshape(self.B, -1)
 
-
-OBS_LOW, OBS_HIGH = -150.0, 150.0  # dB / dBm bounds of the observation space
+    def close(self) -> None:
+        """Nothing to release in process (the Core protocol's close)."""
