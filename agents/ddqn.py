@@ -15,6 +15,11 @@ follows by Polyak averaging theta^- <- (1 - tau) theta^- + tau theta (ref. 002 S
 a hard copy every `target_update_period` steps with tau = 1. Exploration is epsilon-greedy with
 a linear schedule over env steps.
 
+Sized from the spaces: obs_dim = prod(obs_space.shape); a Discrete(K) action space gives the
+plain network with K outputs, a MultiDiscrete(nvec) one the action-branching network (a shared
+trunk, a state value and one advantage head per component; per-branch Double-DQN values
+averaged into one shared target: agents/branching.py, Tavakoli et al. 2018).
+
 The twin's episodes end by a time limit, not a terminal state, so targets bootstrap through
 episode ends (Pardo et al. 2018); pass `terminated` to `observe` for true terminal states.
 """
@@ -26,8 +31,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
+from agents.branching import (
+    BranchingQNet,
+    QValues,
+    double_q_value,
+    q_argmax,
+    q_gather,
+    q_map,
+    td_error_loss,
+)
 from agents.ensemble import (
     EnsembleMLP,
     ObsScaler,
@@ -39,6 +54,7 @@ from agents.ensemble import (
     n_groups,
     polyak_,
     reject_invalid,
+    scaling_value,
     to_members,
 )
 from agents.streams import DecisionStreams, Transition
@@ -68,14 +84,16 @@ class DDQNConfig:
     huber_delta: float = 1.0  # Huber loss (Mnih et al. 2015's error clipping); ref002 code
     max_grad_norm: float = 10.0  # per member; Yu et al. 2022 (MAPPO) value; 0 disables
     reward_scale: float = 0.1  # ours: eq. (13) rewards are ~10, scaled to ~1 for the Huber zone
-    obs_shift: float = 20.0  # ours: fixed affine obs scaling (SINR dB - 20) / 20
-    obs_scale: float = 20.0
-    decision_period: int = 10  # env steps per decision = tau_max; ref002 code (streams.py)
+    # From the scenario (LearnerHints, passed by the orchestration); neutral defaults here.
+    obs_shift: float | tuple[float, ...] = 0.0  # fixed affine obs scaling (x - shift) / scale
+    obs_scale: float | tuple[float, ...] = 1.0  # scalars or per-feature values
+    decision_period: int = 1  # env steps per decision (streams.py)
     interval_mean: bool = True  # ours: input the mean observation of the interval too
     last_action: bool = True  # input the own current request (Foerster et al. 2016)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
         checks = {"lr": self.lr > 0, "gamma": 0 <= self.gamma <= 1,
                   "batch_size": self.batch_size >= 1, "buffer_size": self.buffer_size >= 1,
                   "learning_starts": self.learning_starts >= 0, "train_freq": self.train_freq >= 1,
@@ -84,7 +102,8 @@ class DDQNConfig:
                   "eps_start": 0 <= self.eps_start <= 1, "eps_end": 0 <= self.eps_end <= 1,
                   "eps_decay_steps": self.eps_decay_steps >= 0,
                   "huber_delta": self.huber_delta > 0, "max_grad_norm": self.max_grad_norm >= 0,
-                  "reward_scale": self.reward_scale > 0, "obs_scale": self.obs_scale > 0,
+                  "reward_scale": self.reward_scale > 0,
+                  "obs_scale": bool(np.all(np.asarray(self.obs_scale) > 0)),
                   "decision_period": self.decision_period >= 1,
                   "activation": self.activation in ("relu", "tanh"),
                   "hidden": len(self.hidden) >= 1 and min(self.hidden) >= 1}
@@ -100,11 +119,13 @@ class MemberReplay:
 
     _arrays = ("obs", "next_obs", "actions", "rewards", "discount")
 
-    def __init__(self, groups: int, capacity: int, feat_dim: int) -> None:
+    def __init__(self, groups: int, capacity: int, feat_dim: int,
+                 action_shape: tuple[int, ...] = ()) -> None:
         self.groups, self.capacity = groups, capacity
         self.obs = np.zeros((groups, capacity, feat_dim), dtype=np.float32)
         self.next_obs = np.zeros((groups, capacity, feat_dim), dtype=np.float32)
-        self.actions = np.zeros((groups, capacity), dtype=np.int64)
+        # () for Discrete, (C,) for MultiDiscrete.
+        self.actions = np.zeros((groups, capacity, *action_shape), dtype=np.int64)
         self.rewards = np.zeros((groups, capacity), dtype=np.float32)
         self.discount = np.zeros((groups, capacity), dtype=np.float32)  # gamma_d or 0
         self.ptr = self.size = 0
@@ -150,14 +171,14 @@ class DDQN(TargetQLearner):
 
     algo = "ddqn"
 
-    def __init__(self, obs_dim: int, n_actions: int, n_agents: int, mode: str = "d",
-                 cfg: DDQNConfig | None = None, seed: int = 0) -> None:
+    def __init__(self, obs_space: spaces.Box, action_space: spaces.Space, n_agents: int,
+                 mode: str = "d", cfg: DDQNConfig | None = None, seed: int = 0) -> None:
         self.cfg = cfg = cfg or DDQNConfig()
         self.mode = check_mode(mode)
-        self.obs_dim, self.n_actions, self.n_agents = int(obs_dim), int(n_actions), int(n_agents)
+        self._init_spaces(obs_space, action_space, n_agents)
         self.groups = G = n_groups(self.mode, self.n_agents)
-        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale)
-        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.n_actions,
+        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
+        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
                                        cfg.last_action)
         F = self.feat_dim = self.streams.feat_dim
@@ -165,19 +186,25 @@ class DDQN(TargetQLearner):
         self.rng = np.random.default_rng(int(np_seed))
         with torch.random.fork_rng():
             torch.manual_seed(int(torch_seed))
-            self.q = EnsembleMLP(G, F, cfg.hidden, self.n_actions, cfg.activation)
-            self.q_target = EnsembleMLP(G, F, cfg.hidden, self.n_actions, cfg.activation)
+            self.q = self._make_net(G, F)
+            self.q_target = self._make_net(G, F)
         if self.mode == "f":
             broadcast_member0_(self.q.parameters())
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self.optim = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
-        self.buffer = MemberReplay(G, cfg.buffer_size, F)
+        self.buffer = MemberReplay(G, cfg.buffer_size, F, self.layout.shape(1, 1)[2:])
         self.gamma_d = cfg.gamma ** cfg.decision_period
         self.env_steps = 0  # env-copy steps observed (B per observe call)
         self.decisions = 0  # decision transitions per agent stream (B per decision step)
         self.grad_steps = 0
         self._pending = 0  # decision steps stored since the last training round
+
+    def _make_net(self, groups: int, feat_dim: int) -> nn.Module:
+        c = self.cfg
+        if self.layout.multi:
+            return BranchingQNet(groups, feat_dim, c.hidden, self.layout.nvec, c.activation)
+        return EnsembleMLP(groups, feat_dim, c.hidden, self.layout.nvec[0], c.activation)
 
     # ------------------------------------------------------------------------- acting
     @property
@@ -185,25 +212,24 @@ class DDQN(TargetQLearner):
         c = self.cfg
         return linear_schedule(c.eps_start, c.eps_end, c.eps_decay_steps, self.env_steps)
 
-    def q_values(self, feats: np.ndarray) -> torch.Tensor:
-        """Online Q-values [B, N, K] of decision features [B, N, F] (see streams.py)."""
+    def q_values(self, feats: np.ndarray) -> QValues:
+        """Online Q-values of decision features [B, N, F] (see streams.py): [B, N, K], or one
+        [B, N, n_d] per component for MultiDiscrete."""
         x = to_members(torch.from_numpy(np.ascontiguousarray(feats, np.float32)), self.mode)
         with torch.no_grad():
             q = self.q(x)
-        return from_members(q, self.mode, feats.shape[0], self.n_agents)
+        return q_map(q, lambda t: from_members(t, self.mode, feats.shape[0], self.n_agents))
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Requested channel of every agent [B, N]. At decision steps: greedy in Q (explore:
-        epsilon-greedy); in between, the held request."""
+        """Action of every agent ([B, N], or [B, N, C] for MultiDiscrete). At decision steps:
+        greedy in Q (explore: epsilon-greedy); in between, the held action."""
         obs = self._check_obs(obs)
         feats = self.streams.begin(obs, explore)
         actions = None
         if feats is not None:
-            actions = self.q_values(feats).argmax(dim=-1).numpy()
+            actions = q_argmax(self.q_values(feats)).numpy()
             if explore:
-                rand = self.rng.random(actions.shape) < self.epsilon
-                actions = np.where(rand, self.rng.integers(0, self.n_actions, actions.shape),
-                                   actions)
+                actions = self.layout.epsilon_greedy(actions, self.epsilon, self.rng)
         return self.streams.commit(explore, feats, actions).copy()
 
     def reset_state(self, explore: bool | None = None) -> None:
@@ -216,8 +242,9 @@ class DDQN(TargetQLearner):
                 next_obs: np.ndarray, done: np.ndarray,
                 terminated: np.ndarray | None = None) -> None:
         """One env step of the training streams (after `act(obs, explore=True)`): obs/next_obs
-        [B, N, W], actions/rewards [B, N], done [B] (episode ended: time limit, bootstrapped),
-        terminated [B] or [B, N] (true terminal state: not bootstrapped)."""
+        [B, N, *obs_shape], actions [B, N] (or [B, N, C]), rewards [B, N], done [B] (episode
+        ended: time limit, bootstrapped), terminated [B] or [B, N] (true terminal state: not
+        bootstrapped)."""
         obs, next_obs = self._check_obs(obs), self._check_obs(next_obs)
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
@@ -251,18 +278,17 @@ class DDQN(TargetQLearner):
 
     def td_targets(self, rewards: torch.Tensor, next_x: torch.Tensor,
                    discount: torch.Tensor) -> torch.Tensor:
-        """Double-DQN targets [G, b]: online argmax at s', evaluated by the target network."""
+        """Double-DQN targets [G, b]: online argmax at s', evaluated by the target network
+        (branched: per branch, then the mean over branches; agents/branching.py)."""
         with torch.no_grad():
-            a_star = self.q(next_x).argmax(dim=-1, keepdim=True)
-            q_next = self.q_target(next_x).gather(-1, a_star).squeeze(-1)
+            q_next = double_q_value(self.q(next_x), self.q_target(next_x))
             return self.cfg.reward_scale * rewards + discount * q_next
 
     def _gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c = self.cfg
         y = self.td_targets(batch["rewards"], batch["next_obs"], batch["discount"])
-        q_sa = self.q(batch["obs"]).gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
-        per_member = nn.functional.huber_loss(q_sa, y, delta=c.huber_delta,
-                                              reduction="none").mean(dim=1)
+        q_sa = q_gather(self.q(batch["obs"]), batch["actions"])  # [G, b] or [G, b, C]
+        per_member = td_error_loss(q_sa, y, c.huber_delta, self.layout.multi).mean(dim=1)
         # Sum over members: member g's gradient is that of its own mean loss, whatever G is.
         self.optim.zero_grad(set_to_none=True)
         per_member.sum().backward()

@@ -13,6 +13,10 @@ starts inside a chunk. Targets are Double-DQN per step: the online network's arg
 state, evaluated by the target network, both unrolled along the same chunk from the stored state
 (R2D2); the next state of an episode's last transition is its own final observation, so
 time-limit ends bootstrap (Pardo et al. 2018).
+
+A MultiDiscrete action space puts an action-branching head on the LSTM (a state value and one
+advantage head per component, the per-branch Double-DQN values averaged into one shared target:
+agents/branching.py, Tavakoli et al. 2018); Discrete keeps the plain linear Q head.
 """
 
 from __future__ import annotations
@@ -22,23 +26,34 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
+from agents.branching import (
+    BranchingHead,
+    QValues,
+    double_q_value,
+    q_argmax,
+    q_gather,
+    q_map,
+    td_error_loss,
+)
 from agents.ensemble import (
     EnsembleLinear,
     EnsembleLSTM,
     ObsScaler,
     broadcast_member0_,
     check_mode,
-    check_obs,
     clip_grad_norm_members_,
     from_members,
     linear_schedule,
     n_groups,
     polyak_,
     reject_invalid,
+    scaling_value,
     to_members,
 )
+from agents.spaces import ActionLayout
 from agents.streams import DecisionStreams, Transition
 from agents.target_q import TargetQLearner
 
@@ -70,13 +85,15 @@ class DRQNConfig:
     huber_delta: float = 1.0
     max_grad_norm: float = 10.0  # per member; 0 disables (R2D2 clips at 40; Yu 2022: 10)
     reward_scale: float = 0.1  # ours (as DDQNConfig)
-    obs_shift: float = 20.0  # ours: fixed affine obs scaling (SINR dB - 20) / 20
-    obs_scale: float = 20.0
-    decision_period: int = 10  # env steps per decision = tau_max; ref002 code (streams.py)
+    # From the scenario (LearnerHints, passed by the orchestration); neutral defaults here.
+    obs_shift: float | tuple[float, ...] = 0.0  # fixed affine obs scaling (x - shift) / scale
+    obs_scale: float | tuple[float, ...] = 1.0  # scalars or per-feature values
+    decision_period: int = 1  # env steps per decision (streams.py)
     interval_mean: bool = True  # ours: input the mean observation of the interval too
     last_action: bool = True  # the own current request (R2D2 also feeds the last action)
 
     def __post_init__(self) -> None:
+        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
         reject_invalid(self, {
             "embed": self.embed >= 1, "lstm": self.lstm >= 1, "lr": self.lr > 0,
             "gamma": 0 <= self.gamma <= 1, "batch_size": self.batch_size >= 1,
@@ -89,30 +106,35 @@ class DRQNConfig:
             "eps_start": 0 <= self.eps_start <= 1, "eps_end": 0 <= self.eps_end <= 1,
             "eps_decay_steps": self.eps_decay_steps >= 0, "huber_delta": self.huber_delta > 0,
             "max_grad_norm": self.max_grad_norm >= 0, "reward_scale": self.reward_scale > 0,
-            "obs_scale": self.obs_scale > 0, "decision_period": self.decision_period >= 1})
+            "obs_scale": bool(np.all(np.asarray(self.obs_scale) > 0)),
+            "decision_period": self.decision_period >= 1})
 
 
 class RecurrentQNet(nn.Module):
-    """G stacked DRQNs: features -> Linear+ReLU -> LSTM -> Linear (Q-values)."""
+    """G stacked DRQNs: features -> Linear+ReLU -> LSTM -> Q head: Linear (Discrete, K
+    outputs) or a branching head (MultiDiscrete: one [.., n_d] tensor per component)."""
 
-    def __init__(self, groups: int, d_in: int, embed: int, hidden: int, n_actions: int) -> None:
+    def __init__(self, groups: int, d_in: int, embed: int, hidden: int,
+                 layout: ActionLayout) -> None:
         super().__init__()
         self.enc = EnsembleLinear(groups, d_in, embed)
         self.lstm = EnsembleLSTM(groups, embed, hidden)
-        self.head = EnsembleLinear(groups, hidden, n_actions)
+        self.head = (BranchingHead(groups, hidden, layout.nvec) if layout.multi
+                     else EnsembleLinear(groups, hidden, layout.nvec[0]))
 
-    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One decision: x [G, n, F] -> Q [G, n, K] and the next state."""
+    def step(self, x: torch.Tensor, state: State) -> tuple[QValues, State]:
+        """One decision: x [G, n, F] -> Q [G, n, K] (or per branch) and the next state."""
         h, state = self.lstm.step(torch.relu(self.enc(x)), state)
         return self.head(h), state
 
     def unroll(self, x: torch.Tensor, state: State, reset: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, State]:
-        """x [G, n, T, F] -> Q [G, n, T, K], per-step h and c [G, n, T, H], final state."""
+               ) -> tuple[QValues, torch.Tensor, torch.Tensor, State]:
+        """x [G, n, T, F] -> Q [G, n, T, K] (or per branch), per-step h and c [G, n, T, H],
+        final state."""
         G, n, T, F = x.shape
         e = torch.relu(self.enc(x.reshape(G, n * T, F))).reshape(G, n, T, -1)
         hs, cs, last = self.lstm(e, state, reset)
-        q = self.head(hs.reshape(G, n * T, -1)).reshape(G, n, T, -1)
+        q = q_map(self.head(hs.reshape(G, n * T, -1)), lambda t: t.reshape(G, n, T, -1))
         return q, hs, cs, last
 
 
@@ -124,9 +146,10 @@ class SequenceReplay:
     _arrays = ("feats", "next_feats", "actions", "rewards", "discount", "done")
 
     def __init__(self, groups: int, capacity: int, feat_dim: int, hidden: int,
-                 stride: int) -> None:
+                 stride: int, action_shape: tuple[int, ...] = ()) -> None:
         self.groups, self.capacity, self.feat_dim = groups, capacity, feat_dim
         self.hidden, self.stride = hidden, stride
+        self.action_shape = action_shape  # () for Discrete, (C,) for MultiDiscrete
         self.m = 0
         self.total = 0  # slices ever written
 
@@ -138,7 +161,7 @@ class SequenceReplay:
         self.m, self.t_cap = m, t_cap
         self.feats = np.zeros((G, m, t_cap, F), np.float32)
         self.next_feats = np.zeros((G, m, t_cap, F), np.float32)
-        self.actions = np.zeros((G, m, t_cap), np.int64)
+        self.actions = np.zeros((G, m, t_cap, *self.action_shape), np.int64)
         self.rewards = np.zeros((G, m, t_cap), np.float32)
         self.discount = np.zeros((G, m, t_cap), np.float32)
         self.done = np.zeros((G, m, t_cap), bool)
@@ -222,14 +245,14 @@ class DRQN(TargetQLearner):
 
     algo = "drqn"
 
-    def __init__(self, obs_dim: int, n_actions: int, n_agents: int, mode: str = "d",
-                 cfg: DRQNConfig | None = None, seed: int = 0) -> None:
+    def __init__(self, obs_space: spaces.Box, action_space: spaces.Space, n_agents: int,
+                 mode: str = "d", cfg: DRQNConfig | None = None, seed: int = 0) -> None:
         self.cfg = cfg = cfg or DRQNConfig()
         self.mode = check_mode(mode)
-        self.obs_dim, self.n_actions, self.n_agents = int(obs_dim), int(n_actions), int(n_agents)
+        self._init_spaces(obs_space, action_space, n_agents)
         self.groups = G = n_groups(self.mode, self.n_agents)
-        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale)
-        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.n_actions,
+        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
+        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
                                        cfg.last_action)
         F = self.feat_dim = self.streams.feat_dim
@@ -237,14 +260,15 @@ class DRQN(TargetQLearner):
         self.rng = np.random.default_rng(int(np_seed))
         with torch.random.fork_rng():
             torch.manual_seed(int(torch_seed))
-            self.q = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.n_actions)
-            self.q_target = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.n_actions)
+            self.q = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.layout)
+            self.q_target = RecurrentQNet(G, F, cfg.embed, cfg.lstm, self.layout)
         if self.mode == "f":
             broadcast_member0_(self.q.parameters())
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self.optim = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
-        self.buffer = SequenceReplay(G, cfg.buffer_size, F, cfg.lstm, cfg.state_stride)
+        self.buffer = SequenceReplay(G, cfg.buffer_size, F, cfg.lstm, cfg.state_stride,
+                                     self.layout.shape(1, 1)[2:])
         self.gamma_d = cfg.gamma ** cfg.decision_period
         self._state: dict[bool, State | None] = {True: None, False: None}
         self._dec_state: State | None = None  # state before the training streams' decision
@@ -260,10 +284,10 @@ class DRQN(TargetQLearner):
         return linear_schedule(c.eps_start, c.eps_end, c.eps_decay_steps, self.env_steps)
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Requested channel of every agent [B, N]. At decision steps the LSTM advances and the
-        action is greedy in Q (explore: epsilon-greedy); in between, the held request. The
-        recurrent state starts from zeros at every episode start."""
-        obs = check_obs(obs, self.n_agents, self.obs_dim)
+        """Action of every agent ([B, N], or [B, N, C] for MultiDiscrete). At decision steps
+        the LSTM advances and the action is greedy in Q (explore: epsilon-greedy); in between,
+        the held action. The recurrent state starts from zeros at every episode start."""
+        obs = self._check_obs(obs)
         B = obs.shape[0]
         if self.streams.episode_start(explore, B):
             n = B if self.mode != "c" else B * self.n_agents
@@ -276,12 +300,11 @@ class DRQN(TargetQLearner):
             with torch.no_grad():
                 q, after = self.q.step(to_members(torch.from_numpy(feats), self.mode), before)
             self._state[explore] = after
-            actions = from_members(q, self.mode, B, self.n_agents).argmax(dim=-1).numpy()
+            actions = q_argmax(q_map(q, lambda t: from_members(t, self.mode, B,
+                                                                self.n_agents))).numpy()
             if explore:
                 self._dec_state = before
-                rand = self.rng.random(actions.shape) < self.epsilon
-                actions = np.where(rand, self.rng.integers(0, self.n_actions, actions.shape),
-                                   actions)
+                actions = self.layout.epsilon_greedy(actions, self.epsilon, self.rng)
         return self.streams.commit(explore, feats, actions).copy()
 
     def reset_state(self, explore: bool | None = None) -> None:
@@ -296,8 +319,7 @@ class DRQN(TargetQLearner):
                 next_obs: np.ndarray, done: np.ndarray,
                 terminated: np.ndarray | None = None) -> None:
         """One env step of the training streams (after `act(obs, explore=True)`); see DDQN."""
-        obs = check_obs(obs, self.n_agents, self.obs_dim)
-        next_obs = check_obs(next_obs, self.n_agents, self.obs_dim)
+        obs, next_obs = self._check_obs(obs), self._check_obs(next_obs)
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
         self.env_steps += obs.shape[0]
@@ -308,7 +330,7 @@ class DRQN(TargetQLearner):
         def mem(x: np.ndarray) -> np.ndarray:
             return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode).numpy()
 
-        B, N = tr.actions.shape
+        B, N = tr.actions.shape[:2]
         discount = self.gamma_d * (1.0 - tr.terminated.astype(np.float32))
         done = np.broadcast_to(tr.done[:, None], (B, N))
         assert self._dec_state is not None
@@ -350,8 +372,7 @@ class DRQN(TargetQLearner):
                 s_on = s_tg = s0
         x = batch["feats"][:, :, k:]
         q, hs, cs, _ = self.q.unroll(x, s_on, reset[:, :, k:])
-        a = batch["actions"][:, :, k:]
-        q_sa = q.gather(-1, a.unsqueeze(-1)).squeeze(-1)  # [G, b, L]
+        q_sa = q_gather(q, batch["actions"][:, :, k:])  # [G, b, L] (or [G, b, L, C])
         with torch.no_grad():
             L = x.shape[2]
             nxt = batch["next_feats"][:, :, k:].reshape(G, b * L, F)
@@ -362,11 +383,11 @@ class DRQN(TargetQLearner):
             _, ths, tcs, _ = self.q_target.unroll(x, s_tg, reset[:, :, k:])
             q_tg_next, _ = self.q_target.step(nxt, (ths.reshape(G, b * L, -1),
                                                     tcs.reshape(G, b * L, -1)))
-            a_star = q_on_next.argmax(-1, keepdim=True)
-            q_next = q_tg_next.gather(-1, a_star).reshape(G, b, L)
+            # Online argmax evaluated by the target (branched: per branch, mean over branches).
+            q_next = double_q_value(q_on_next, q_tg_next).reshape(G, b, L)
             y = (c.reward_scale * batch["rewards"][:, :, k:]
                  + batch["discount"][:, :, k:] * q_next)
-        loss = nn.functional.huber_loss(q_sa, y, delta=c.huber_delta, reduction="none")
+        loss = td_error_loss(q_sa, y, c.huber_delta, self.layout.multi)
         return loss.mean(dim=(1, 2)), q_sa
 
     def _gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

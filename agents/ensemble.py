@@ -81,9 +81,10 @@ class EnsembleLinear(nn.Module):
 
 class EnsembleMLP(nn.Module):
     """G independent MLPs d_in -> hidden... -> d_out with the same activation after each hidden
-    layer. Input [G, n, d_in], output [G, n, d_out]."""
+    layer. Input [G, n, d_in], output [G, n, d_out]. With d_out None there is no output layer:
+    the net ends with the last hidden layer's activation (a trunk that heads are put on)."""
 
-    def __init__(self, groups: int, d_in: int, hidden: Sequence[int], d_out: int,
+    def __init__(self, groups: int, d_in: int, hidden: Sequence[int], d_out: int | None,
                  activation: str = "relu", init: str = "uniform",
                  out_gain: float = 1.0) -> None:
         super().__init__()
@@ -95,7 +96,9 @@ class EnsembleMLP(nn.Module):
         layers: list[nn.Module] = []
         for a, b in itertools.pairwise(sizes):
             layers += [EnsembleLinear(groups, a, b, init, hidden_gain), acts[activation]()]
-        layers.append(EnsembleLinear(groups, sizes[-1], d_out, init, out_gain))
+        if d_out is not None:
+            layers.append(EnsembleLinear(groups, sizes[-1], d_out, init, out_gain))
+        self.d_out = sizes[-1] if d_out is None else d_out
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,16 +169,42 @@ class ObsScaler:
     Why fixed rather than a running normaliser: FedAvg averages networks, which only makes sense
     when every member maps its inputs identically; per-agent running statistics would give each
     member a different input map (and a running normaliser is one more state to federate).
-    The defaults map the twin's per-channel SINR (about -20..60 dB) to about [-2, 2].
+    The scenario supplies shift and scale (`LearnerHints`: scalars, or per-feature values that
+    broadcast to the observation shape); the neutral default (0, 1) leaves observations as
+    they are. Observations are flattened to [..., obs_dim] before scaling, so per-feature
+    values are broadcast to the observation shape and flattened the same way.
     """
 
-    def __init__(self, shift: float, scale: float) -> None:
-        if not scale > 0:
+    def __init__(self, shift: Any, scale: Any, obs_shape: Sequence[int] | None = None) -> None:
+        self.shift, self._shift = _scaling("obs_shift", shift, obs_shape)
+        self.scale, self._scale = _scaling("obs_scale", scale, obs_shape)
+        if not np.all(self._scale > 0):
             raise ValueError(f"obs_scale must be > 0, got {scale}")
-        self.shift, self.scale = float(shift), float(scale)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return (np.asarray(obs, np.float32) - np.float32(self.shift)) / np.float32(self.scale)
+        return (np.asarray(obs, np.float32) - self._shift) / self._scale
+
+
+def _scaling(name: str, value: Any, obs_shape: Sequence[int] | None
+             ) -> tuple[float | np.ndarray, np.float32 | np.ndarray]:
+    """(public value, float32 operand) of a scalar or per-feature scaling parameter."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return float(arr), np.float32(arr)
+    if obs_shape is None:
+        raise ValueError(f"{name}: per-feature values need the observation shape")
+    try:
+        full = np.broadcast_to(arr, tuple(obs_shape)).reshape(-1)
+    except ValueError:
+        raise ValueError(f"{name}: shape {list(arr.shape)} does not broadcast to the observation"
+                         f" shape {list(obs_shape)}") from None
+    return full.copy(), full.astype(np.float32)
+
+
+def scaling_value(v: Any) -> float | tuple[float, ...]:
+    """A config's obs_shift / obs_scale as a float or a tuple of floats (YAML lists accepted)."""
+    arr = np.asarray(v, dtype=np.float64)
+    return float(arr) if arr.ndim == 0 else tuple(float(x) for x in arr.reshape(-1))
 
 
 # ------------------------------------------------------------ agent axis <-> member axis
@@ -296,19 +325,24 @@ def reject_invalid(cfg: Any, checks: dict[str, bool]) -> None:
                          + ", ".join(f"{k}={getattr(cfg, k)!r}" for k in bad))
 
 
-def check_obs(obs: np.ndarray, n_agents: int, obs_dim: int) -> np.ndarray:
+def check_obs(obs: np.ndarray, n_agents: int, obs_shape: Sequence[int]) -> np.ndarray:
+    """Observations [B, N, *obs_shape] as float32 [B, N, obs_dim] (flattened per agent)."""
     obs = np.asarray(obs, dtype=np.float32)
-    if obs.ndim != 3 or obs.shape[1:] != (n_agents, obs_dim):
-        raise ValueError(f"observations must have shape [B, {n_agents}, {obs_dim}], got"
-                         f" {obs.shape}")
-    return obs
+    shape = tuple(obs_shape)
+    if obs.ndim != 2 + len(shape) or obs.shape[1:] != (n_agents, *shape):
+        raise ValueError(f"observations must have shape [B, {n_agents}, "
+                         f"{', '.join(map(str, shape))}], got {list(obs.shape)}")
+    return obs.reshape(obs.shape[0], n_agents, -1)
 
 
 def check_compatible(learner: Any, sd: dict[str, Any]) -> None:
     """Refuse a checkpoint of another algorithm, mode or size, with both named."""
     mine = {"algo": learner.algo, "mode": learner.mode, "obs_dim": learner.obs_dim,
-            "n_actions": learner.n_actions, "n_agents": learner.n_agents}
+            "action_space": learner.layout.describe(), "n_agents": learner.n_agents}
     theirs = {k: sd.get(k) for k in mine}
+    if "action_space" not in sd and "n_actions" in sd:
+        # Checkpoints written before MultiDiscrete support: a Discrete space of n_actions.
+        theirs["action_space"] = {"type": "Discrete", "nvec": [int(sd["n_actions"])]}
     if mine != theirs:
         raise ValueError(f"checkpoint is for {theirs}, this learner is {mine}")
     cfg_names = {f.name for f in fields(learner.cfg)}

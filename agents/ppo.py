@@ -20,6 +20,11 @@ decision_period), advantages normalised per member, returns R = A + V. Value nor
 (Yu et al. 2022's ValueNorm, without PopArt's output rescaling): the critic predicts returns
 standardised by a running mean/std per member. GAE stops at episode ends but bootstraps the
 time-limit end from V(final observation) (Pardo et al. 2018).
+
+Sized from the spaces: a Discrete(K) action space gives one categorical over K logits; a
+MultiDiscrete(nvec) one gives one categorical per component over its block of sum(nvec)
+logits, the composite action's log-probability and entropy being the sums over components
+(agents/branching.py). The critic does not depend on the action space.
 """
 
 from __future__ import annotations
@@ -29,15 +34,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
+from agents.branching import categorical_logp_entropy, categorical_mode
 from agents.ensemble import (
     EnsembleMLP,
     ObsScaler,
     broadcast_member0_,
     check_compatible,
     check_mode,
-    check_obs,
     clip_grad_norm_members_,
     fedavg_,
     from_members,
@@ -45,9 +51,11 @@ from agents.ensemble import (
     member_of,
     n_groups,
     reject_invalid,
+    scaling_value,
     set_member,
     to_members,
 )
+from agents.spaces import SpacesMixin
 from agents.streams import DecisionStreams, Transition
 
 
@@ -74,14 +82,16 @@ class PPOConfig:
     max_grad_norm: float = 10.0  # Yu 2022; per member; 0 disables
     centralised_critic: bool = True  # MAPPO's critic on the global state; False: IPPO.
     #   Its input is F (1 + N) wide, so G = N critics hold O(N^2) weights: use False at N >~ 200
-    obs_shift: float = 20.0  # ours: fixed affine obs scaling (SINR dB - 20) / 20
-    obs_scale: float = 20.0
-    decision_period: int = 10  # env steps per decision = tau_max; ref002 code (streams.py)
+    # From the scenario (LearnerHints, passed by the orchestration); neutral defaults here.
+    obs_shift: float | tuple[float, ...] = 0.0  # fixed affine obs scaling (x - shift) / scale
+    obs_scale: float | tuple[float, ...] = 1.0  # scalars or per-feature values
+    decision_period: int = 1  # env steps per decision (streams.py)
     interval_mean: bool = True  # ours: input the mean observation of the interval too
     last_action: bool = True  # input the own current request (Foerster et al. 2016)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
         reject_invalid(self, {
             "lr": self.lr > 0, "gamma": 0 <= self.gamma <= 1,
             "gae_lambda": 0 <= self.gae_lambda <= 1, "clip": self.clip > 0,
@@ -89,7 +99,8 @@ class PPOConfig:
             "rollout_decisions": self.rollout_decisions >= 1,
             "entropy_coef": self.entropy_coef >= 0, "value_coef": self.value_coef >= 0,
             "huber_delta": self.huber_delta > 0, "max_grad_norm": self.max_grad_norm >= 0,
-            "obs_scale": self.obs_scale > 0, "decision_period": self.decision_period >= 1,
+            "obs_scale": bool(np.all(np.asarray(self.obs_scale) > 0)),
+            "decision_period": self.decision_period >= 1,
             "activation": self.activation in ("relu", "tanh"),
             "hidden": len(self.hidden) >= 1 and min(self.hidden) >= 1})
 
@@ -125,19 +136,21 @@ class RunningMeanStd(nn.Module):
         return (x * self.std[:, None] + self.mean[:, None]).to(x.dtype)
 
 
-class PPO:
+class PPO(SpacesMixin):
     """Multi-agent PPO / MAPPO; `mode` "d" (independent), "c" (shared), "f" (federated)."""
 
     algo = "ppo"
 
-    def __init__(self, obs_dim: int, n_actions: int, n_agents: int, mode: str = "d",
-                 cfg: PPOConfig | None = None, seed: int = 0) -> None:
+    def __init__(self, obs_space: spaces.Box, action_space: spaces.Space, n_agents: int,
+                 mode: str = "d", cfg: PPOConfig | None = None, seed: int = 0) -> None:
         self.cfg = cfg = cfg or PPOConfig()
         self.mode = check_mode(mode)
-        self.obs_dim, self.n_actions, self.n_agents = int(obs_dim), int(n_actions), int(n_agents)
+        self._init_spaces(obs_space, action_space, n_agents)
+        # Component sizes of the product of categoricals; None: one categorical (Discrete).
+        self._nvec = self.layout.nvec if self.layout.multi else None
         self.groups = G = n_groups(self.mode, self.n_agents)
-        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale)
-        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.n_actions,
+        self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
+        self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
                                        cfg.last_action)
         F = self.feat_dim = self.streams.feat_dim
@@ -147,7 +160,7 @@ class PPO:
         with torch.random.fork_rng():
             torch.manual_seed(int(torch_seed))
             # Output gains 0.01 (policy) and 1 (value): Andrychowicz et al. 2021, Yu 2022.
-            self.actor = EnsembleMLP(G, F, cfg.hidden, self.n_actions, cfg.activation,
+            self.actor = EnsembleMLP(G, F, cfg.hidden, self.layout.width, cfg.activation,
                                      init="orthogonal", out_gain=0.01)
             self.critic = EnsembleMLP(G, critic_in, cfg.hidden, 1, cfg.activation,
                                       init="orthogonal", out_gain=1.0)
@@ -164,23 +177,25 @@ class PPO:
 
     # ------------------------------------------------------------------------- acting
     def logits(self, feats: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Actor logits [B, N, K] of decision features [B, N, F]."""
+        """Actor logits [B, N, K] (MultiDiscrete: [B, N, sum(nvec)], the components' blocks
+        side by side) of decision features [B, N, F]."""
         x = torch.as_tensor(np.asarray(feats, np.float32))
         with torch.no_grad():
             out = self.actor(to_members(x, self.mode))
         return from_members(out, self.mode, x.shape[0], self.n_agents)
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Requested channel of every agent [B, N]: at decision steps a sample of pi (explore)
-        or its mode (not explore); in between, the held request."""
-        obs = check_obs(obs, self.n_agents, self.obs_dim)
+        """Action of every agent ([B, N], or [B, N, C] for MultiDiscrete): at decision steps
+        a sample of pi (explore) or its mode (not explore); in between, the held action."""
+        obs = self._check_obs(obs)
         feats = self.streams.begin(obs, explore)
         actions = None
         if feats is not None:
             logits = self.logits(feats).numpy()
             if explore:  # Gumbel-max: an exact sample of softmax(logits), from our own RNG
+                # (per component block: the blocks' argmaxes are independent samples).
                 logits = logits - np.log(-np.log(self.rng.random(logits.shape)))
-            actions = logits.argmax(axis=-1)
+            actions = categorical_mode(logits, self._nvec)
         return self.streams.commit(explore, feats, actions).copy()
 
     def reset_state(self, explore: bool | None = None) -> None:
@@ -193,8 +208,7 @@ class PPO:
                 next_obs: np.ndarray, done: np.ndarray,
                 terminated: np.ndarray | None = None) -> None:
         """One env step of the training streams (after `act(obs, explore=True)`); see DDQN."""
-        obs = check_obs(obs, self.n_agents, self.obs_dim)
-        next_obs = check_obs(next_obs, self.n_agents, self.obs_dim)
+        obs, next_obs = self._check_obs(obs), self._check_obs(next_obs)
         tr = self.streams.record(actions, np.asarray(rewards, np.float32), next_obs, done,
                                  terminated)
         self.env_steps += obs.shape[0]
@@ -233,9 +247,9 @@ class PPO:
         T = len(rollout)
         feats = torch.from_numpy(np.stack([r.feats for r in rollout]))  # [T, B, N, F]
         next_feats = torch.from_numpy(np.stack([r.next_feats for r in rollout]))
-        actions = torch.from_numpy(np.stack([r.actions for r in rollout]))  # [T, B, N]
+        actions = torch.from_numpy(np.stack([r.actions for r in rollout]))  # [T, B, N(, C)]
         rewards = torch.from_numpy(np.stack([r.rewards for r in rollout]).astype(np.float32))
-        B, N = actions.shape[1:]
+        B, N = actions.shape[1:3]
         done = torch.from_numpy(np.stack([np.broadcast_to(r.done[:, None], (B, N))
                                           for r in rollout]).astype(np.float32))
         term = torch.from_numpy(np.stack([r.terminated for r in rollout]).astype(np.float32))
@@ -244,8 +258,7 @@ class PPO:
         x_critic = self._members_tb(self.critic_input(feats))
         a = self._members_tb(actions)
         with torch.no_grad():
-            old_logp = torch.log_softmax(self.actor(x_actor), -1).gather(
-                -1, a.unsqueeze(-1)).squeeze(-1)
+            old_logp, _ = categorical_logp_entropy(self.actor(x_actor), a, self._nvec)
             v_old = self.critic(x_critic).squeeze(-1)  # [G, T*n] (normalised)
             v_next = self.critic(self._members_tb(self.critic_input(next_feats))).squeeze(-1)
             v_old_d, v_next_d = v_old, v_next
@@ -288,9 +301,7 @@ class PPO:
                         old_logp: torch.Tensor, adv: torch.Tensor, target: torch.Tensor,
                         v_old: torch.Tensor) -> dict[str, float]:
         c = self.cfg
-        logp_all = torch.log_softmax(self.actor(xa), -1)
-        logp = logp_all.gather(-1, a.unsqueeze(-1)).squeeze(-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        logp, entropy = categorical_logp_entropy(self.actor(xa), a, self._nvec)
         policy_loss = clipped_surrogate(logp, old_logp, adv, c.clip)  # [G]
         v = self.critic(xc).squeeze(-1)
         v_loss = nn.functional.huber_loss(v, target, delta=c.huber_delta, reduction="none")
@@ -332,9 +343,8 @@ class PPO:
     def state_dict(self, include_buffer: bool = False) -> dict[str, Any]:
         """Networks, value normaliser, optimiser, counters, RNG; a partial rollout is dropped
         (on-policy data: the next rollout restarts at an episode start)."""
-        return {"algo": self.algo, "mode": self.mode, "obs_dim": self.obs_dim,
-                "n_actions": self.n_actions, "n_agents": self.n_agents,
-                "config": asdict(self.cfg), "actor": self.actor.state_dict(),
+        return {**self._space_record(), "config": asdict(self.cfg),
+                "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(), "value_rms": self.value_rms.state_dict(),
                 "optim": self.optim.state_dict(), "env_steps": self.env_steps,
                 "decisions": self.decisions, "updates": self.updates,

@@ -2,14 +2,16 @@
 
 F- federated (each agent its own network and replay, models averaged every tau_agg steps by the
 federation), D- distributed (each agent alone), C- centralised (one network and one buffer fed
-by every agent: the raw-data-sharing baseline). `make_learner` builds one with its defaults,
-any config field overridden by keyword.
+by every agent: the raw-data-sharing baseline). `make_learner` builds one from the env's
+spaces with its defaults, any config field overridden by keyword.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
 from typing import Any
+
+from gymnasium import spaces
 
 from agents.ddqn import DDQN, DDQNConfig
 from agents.drqn import DRQN, DRQNConfig
@@ -46,9 +48,17 @@ def make_config(name: str, **overrides: Any) -> Any:
     return cfg_cls(**overrides)
 
 
-def make_learner(name: str, obs_dim: int, n_actions: int, n_agents: int, seed: int = 0,
+def make_learner(name: str, obs_space: Any, action_space: Any, n_agents: int, seed: int = 0,
                  **overrides: Any) -> Any:
-    """Build learner `name` (e.g. "f-maddqn") for N agents with obs_dim-wide observations and
-    n_actions channels; keyword overrides replace config defaults."""
+    """Build learner `name` (e.g. "f-maddqn") for N agents, sized from one agent's gymnasium
+    spaces (a VecEnv's `single_observation_space` Box and `single_action_space`, Discrete or
+    MultiDiscrete); keyword overrides replace config defaults. The scenario's observation
+    scaling and decision period arrive here as overrides (`LearnerHints.as_overrides()`,
+    merged under the user's own)."""
     cls, _, mode = learner_spec(name)
-    return cls(obs_dim, n_actions, n_agents, mode, make_config(name, **overrides), seed=seed)
+    for what, space in (("obs_space", obs_space), ("action_space", action_space)):
+        if not isinstance(space, spaces.Space):
+            raise TypeError(f"make_learner: {what} must be a gymnasium space (e.g. the env's "
+                            f"single_{what.replace('obs', 'observation')}), got {space!r}")
+    return cls(obs_space, action_space, n_agents, mode, make_config(name, **overrides),
+               seed=seed)

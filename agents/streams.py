@@ -1,32 +1,36 @@
 """Decision streams: what an agent sees and when it decides, shared by all learners.
 
-Why agents decide every `period` steps rather than every step. In the inx-factory scenario a
-channel request takes effect after U{1..tau_max} steps (tau_max = 10) and requests made while a
-switch is pending are ignored. An agent that decides every 5 ms step therefore mostly takes
-actions that do nothing, and the effect of the ones that count arrives at an unobserved random
-delay: a one-step TD target cannot assign that credit. With period = tau_max every request has
-landed by the agent's next decision, so the decision-level process is close to Markov. Reference
-002's authors' code does the same (each agent acts at its switching instants, once every
-max_switch_delay = 10 steps); we keep all agents on one clock so every learner sees aligned
-[B, N] transitions. Measured on a 6-agent, 3-channel twin (4 copies, 100-step episodes; random
-channels 10.01 bps/Hz, greedy-filtered 10.7-10.9): per-step Double DQN reached 10.0-10.2 after
-12k vector steps and 10.56 after 33k; per-decision Double DQN 10.78-10.84 after 10k.
+Why agents may decide every `period` steps rather than every step (the scenario supplies the
+period, `LearnerHints.decision_period`; 1 = every step). Where an action takes effect only
+after a random delay of 1..D steps and requests made while one is pending are ignored (the
+channel switches of reference 002, D = tau_max = 10), an agent that decides every step mostly
+takes actions that do nothing, and the effect of the ones that count arrives at an unobserved
+random delay: a one-step TD target cannot assign that credit. With period = D every request has
+landed by the agent's next decision, so the decision-level process is close to Markov.
+Reference 002's authors' code does the same (each agent acts at its switching instants, once
+every max_switch_delay = 10 steps); we keep all agents on one clock so every learner sees
+aligned [B, N] transitions. Measured on reference 002's scenario with 6 agents and 3 channels
+(4 copies, 100-step episodes; random channels 10.01 bps/Hz, greedy-filtered 10.7-10.9):
+per-step Double DQN reached 10.0-10.2 after 12k vector steps and 10.56 after 33k;
+per-decision Double DQN 10.78-10.84 after 10k.
 
 What an agent sees at a decision (all local, all known to the agent):
-  - its observation now (per-channel SINR), scaled by a fixed affine map (see ObsScaler);
-  - optionally the mean of its observations over the interval since its last decision: the
-    fading decorrelates within ~2 steps (rho = 0.29), so the mean of 10 looks is a far better
-    estimate of each channel's interference than one look (3GPP's layer-3 filter idea);
-  - optionally its own current request as a one-hot (the "last action" input of Foerster et al.
-    2016 / pymarl): with period >= tau_max the previous request has always taken effect when
-    the next one is made (none is ignored), so it is the agent's channel, which the twin's
-    observation does not include; it lets a policy prefer staying.
+  - its observation now, scaled by a fixed affine map (see ObsScaler);
+  - optionally the mean of its observations over the interval since its last decision: where
+    the measurements are noisy (reference 002's fading decorrelates within ~2 steps), the mean
+    of `period` looks estimates the slow part far better than one look (3GPP's layer-3 filter
+    idea);
+  - optionally its own current request as a one-hot per action component (the "last action"
+    input of Foerster et al. 2016 / pymarl): with period >= D the previous request has always
+    taken effect when the next one is made (none is ignored), so it is the agent's current
+    setting, which the observation need not include; it lets a policy prefer staying.
 
-Between decisions the held request is repeated (action repeat, Mnih et al. 2015). A decision's
-transition closes at the next decision or at the episode end, with the mean step reward of the
-interval. `act` keeps one stream state per `explore` flag, so a greedy evaluation between
-training steps does not disturb the training streams; transitions come from the explore=True
-stream. Episodes must end in all B copies at the same step (the VecEnv's fixed-length episodes).
+Between decisions the held request ([B, N], or [B, N, C] for composite actions) is repeated
+(action repeat, Mnih et al. 2015). A decision's transition closes at the next decision or at
+the episode end, with the mean step reward of the interval. `act` keeps one stream state per
+`explore` flag, so a greedy evaluation between training steps does not disturb the training
+streams; transitions come from the explore=True stream. Episodes must end in all B copies at the
+same step (the VecEnv's fixed-length episodes).
 """
 
 from __future__ import annotations
@@ -36,12 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.ensemble import ObsScaler
+from agents.spaces import ActionLayout
 
 
 @dataclass
 class Transition:
-    """Decision-level transitions of all streams: features [B, N, F], actions/rewards [B, N],
-    next features [B, N, F], done [B] (episode ended here), terminated [B, N] (no bootstrap)."""
+    """Decision-level transitions of all streams: features [B, N, F], actions [B, N] (Discrete)
+    or [B, N, C] (MultiDiscrete), rewards [B, N], next features [B, N, F], done [B] (episode
+    ended here), terminated [B, N] (no bootstrap)."""
 
     feats: np.ndarray
     actions: np.ndarray
@@ -56,7 +62,7 @@ class _Stream:
     def __init__(self, batch: int, n_agents: int, obs_dim: int) -> None:
         self.batch = batch
         self.t = 0  # env steps since the episode start (next act's step index)
-        self.held: np.ndarray | None = None  # current request [B, N]
+        self.held: np.ndarray | None = None  # current request [B, N] or [B, N, C]
         self.obs_sum = np.zeros((batch, n_agents, obs_dim), np.float32)
         self.obs_cnt = 0
         self.dec_feats: np.ndarray | None = None
@@ -69,15 +75,17 @@ class _Stream:
 class DecisionStreams:
     """Per-stream clocks, held actions and decision features for B x N agents."""
 
-    def __init__(self, n_agents: int, obs_dim: int, n_actions: int, period: int,
+    def __init__(self, n_agents: int, obs_dim: int, layout: ActionLayout, period: int,
                  scaler: ObsScaler, interval_mean: bool = True, last_action: bool = True
                  ) -> None:
         if period < 1:
             raise ValueError(f"decision_period must be >= 1, got {period}")
-        self.n_agents, self.obs_dim, self.n_actions = n_agents, obs_dim, n_actions
+        self.n_agents, self.obs_dim, self.layout = n_agents, obs_dim, layout
         self.period, self.scaler = period, scaler
         self.interval_mean, self.last_action = interval_mean, last_action
-        self.feat_dim = obs_dim * (2 if interval_mean else 1) + (n_actions if last_action else 0)
+        # The own request as one one-hot block per action component, side by side.
+        self.feat_dim = (obs_dim * (2 if interval_mean else 1)
+                         + (layout.width if last_action else 0))
         self._streams: dict[bool, _Stream | None] = {True: None, False: None}
         self._acted = False
 
@@ -107,9 +115,10 @@ class DecisionStreams:
         if self.interval_mean:
             parts.append(self.scaler(obs_mean))
         if self.last_action:
-            onehot = np.zeros(obs.shape[:2] + (self.n_actions,), np.float32)
+            onehot = np.zeros(obs.shape[:2] + (self.layout.width,), np.float32)
             if held is not None:  # no request yet at an episode start: all zeros
-                np.put_along_axis(onehot, held[..., None], 1.0, axis=-1)
+                idx = held + self.layout.offsets if self.layout.multi else held[..., None]
+                np.put_along_axis(onehot, idx, 1.0, axis=-1)
             parts.append(onehot)
         return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
 
@@ -126,7 +135,7 @@ class DecisionStreams:
     def commit(self, explore: bool, feats: np.ndarray | None,
                actions: np.ndarray | None) -> np.ndarray:
         """Finish this step's act: store a new decision (when `feats` is given) and return the
-        request of every agent [B, N]."""
+        request of every agent ([B, N] or [B, N, C])."""
         s = self._streams[explore]
         assert s is not None
         if feats is not None:
@@ -158,7 +167,7 @@ class DecisionStreams:
             raise ValueError("episodes must end in all B copies at the same step (the VecEnv's"
                              " fixed-length episodes); got done for only some copies")
         if s.rew_cnt == 0:
-            s.dec_actions = np.asarray(actions, np.int64).copy()
+            s.dec_actions = self.layout.check(actions, B, N).copy()
         s.rew_sum += rewards
         s.rew_cnt += 1
         if terminated is not None:

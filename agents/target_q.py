@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.ensemble import check_compatible, check_obs, fedavg_, get_member, member_of, set_member
+from agents.ensemble import check_compatible, fedavg_, get_member, member_of, set_member
+from agents.spaces import SpacesMixin
 
 
-class TargetQLearner:
+class TargetQLearner(SpacesMixin):
     """Base of DDQN and DRQN: the federation, checkpoint and policy-export API."""
 
     q: nn.Module
@@ -52,9 +53,7 @@ class TargetQLearner:
     def state_dict(self, include_buffer: bool = False) -> dict[str, Any]:
         """Everything to resume training (networks, optimiser, counters, RNG); the replay
         buffer only when asked (it is large). The acting streams restart at an episode start."""
-        sd = {"algo": self.algo, "mode": self.mode, "obs_dim": self.obs_dim,
-              "n_actions": self.n_actions, "n_agents": self.n_agents, "config": asdict(self.cfg),
-              "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+        sd = {**self._space_record(), "config": asdict(self.cfg), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
               "optim": self.optim.state_dict(), "env_steps": self.env_steps,
               "decisions": self.decisions, "grad_steps": self.grad_steps,
               "rng": self.rng.bit_generator.state}
@@ -85,6 +84,3 @@ class TargetQLearner:
         """Load `policy_state_dict` output (e.g. to evaluate a saved policy); target re-synced."""
         self.q.load_state_dict({k[2:]: v for k, v in sd.items() if k.startswith("q.")})
         self.q_target.load_state_dict(self.q.state_dict())
-
-    def _check_obs(self, obs: np.ndarray) -> np.ndarray:
-        return check_obs(obs, self.n_agents, self.obs_dim)

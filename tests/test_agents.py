@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 from agents.ddqn import DDQN, DDQNConfig
 from agents.drqn import DRQN, DRQNConfig
@@ -19,11 +20,15 @@ from agents.ensemble import (
 )
 from agents.ppo import PPO, PPOConfig, clipped_surrogate, gae
 from agents.registry import LEARNERS, make_config, make_learner
+from agents.spaces import ActionLayout
 from agents.streams import DecisionStreams
 
 torch.set_num_threads(1)
 
-W, K, N, B = 3, 3, 4, 2  # obs width, channels, agents, env copies
+W, K, N, B = 3, 3, 4, 2  # obs width, actions, agents, env copies
+OBS, ACT = spaces.Box(-np.inf, np.inf, (W,), np.float32), spaces.Discrete(K)
+# Observation scaling as a scenario supplies it (LearnerHints): obs_seq's values are ~N(15, 15).
+HINTS = {"obs_shift": 20.0, "obs_scale": 20.0}
 SMALL = {"maddqn": {"hidden": (16,), "batch_size": 8, "learning_starts": 0, "buffer_size": 64,
                     "decision_period": 2},
          "mappo": {"hidden": (16,), "rollout_decisions": 3, "epochs": 2, "decision_period": 2},
@@ -34,7 +39,7 @@ SMALL = {"maddqn": {"hidden": (16,), "batch_size": 8, "learning_starts": 0, "buf
 
 def small(name: str, seed: int = 0, **kw):
     algo = name.split("-", 1)[1]
-    return make_learner(name, W, K, N, seed=seed, **(SMALL[algo] | kw))
+    return make_learner(name, OBS, ACT, N, seed=seed, **(HINTS | SMALL[algo] | kw))
 
 
 def obs_seq(T: int, seed: int = 0, batch: int = B) -> np.ndarray:
@@ -98,7 +103,7 @@ def test_member_gradients_are_independent():
 
 
 def test_obs_scaling_and_decision_streams():
-    s = DecisionStreams(N, W, K, period=3, scaler=ObsScaler(20.0, 20.0))
+    s = DecisionStreams(N, W, ActionLayout.of(ACT), period=3, scaler=ObsScaler(20.0, 20.0))
     assert s.feat_dim == 2 * W + K
     obs = obs_seq(8, 1)
     closed = []
@@ -369,7 +374,7 @@ def test_state_dict_round_trip(name, tmp_path):
     for o in obs:
         np.testing.assert_array_equal(a.act(o, explore=True), b.act(o, explore=True))
     with pytest.raises(ValueError, match="checkpoint is for"):
-        make_learner("d-maddqn", W, K, N + 1).load_state_dict(a.state_dict())
+        make_learner("d-maddqn", OBS, ACT, N + 1).load_state_dict(a.state_dict())
 
 
 @pytest.mark.parametrize("name", ["d-maddqn", "d-mappo", "c-drqn"])
@@ -390,11 +395,11 @@ def test_policy_state_dict_reproduces_greedy_policy(name):
 def test_registry_names_and_errors():
     assert sorted(LEARNERS) == sorted(f"{m}-{a}" for m in "fdc"
                                       for a in ("maddqn", "mappo", "drqn"))
-    learner = make_learner("C-MAPPO", W, K, N, seed=0, lr=1e-4)
+    learner = make_learner("C-MAPPO", OBS, ACT, N, seed=0, lr=1e-4)
     assert learner.mode == "c" and learner.groups == 1 and learner.cfg.lr == 1e-4
-    assert make_learner("d-drqn", W, K, N).groups == N
+    assert make_learner("d-drqn", OBS, ACT, N).groups == N
     with pytest.raises(ValueError, match="unknown learner 'x-dqn'; available: f-maddqn"):
-        make_learner("x-dqn", W, K, N)
+        make_learner("x-dqn", OBS, ACT, N)
     with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) \['lr_typo'\]"):
         make_config("f-maddqn", lr_typo=1.0)
     with pytest.raises(ValueError, match="invalid value for gamma"):
@@ -402,9 +407,11 @@ def test_registry_names_and_errors():
     assert isinstance(make_config("f-maddqn"), DDQNConfig)
     assert isinstance(make_config("d-mappo"), PPOConfig)
     assert isinstance(make_config("c-drqn"), DRQNConfig)
-    assert isinstance(make_learner("f-drqn", W, K, N), DRQN)
-    assert isinstance(make_learner("f-mappo", W, K, N), PPO)
-    assert isinstance(make_learner("f-maddqn", W, K, N), DDQN)
+    assert isinstance(make_learner("f-drqn", OBS, ACT, N), DRQN)
+    assert isinstance(make_learner("f-mappo", OBS, ACT, N), PPO)
+    assert isinstance(make_learner("f-maddqn", OBS, ACT, N), DDQN)
+    with pytest.raises(TypeError, match="gymnasium space"):
+        make_learner("f-maddqn", W, K, N)  # the old integer signature: a clear error
 
 
 def test_f_mode_starts_from_one_global_model_d_mode_does_not():

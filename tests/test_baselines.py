@@ -3,29 +3,36 @@
 import networkx as nx
 import numpy as np
 import pytest
+from gymnasium import spaces
 
-from agents.baselines import (
+from agents import baselines
+from agents.baselines.inx_factory import (
     CGCPolicy,
     GreedyPolicy,
     RandomPolicy,
     improper_colouring,
     interference_graph,
-    make_baseline,
 )
 from fedmarl.evaluate import evaluate_policy
 from pybridge import make_vec_env
+
+MODULE = "agents.baselines.inx_factory"
+
+
+def make_baseline(name):
+    return baselines.make(MODULE, name)
 
 
 def test_random_is_fixed_per_episode():
     vec = make_vec_env("inx-factory", 3)
     vec.reset(seed=0)
     pol = RandomPolicy()
-    pol.reset(3, 20, 4, np.random.default_rng(0))
+    pol.reset(3, 20, spaces.Discrete(4), np.random.default_rng(0))
     first = pol.act(vec.core).copy()
     for _ in range(5):
         vec.step(pol.act(vec.core))
         np.testing.assert_array_equal(pol.act(vec.core), first)
-    pol.reset(3, 20, 4, np.random.default_rng(1))
+    pol.reset(3, 20, spaces.Discrete(4), np.random.default_rng(1))
     assert not np.array_equal(pol.act(vec.core), first)
 
 
@@ -33,7 +40,7 @@ def test_greedy_picks_best_measured_channel():
     vec = make_vec_env("inx-factory", 2, n_devices=2)
     vec.reset(seed=1)
     pol = GreedyPolicy()
-    pol.reset(2, 20, 4, np.random.default_rng(0))
+    pol.reset(2, 20, spaces.Discrete(4), np.random.default_rng(0))
     a = pol.act(vec.core)
     best = vec.core.sinr_db().mean(axis=2).argmax(axis=-1)
     np.testing.assert_array_equal(a, best)
@@ -67,7 +74,7 @@ def test_cgc_relabels_to_keep_current_channels():
     vec = make_vec_env("inx-factory", 1)
     vec.reset(seed=2)
     pol = CGCPolicy()
-    pol.reset(1, 20, 4, np.random.default_rng(0))
+    pol.reset(1, 20, spaces.Discrete(4), np.random.default_rng(0))
     a = pol.act(vec.core)
     vec.core.channel = a.copy()  # pretend the plan is in place
     again = pol.act(vec.core)
@@ -114,7 +121,7 @@ def test_filtered_greedy_smooths_measurements():
         def sinr_db(self):
             return self.db
 
-    pol.reset(1, 1, 2, np.random.default_rng(0))
+    pol.reset(1, 1, spaces.Discrete(2), np.random.default_rng(0))
     assert pol.act(View([20.0, 10.0]))[0, 0] == 0
     # one noisy step favouring channel 1 does not flip the filtered choice
     assert pol.act(View([10.0, 20.0]))[0, 0] == 0

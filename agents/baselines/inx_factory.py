@@ -1,19 +1,25 @@
 """Heuristic channel-allocation baselines of reference 002 (Sec. IV-A), over batched arrays.
 
-A policy sees a `ChannelView` (the env core provides one; this module imports no simulator):
+The baselines module of the inx-factory scenario (`ScenarioSpec.baselines_module`). Its policies
+read the scenario's core (this module imports no simulator) through a `ChannelView`:
   - `sinr_db()` -> [B, N, M, K]: SINR each device measured on every channel in the last step,
   - `channel`   -> [B, N]: channel each subnetwork is using,
   - `coupling()`-> [B, N, N]: mean interference power from AP i at subnetwork n (centralised).
-`act(view)` returns the requested channel of every subnetwork, [B, N] int.
+The action space is Discrete(K), K channels; `act(view)` returns the requested channel of every
+subnetwork, [B, N] int.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import networkx as nx
 import numpy as np
+from gymnasium import spaces
 from scipy.optimize import linear_sum_assignment
+
+from agents.baselines.base import Policy, RandomPolicy
 
 
 class ChannelView(Protocol):
@@ -24,34 +30,18 @@ class ChannelView(Protocol):
     def coupling(self) -> np.ndarray: ...
 
 
-class Policy:
-    """Base: `reset` at each episode start, then `act` every step."""
+class ChannelPolicy(Policy):
+    """Base of the channel heuristics: the action space must be Discrete(K); K is kept."""
 
-    name = "policy"
-
-    def reset(self, n_envs: int, n_agents: int, n_channels: int,
-              rng: np.random.Generator) -> None:
-        self.B, self.N, self.K = n_envs, n_agents, n_channels
-        self.rng = rng
-
-    def act(self, view: ChannelView) -> np.ndarray:
-        raise NotImplementedError
+    def reset(self, n_envs, n_agents, action_space, rng):
+        super().reset(n_envs, n_agents, action_space, rng)
+        if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
+            raise ValueError(f"{self.name}: the channel baselines need a Discrete(K) action"
+                             f" space starting at 0, got {action_space!r}")
+        self.K = int(action_space.n)
 
 
-class RandomPolicy(Policy):
-    """A random channel per subnetwork, drawn at the start of each episode and kept."""
-
-    name = "random"
-
-    def reset(self, n_envs, n_agents, n_channels, rng):
-        super().reset(n_envs, n_agents, n_channels, rng)
-        self.choice = rng.integers(0, n_channels, size=(n_envs, n_agents))
-
-    def act(self, view):
-        return self.choice
-
-
-class FixedPolicy(Policy):
+class FixedPolicy(ChannelPolicy):
     """Subnetwork n always uses channel n mod K (a static frequency plan)."""
 
     name = "fixed"
@@ -60,7 +50,7 @@ class FixedPolicy(Policy):
         return np.broadcast_to(np.arange(self.N) % self.K, (self.B, self.N))
 
 
-class GreedyPolicy(Policy):
+class GreedyPolicy(ChannelPolicy):
     """Each subnetwork picks the channel with the best SINR it measured in the previous step
     (mean over its devices, in dB): distributed, local measurements only (reference 002).
 
@@ -81,8 +71,8 @@ class GreedyPolicy(Policy):
         if filter_steps > 1:
             self.name = "greedy-filtered"
 
-    def reset(self, n_envs, n_agents, n_channels, rng):
-        super().reset(n_envs, n_agents, n_channels, rng)
+    def reset(self, n_envs, n_agents, action_space, rng):
+        super().reset(n_envs, n_agents, action_space, rng)
         self.filtered: np.ndarray | None = None
 
     def act(self, view):
@@ -106,7 +96,7 @@ class FilteredGreedyPolicy(GreedyPolicy):
         super().__init__(filter_steps=10)
 
 
-class CGCPolicy(Policy):
+class CGCPolicy(ChannelPolicy):
     """Centralised graph colouring (reference 002 baseline, after its ref. [19]).
 
     Each step a central controller links every subnetwork to its K-1 strongest interferers (edge
@@ -190,11 +180,5 @@ def _relabel_to_match(colours: np.ndarray, current: np.ndarray, k: int) -> np.nd
     return mapping[colours]
 
 
-BASELINES: dict[str, type[Policy]] = {
+BASELINES: dict[str, Callable[[], Policy]] = {
     p.name: p for p in (RandomPolicy, FixedPolicy, GreedyPolicy, FilteredGreedyPolicy, CGCPolicy)}
-
-
-def make_baseline(name: str) -> Policy:
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline policy {name!r}; available: {', '.join(BASELINES)}")
-    return BASELINES[name]()
