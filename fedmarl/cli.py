@@ -221,8 +221,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       f"{r['env_steps_per_s_parallel_env_api']:,.0f}",
                       f"{r['env_steps_per_s_batched']:,.0f}", str(r["batch"]),
                       f"{r['agent_steps_per_s_batched']:,.0f}",
-                      f"{r['us_per_stage_single']['per_step_amortised']:.0f}",
-                      str(r["faded_interferers_per_device"]))
+                      f"{r['us_per_stage_single'].get('per_step_amortised', float('nan')):.0f}",
+                      str(r.get("faded_interferers_per_device", "")))
     _out().print(table)
     for r in results:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_stage_single"].items())
@@ -256,15 +256,15 @@ def cmd_bench_ns3(args: argparse.Namespace) -> int:
         _print_json(results)
         return 0
     table = Table(title=f"ns-3 packet-level {args.scenario}: simulated seconds per wall second")
+    extra = sorted({k for r in results for k in r["per_step"]})
     for col in ("N", "traffic", "steps", "sim s / wall s", "ms / step", "of which ns-3",
-                "bridge + Python", "TBs / step", "packets / step", "launch + reset s"):
+                "bridge + Python", *(f"{k} / step" for k in extra), "launch + reset s"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r["n_agents"]), r["traffic"], str(r["steps"]),
                       f"{r['sim_seconds_per_wall_second']:.4g}", f"{r['wall_ms_per_step']:.2f}",
                       f"{r['scenario_ms_per_step']:.2f}", f"{r['overhead_ms_per_step']:.3f}",
-                      f"{r['transport_blocks_per_step']:,.0f}",
-                      f"{r['packets_delivered_per_step']:,.0f}",
+                      *(f"{r['per_step'].get(k, float('nan')):,.4g}" for k in extra),
                       f"{r['launch_seconds'] + r['reset_seconds']:.2f}")
     _out().print(table)
     return 0

@@ -258,6 +258,9 @@ class ScenarioSpec(abc.ABC):
     validation_module: ClassVar[str | None] = None
     # Baselines a trained run is compared with (`fedmarl eval --run`); None: all of them.
     eval_baselines: ClassVar[tuple[str, ...] | None] = None
+    # The config parameter that sets the number of agents N (`fedmarl bench --n`); None: N is
+    # not a parameter of its own.
+    agents_param: ClassVar[str | None] = None
 
     def __repr__(self) -> str:
         return f"<ScenarioSpec {self.name}>"
