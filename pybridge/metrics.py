@@ -49,8 +49,9 @@ def hist_percentile(counts: np.ndarray, edges: np.ndarray, q: float,
     i = min(i, int(nonempty[-1]))
     frac = (target - (cdf[i] - counts[i])) / counts[i]
     frac = min(max(frac, 0.0), 1.0)
-    log_lo, log_hi = math.log(edges[i]), math.log(edges[i + 1])
-    value = math.exp(log_lo + frac * (log_hi - log_lo))
+    lo_edge, hi_edge = float(edges[i]), float(edges[i + 1])
+    value = lo_edge * (hi_edge / lo_edge) ** frac
+    value = min(max(value, lo_edge), hi_edge)  # exactly the edge at frac 0 or 1 (rounding)
     if hi is not None:
         value = min(value, float(hi))
     if lo is not None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,12 +22,14 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import pybridge
-from agents.baselines import make_baseline
-from fedmarl.evaluate import evaluate_policy
 from pybridge.bridge import BridgeError, find_binary
 from pybridge.channel import inf
-from pybridge.ns3_backend import BINARY, Ns3Core, copy_run
-from pybridge.scenarios.inx_factory import InxFactoryConfig
+from pybridge.contract import ContractError, load_contract
+from pybridge.ns3_backend import copy_run
+from pybridge.scenarios.inx_factory import SPEC, InxFactoryConfig
+from pybridge.scenarios.inx_factory.ns3_core import InxFactoryNs3Core
+
+BINARY = SPEC.ns3_binary
 
 SMALL = {"n_subnetworks": 5, "n_channels": 2, "episode_steps": 12}
 
@@ -51,6 +56,10 @@ def _segments_gone(names: list[str]) -> bool:
     return not any(Path("/dev/shm", n).exists() for n in names)
 
 
+def Ns3Core(cfg, **kw):  # the scenario's core, as the tests used to build it
+    return InxFactoryNs3Core(SPEC, cfg, **kw)
+
+
 def test_params_json_matches_the_dataclass(binary):
     out = subprocess.run([str(binary), "--params-json"], capture_output=True, text=True,
                          timeout=30, check=True).stdout
@@ -60,6 +69,66 @@ def test_params_json_matches_the_dataclass(binary):
     assert set(flags) == set(defaults), set(flags) ^ set(defaults)
     for name, value in defaults.items():
         assert flags[name] == value, (name, flags[name], value)
+
+
+def test_the_binarys_contract_is_the_dataclass_and_builds_the_segment(binary):
+    contract = load_contract(binary)
+    assert contract.scenario == SPEC.name and contract.binary == BINARY
+    contract.check_config(InxFactoryConfig)  # every field: type, default, range, choices
+    cfg = InxFactoryConfig.from_params(n_subnetworks=7, n_devices=3, n_channels=5,
+                                       obs_reduce="full")
+    counts = {n: c for n, _, c in contract.array_table(SPEC.ns3_dims(cfg))}
+    assert counts["obs"] == 7 * 15 and counts["sinr_per_channel"] == 7 * 3 * 5
+    assert counts["coupling"] == 49 and counts["positions"] == 14
+    assert counts["delay_hist"] == contract.constants["delay_hist_bins"]
+    assert contract.constants["obs_low"] == SPEC.observation_space(cfg).low[0]
+
+
+def _param(doc, name):
+    return next(p for p in doc["params"] if p["name"] == name)
+
+
+def _fake_scenario_binary(tmp_path, binary, change):
+    """A wrapper that prints the real binary's contract changed by `change`, else runs it."""
+    data = load_contract(binary)
+    text = subprocess.run([str(binary), "--contract-json"], capture_output=True, text=True,
+                          check=True).stdout
+    doc = json.loads(text)
+    change(doc)
+    exe = tmp_path / BINARY
+    exe.write_text(f"#!{sys.executable}\nimport os, sys\n"
+                   f"if sys.argv[1:] == ['--contract-json']:\n    print({json.dumps(doc)!r})\n"
+                   f"else:\n    os.execv({str(binary)!r}, [{str(binary)!r}, *sys.argv[1:]])\n")
+    exe.chmod(0o755)
+    assert data.scenario == SPEC.name
+    return exe
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: _param(d, "speed").update(default=2.0),
+     ("contract mismatch for inx-factory parameter 'speed': default 2.0 in the binary, 3.0 in"
+      " InxFactoryConfig")),
+    (lambda d: _param(d, "n_subnetworks").update(high=50),
+     "'n_subnetworks': high 50 in the binary, 20000 in InxFactoryConfig"),
+    (lambda d: d.update(scenario="edge-offload"), "serves scenario 'edge-offload'"),
+    (lambda d: d["arrays"][0].update(direction="out"), "'actions' must be direction 'in'"),
+    (lambda d: d.update(layout_version=999), "layout version 999"),
+])
+def test_a_binary_whose_contract_differs_is_refused_before_it_starts(tmp_path, binary, change,
+                                                                     message):
+    exe = _fake_scenario_binary(tmp_path, binary, change)
+    before = set(Path("/dev/shm").glob(f"fedmarl-{os.getpid()}-*"))
+    with pytest.raises(ContractError, match=re.escape(message)):
+        pybridge.make_env("inx-factory", backend="ns3", ns3_options={"binary": exe}, **SMALL)
+    assert set(Path("/dev/shm").glob(f"fedmarl-{os.getpid()}-*")) == before
+
+
+def test_a_wrapped_binary_with_the_same_contract_runs(tmp_path, binary):
+    exe = _fake_scenario_binary(tmp_path, binary, lambda d: None)
+    with pybridge.make_env("inx-factory", backend="ns3", ns3_options={"binary": exe},
+                           **SMALL) as env:
+        env.reset(seed=1)
+        env.step({a: 0 for a in env.agents})
 
 
 def test_parallel_env_api_on_ns3(binary):
@@ -90,9 +159,22 @@ def test_spaces_and_info_keys_match_the_twin(binary):
 
 
 def test_greedy_runs_several_episodes_through_the_bridge(binary):
-    out = evaluate_policy("inx-factory", make_baseline("greedy"), episodes=3, seed=0,
-                          backend="ns3", batch=1, **SMALL)
-    assert out["episodes"] == 3 and out["backend"] == "ns3"
+    # Greedy (pybridge does not import agents): each subnetwork asks for the channel on which
+    # its devices measured the best mean SINR in the previous step.
+    cfg = SPEC.make_config(**SMALL)
+    recorder = SPEC.recorder(cfg)
+    with pybridge.make_vec_env("inx-factory", 1, backend="ns3", **SMALL) as env:
+        for episode in range(3):
+            env.reset(seed=episode)
+            truncated = np.zeros(1, bool)
+            while not truncated.all():
+                actions = np.argmax(env.core.sinr_db().mean(axis=2), axis=-1)
+                _, reward, _, truncated, info = env.step(actions)
+                recorder.add_step(info, reward)
+            recorder.end_batch()
+        assert env.core.backend == "ns3"
+    out = recorder.summary()
+    assert out["episodes"] == 3
     assert 0.0 < out["mean_rate"] < 15.0 and np.isfinite(out["p5_rate"])
     # Packet-level quantities come from real packet events.
     assert out["packets_delivered"] > 0
@@ -257,3 +339,102 @@ def test_attach_mode_connects_to_a_scenario_started_by_hand(binary):
     finally:
         env.close()
     assert procs[0].wait(5) == 0  # CLOSE lets the hand-started scenario exit cleanly
+
+
+# ------------------------------------------- issue 9 item 9: the same API on the ns-3 backend
+def test_info_dtypes_and_agent_info_types_are_the_twins(binary):
+    twin = pybridge.make_vec_env("inx-factory", 1, backend="twin", **SMALL)
+    with pybridge.make_vec_env("inx-factory", 1, backend="ns3", **SMALL) as ns3:
+        _, i_t = twin.reset(seed=1)
+        _, i_n = ns3.reset(seed=1)
+        _, _, _, _, i_n = ns3.step(np.zeros((1, SMALL["n_subnetworks"]), int))
+        assert tuple(i_t) == SPEC.info_keys
+        assert tuple(i_n) == SPEC.info_keys + SPEC.ns3_info_keys
+        for k in SPEC.info_keys:
+            assert i_n[k].dtype == i_t[k].dtype == SPEC.info_dtypes[k], k
+            assert i_n[k].shape == i_t[k].shape, k
+        for k in SPEC.ns3_info_keys:
+            assert i_n[k].dtype == SPEC.info_dtypes[k], k
+        assert i_n["delay_hist_edges"].shape == (1, i_n["delay_hist"].shape[1] + 1)
+    a = pybridge.make_env("inx-factory", backend="twin", **SMALL)
+    with pybridge.make_env("inx-factory", backend="ns3", **SMALL) as b:
+        ia, ib = a.reset(seed=2)[1], b.reset(seed=2)[1]
+        agent = a.possible_agents[0]
+        assert {k: type(v) for k, v in ia[agent].items()} == \
+            {k: type(v) for k, v in ib[agent].items()}
+        assert type(ib[agent]["rate"]) is float and type(ib[agent]["channel"]) is int
+
+
+def test_reset_without_a_seed_draws_fresh_run_numbers(binary):
+    runs = []
+    for _ in range(2):
+        with pybridge.make_vec_env("inx-factory", 1, backend="ns3", **SMALL) as env:
+            env.reset()
+            runs.append(env.core.last.metric("rng_run")[0])
+    assert runs[0] != runs[1]
+    with pybridge.make_vec_env("inx-factory", 1, backend="ns3", seed=4, **SMALL) as env:
+        env.reset()  # the config's seed: RngRun 4, then 5
+        assert env.core.last.metric("rng_run")[0] == 4.0
+        env.reset()
+        assert env.core.last.metric("rng_run")[0] == 5.0
+
+
+def test_state_before_reset_is_a_clear_error_on_ns3(binary):
+    with pybridge.make_env("inx-factory", backend="ns3", **SMALL) as env:
+        with pytest.raises(RuntimeError, match=r"state\(\) before reset\(\)"):
+            env.state()
+        with pytest.raises(RuntimeError, match=r"before reset\(\)"):
+            env.core.observation()
+
+
+def test_render_on_ns3_draws_the_reported_positions(binary):
+    with pybridge.make_env("inx-factory", backend="ns3", render_mode="rgb_array", **SMALL) as env:
+        env.reset(seed=3)
+        env.step({a: 1 for a in env.agents})
+        pos = env.core.last.positions[0]
+        assert pos.shape == (SMALL["n_subnetworks"], 2)
+        assert np.all((pos >= 0) & (pos <= [180.0, 80.0]))
+        pic = env.render()
+        assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3
+
+
+def test_a_pickled_ns3_env_starts_its_own_process(binary):
+    env = pybridge.make_env("inx-factory", backend="ns3", **SMALL)
+    copy = pickle.loads(pickle.dumps(env))
+    try:
+        assert copy.core is not env.core and copy.cfg == env.cfg
+        assert copy.core.pids != env.core.pids and _alive(copy.core.pids[0])
+        o1, o2 = env.reset(seed=6)[0], copy.reset(seed=6)[0]
+        np.testing.assert_array_equal(np.stack(list(o1.values())), np.stack(list(o2.values())))
+        vec = pybridge.make_vec_env("inx-factory", 2, backend="ns3", **SMALL)
+        vcopy = pickle.loads(pickle.dumps(vec))
+        pids = vec.core.pids + vcopy.core.pids
+        assert len(set(pids)) == 4
+        np.testing.assert_array_equal(vec.reset(seed=2)[0], vcopy.reset(seed=2)[0])
+        vec.close()
+        vcopy.close()
+        assert not any(_alive(p) for p in pids)
+    finally:
+        pids = env.core.pids + copy.core.pids
+        env.close()
+        copy.close()
+    assert not any(_alive(p) for p in pids)
+
+
+def test_supersuit_concat_vec_envs_on_ns3(binary):
+    import supersuit as ss
+
+    env = pybridge.make_env("inx-factory", backend="ns3", **SMALL)
+    vec = ss.concat_vec_envs_v1(ss.pettingzoo_env_to_vec_env_v1(env), 2, num_cpus=0,
+                                base_class="gymnasium")
+    try:
+        obs, _ = vec.reset()
+        n = SMALL["n_subnetworks"]
+        assert obs.shape == (2 * n, SMALL["n_channels"])
+        assert not np.array_equal(obs[:n], obs[n:])  # each copy drew its own episode
+        for _ in range(SMALL["episode_steps"]):
+            obs, rew, term, _, _ = vec.step(np.ones(2 * n, int))
+            assert rew.shape == (2 * n,) and not term.any()
+    finally:
+        vec.close()
+        env.close()

@@ -7,10 +7,10 @@
 #ifndef FEDMARL_INX_FACTORY_PARAMS_H
 #define FEDMARL_INX_FACTORY_PARAMS_H
 
+#include "scenario-params.h"
+
 #include <cstdint>
-#include <functional>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,9 +22,9 @@ namespace fedmarl
 /**
  * @ingroup fedmarl
  * Every parameter of the inx-factory scenario, as InxFactoryConfig declares it (same name, same
- * default; std::nullopt where Python's default is None, i.e. derived from other parameters),
- * plus the four packet-level ones the twin does not use. The Resolved* methods derive the None
- * defaults exactly as the dataclass's resolved_* properties do.
+ * default, same order; std::nullopt where Python's default is None, i.e. derived from other
+ * parameters), including the four packet-level ones the twin ignores. The Resolved* methods
+ * derive the None defaults exactly as the dataclass's resolved_* properties do.
  */
 struct InxFactoryParams
 {
@@ -60,15 +60,15 @@ struct InxFactoryParams
     double lambda_penalty{1.0};             //!< reward weight of the shortfall
     std::string obs_quantity{"sinr"};       //!< sinr or interference
     std::string obs_reduce{"mean"};         //!< full, min, mean, max, median
-    // --- numerics
-    int64_t large_scale_update_steps{10};   //!< decision steps between large-scale refreshes
-    int64_t max_faded_interferers{64};      //!< faded interferers per device
-    int64_t seed{0};                        //!< master seed
     // --- packet level (ns-3 only)
     std::string traffic{"full-buffer"};     //!< full-buffer, poisson, periodic
     int64_t packet_size{32};                //!< bytes
     double packet_interval{1e-4};           //!< s
     int64_t queue_size{1000};               //!< packets
+    // --- numerics
+    int64_t large_scale_update_steps{10};   //!< decision steps between large-scale refreshes
+    int64_t max_faded_interferers{64};      //!< faded interferers per device
+    std::optional<int64_t> seed;            //!< master seed; None: 0 (RngSeed 1)
 
     /// @return the InF sub-scenario (SL, DL, SH, DH, HH) that `clutter` selects
     std::string InfScenario() const;
@@ -89,34 +89,14 @@ struct InxFactoryParams
 
     /**
      * The checks across parameters of InxFactoryConfig._validate_relations.
-     * @throws std::invalid_argument with a message naming the parameters
+     * @throws ParamError with a message naming the parameters
      */
     void ValidateRelations() const;
 };
 
-/// A parameter could not be set: unknown, malformed or out of range. what() is one line.
-class ParamError : public std::invalid_argument
-{
-  public:
-    using std::invalid_argument::invalid_argument;
-};
-
-/// How one parameter is documented, parsed and printed.
-struct InxFactoryParamSpec
-{
-    std::string name;                 //!< the flag / dataclass field name
-    std::string unit;                 //!< unit for the help text ("" if none)
-    std::string help;                 //!< one-line description
-    std::string range;                //!< valid values as the dataclass prints them
-    bool ns3Only{false};              //!< not a field of the twin's behaviour
-    /// Parse and validate `value` into `p`; throws ParamError naming the flag.
-    std::function<void(InxFactoryParams& p, const std::string& value)> set;
-    /// The current value as JSON (null for None, "auto" for hall_tiles auto).
-    std::function<std::string(const InxFactoryParams& p)> json;
-};
-
-/// @return every parameter, in the dataclass's order, then the ns-3-only ones
-const std::vector<InxFactoryParamSpec>& InxFactoryParamSpecs();
+/// The parameter table (ns3-scenarios/common/scenario-params.h): every field above with the
+/// dataclass's name, type, default, range or choices, unit, doc and source, in its order.
+const ParamTable<InxFactoryParams>& InxFactoryParamTable();
 
 /**
  * Set parameters from command-line flags of the form --name=value.
@@ -126,11 +106,8 @@ const std::vector<InxFactoryParamSpec>& InxFactoryParamSpecs();
  */
 void ParseInxFactoryFlags(const std::vector<std::string>& flags, InxFactoryParams& p);
 
-/// @return a JSON object {name: default} of every parameter
+/// @return a JSON object {name: default} of every parameter (--params-json)
 std::string InxFactoryParamsJson();
-
-/// @return the help text listing every parameter with its default, range and unit
-std::string InxFactoryParamsHelp();
 
 } // namespace fedmarl
 } // namespace ns3

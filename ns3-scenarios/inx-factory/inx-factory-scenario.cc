@@ -66,39 +66,6 @@ Median(std::vector<double> v)
 
 } // namespace
 
-InxFactoryArrayStore::InxFactoryArrayStore(const fedmarl::InxFactoryParams& p)
-{
-    const auto n = static_cast<size_t>(p.n_subnetworks);
-    const auto d = n * static_cast<size_t>(p.n_devices);
-    obs.resize(n * p.ObsWidth());
-    reward.resize(n);
-    rateFbl.resize(d);
-    rateShannon.resize(d);
-    sinr.resize(d);
-    interference.resize(d);
-    sinrPerChannel.resize(d * p.n_channels);
-    channel.resize(n);
-    switched.resize(n);
-    coupling.resize(n * n);
-    delivered.resize(d);
-    lost.resize(d);
-    dropped.resize(d);
-    queue.resize(d);
-    delaySum.resize(d);
-    delayMax.resize(d);
-    delayHist.resize(InxSubnetworkMac::kDelayBins);
-    airtime.resize(n);
-    metrics.resize(InxFactoryScenario::kMetrics);
-}
-
-InxFactoryOutputs
-InxFactoryArrayStore::Views()
-{
-    return {obs,      reward,  rateFbl, rateShannon, sinr,     interference, sinrPerChannel,
-            channel,  switched, coupling, delivered,  lost,     dropped,      queue,
-            delaySum, delayMax, delayHist, airtime,   metrics};
-}
-
 InxFactoryScenario::InxFactoryScenario(const fedmarl::InxFactoryParams& params)
     : m_p(params),
       m_n(static_cast<uint32_t>(params.n_subnetworks)),
@@ -110,7 +77,7 @@ InxFactoryScenario::InxFactoryScenario(const fedmarl::InxFactoryParams& params)
           std::min<int64_t>(params.n_subnetworks - 1, params.max_faded_interferers))),
       m_noiseW(fedmarl::NoisePowerW(params.channel_bandwidth_hz, params.noise_figure_db)),
       m_rho(fedmarl::FadingRho(params.speed, params.carrier_freq_ghz * 1e9, params.step_duration)),
-      m_rngSeed(static_cast<uint32_t>(1 + static_cast<uint64_t>(params.seed) % kMaxRngSeed))
+      m_rngSeed(static_cast<uint32_t>(1 + static_cast<uint64_t>(params.seed.value_or(0)) % kMaxRngSeed))
 {
     m_p.ValidateRelations();
     const auto ticks = std::llround(params.step_duration *
@@ -425,7 +392,7 @@ InxFactoryScenario::SetIntervalPowers()
 }
 
 void
-InxFactoryScenario::Reset(uint64_t run, const InxFactoryOutputs& out)
+InxFactoryScenario::Reset(uint64_t run, const InxFactoryArrays& out)
 {
     NS_LOG_FUNCTION(this << run);
     const auto wall0 = std::chrono::steady_clock::now();
@@ -467,7 +434,7 @@ InxFactoryScenario::Reset(uint64_t run, const InxFactoryOutputs& out)
 }
 
 void
-InxFactoryScenario::Step(std::span<const int32_t> actions, const InxFactoryOutputs& out)
+InxFactoryScenario::Step(std::span<const int32_t> actions, const InxFactoryArrays& out)
 {
     if (!m_started)
     {
@@ -517,7 +484,7 @@ InxFactoryScenario::Step(std::span<const int32_t> actions, const InxFactoryOutpu
 }
 
 void
-InxFactoryScenario::Fill(const InxFactoryOutputs& out,
+InxFactoryScenario::Fill(const InxFactoryArrays& out,
                          const std::vector<uint8_t>& switched,
                          uint64_t events,
                          double wallSeconds)
@@ -627,6 +594,13 @@ InxFactoryScenario::Fill(const InxFactoryOutputs& out,
     out.metrics[LOST] = lost;
     out.metrics[DROPPED] = dropped;
     out.metrics[WALL_SECONDS] = wallSeconds;
+    for (uint32_t n = 0; n < m_n; ++n)
+    {
+        // Robots move only at large-scale refreshes, so this is also the interval's end.
+        const Vector v = GetApPosition(n);
+        out.positions[2 * n] = static_cast<float>(v.x);
+        out.positions[2 * n + 1] = static_cast<float>(v.y);
+    }
 }
 
 uint32_t

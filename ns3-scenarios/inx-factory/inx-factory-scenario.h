@@ -15,6 +15,7 @@
 #include "ns3/ptr.h"
 #include "ns3/vector.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -38,46 +39,34 @@ class Ar1RayleighFading;
 
 /**
  * @ingroup fedmarl
- * Where the scenario writes one step's results: views of the shared-memory arrays, or of
- * InxFactoryArrayStore in tests. Sizes (N subnetworks, M devices, K channels, W obs width):
- * see the contract at the top of inx-factory.cc.
+ * Views of the scenario's arrays: of the shared-memory segment, or of an ArrayStore in tests.
+ * Shapes, dtypes and meanings: the array table InxFactoryArrayTable() (inx-factory-contract.cc,
+ * printed by `fedmarl-inx-factory --contract-json`); N subnetworks, M devices, K channels, W
+ * observation width, device d = n M + m.
  */
-struct InxFactoryOutputs
+struct InxFactoryArrays
 {
-    std::span<float> obs;              //!< [N * W]
+    std::span<int32_t> actions;        //!< [N] input: the channel each agent asks for
+    std::span<float> obs;              //!< [N, W]
     std::span<float> reward;           //!< [N]
-    std::span<float> rateFbl;          //!< [N * M] bps/Hz, delivered payload / (B T)
-    std::span<float> rateShannon;      //!< [N * M] bps/Hz
-    std::span<float> sinr;             //!< [N * M] linear
-    std::span<float> interference;     //!< [N * M] W
-    std::span<float> sinrPerChannel;   //!< [N * M * K] linear
+    std::span<float> rateFbl;          //!< [N, M] bps/Hz, delivered payload / (B T)
+    std::span<float> rateShannon;      //!< [N, M] bps/Hz
+    std::span<float> sinr;             //!< [N, M] linear
+    std::span<float> interference;     //!< [N, M] W
+    std::span<float> sinrPerChannel;   //!< [N, M, K] linear
     std::span<int32_t> channel;        //!< [N]
     std::span<uint8_t> switched;       //!< [N]
-    std::span<float> coupling;         //!< [N * N] W
-    std::span<int32_t> delivered;      //!< [N * M]
-    std::span<int32_t> lost;           //!< [N * M]
-    std::span<int32_t> dropped;        //!< [N * M]
-    std::span<int32_t> queue;          //!< [N * M]
-    std::span<float> delaySum;         //!< [N * M] s
-    std::span<float> delayMax;         //!< [N * M] s
-    std::span<int32_t> delayHist;      //!< [64]
+    std::span<float> coupling;         //!< [N, N] W
+    std::span<int32_t> delivered;      //!< [N, M]
+    std::span<int32_t> lost;           //!< [N, M]
+    std::span<int32_t> dropped;        //!< [N, M]
+    std::span<int32_t> queue;          //!< [N, M]
+    std::span<float> delaySum;         //!< [N, M] s
+    std::span<float> delayMax;         //!< [N, M] s
+    std::span<int32_t> delayHist;      //!< [kDelayBins]
     std::span<float> airtime;          //!< [N] fraction of the interval
-    std::span<double> metrics;         //!< [16]
-};
-
-/// Owned arrays of the right sizes, for running the scenario without a segment (tests).
-struct InxFactoryArrayStore
-{
-    /// @param p the parameters that fix the sizes
-    explicit InxFactoryArrayStore(const fedmarl::InxFactoryParams& p);
-    /// @return views of the arrays
-    InxFactoryOutputs Views();
-
-    std::vector<float> obs, reward, rateFbl, rateShannon, sinr, interference, sinrPerChannel,
-        coupling, delaySum, delayMax, airtime; //!< float arrays
-    std::vector<int32_t> channel, delivered, lost, dropped, queue, delayHist; //!< int arrays
-    std::vector<uint8_t> switched;                                            //!< flags
-    std::vector<double> metrics;                                              //!< metrics
+    std::span<double> metrics;         //!< [kMetrics]
+    std::span<float> positions;        //!< [N, 2] AP x, y, m
 };
 
 /**
@@ -86,8 +75,8 @@ struct InxFactoryArrayStore
  *        a time (the ns-3 counterpart of pybridge/twin/inx_factory.py).
  *
  * Reset(run) builds a fresh episode in the same process: Simulator::Destroy, RngSeedManager
- * seed (from `seed`) and run, N access-point nodes moved by a FactoryAlleyMobilityManager, M
- * device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
+ * seed 1 + (seed mod 4294944442) and run `run`, N access-point nodes moved by a
+ * FactoryAlleyMobilityManager, M device nodes per AP (HierarchicalMobilityModel: a fixed offset, uniform in a disc of
  * subnetwork_radius, from the robot), the InF channel condition and propagation loss models
  * (LOS field, shadow field), AR(1) Rayleigh fading, the MAC (InxSharedChannel + one
  * InxSubnetworkMac per AP) and a uniformly random initial channel per subnetwork; then it
@@ -112,7 +101,7 @@ class InxFactoryScenario
   public:
     /// Number of entries of the metrics array.
     static constexpr uint32_t kMetrics = 16;
-    /// Indices of the metrics array (documented in the contract of inx-factory.cc).
+    /// Indices of the metrics array (named by kMetricNames, printed as constants.metrics).
     enum Metric : uint32_t
     {
         SIM_TIME = 0,      //!< simulated time at the interval's end, s
@@ -127,6 +116,10 @@ class InxFactoryScenario
         DROPPED = 9,       //!< packets dropped in the interval
         WALL_SECONDS = 10, //!< wall-clock seconds spent simulating the interval
     };
+    /// Names of the metrics, by index (the contract's constants.metrics; the rest are reserved).
+    static constexpr std::array<const char*, 11> kMetricNames = {
+        "sim_time", "step", "episodes", "rng_run", "events", "tbs", "packets_created",
+        "packets_delivered", "packets_lost", "packets_dropped", "wall_seconds"};
 
     /**
      * @param params validated parameters
@@ -142,7 +135,7 @@ class InxFactoryScenario
      * @param run the RngRun
      * @param out where the warm-up interval's results go
      */
-    void Reset(uint64_t run, const InxFactoryOutputs& out);
+    void Reset(uint64_t run, const InxFactoryArrays& out);
 
     /**
      * One decision step.
@@ -151,7 +144,7 @@ class InxFactoryScenario
      * @throws std::invalid_argument for an action outside [0, K) (naming the agent), or
      *         std::logic_error before the first Reset or after the episode's last step
      */
-    void Step(std::span<const int32_t> actions, const InxFactoryOutputs& out);
+    void Step(std::span<const int32_t> actions, const InxFactoryArrays& out);
 
     /// Release every ns-3 object and destroy the simulator.
     void Teardown();
@@ -212,9 +205,9 @@ class InxFactoryScenario
     /// Link powers of the interval: mean power times fading where faded.
     void SetIntervalPowers();
     /// Run [t T, (t+1) T) and fill `out`.
-    void SimulateInterval(const InxFactoryOutputs& out, const std::vector<uint8_t>& switched);
+    void SimulateInterval(const InxFactoryArrays& out, const std::vector<uint8_t>& switched);
     /// Write every output array from the MACs' records.
-    void Fill(const InxFactoryOutputs& out,
+    void Fill(const InxFactoryArrays& out,
               const std::vector<uint8_t>& switched,
               uint64_t events,
               double wallSeconds);

@@ -132,9 +132,8 @@ class InxFactoryConfig(ScenarioConfig):
     # None (the default): fresh entropy on the first reset, as Gymnasium's reset() without a
     # seed; so new envs (e.g. SuperSuit's vectorised copies) do not repeat one episode. A seed
     # here, or reset(seed=), makes a run reproducible; fedmarl always passes explicit seeds.
-    seed: int = param(None, "master seed of the first reset without a seed: mobility, channel"
-                      " and switching-delay draws (ns-3: RngSeed); default fresh entropy",
-                      low=0, high=2**63 - 1)
+    seed: int = param(None, "master seed: mobility, channel and switching-delay draws", low=0,
+                      high=2**63 - 1)
 
     # ------------------------------------------------------------------------------------------
     def _validate_relations(self) -> None:

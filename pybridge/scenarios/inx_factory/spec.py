@@ -166,7 +166,8 @@ class InxFactorySpec(ScenarioSpec):
                         delay_hist=last.delay_hist, airtime=last.airtime)
             info[EDGES_KEY] = np.broadcast_to(last.delay_edges, (core.B, last.delay_edges.size))
         dtypes = self.info_dtypes
-        return {k: np.asarray(v, dtype=dtypes[k]) for k, v in info.items()}
+        keys = self.info_keys + self.ns3_info_keys if core.backend == "ns3" else self.info_keys
+        return {k: np.asarray(info[k], dtype=dtypes[k]) for k in keys}  # declared order
 
     def agent_infos(self, info: Mapping[str, np.ndarray], b: int,
                     agents: Sequence[str]) -> dict[str, dict[str, Any]]:

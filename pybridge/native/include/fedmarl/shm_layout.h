@@ -20,24 +20,18 @@
 //   wait     Python spins briefly on response_seq, then futex-waits in slices of <= 50 ms with
 //            the GIL released, checking between slices that the peer process is still alive.
 //   errors   the peer sets peer_state = ERROR with a message and wakes both words; Python raises.
-//   commands STEP (run one decision interval), RESET (arg = seed), CLOSE (answer, then exit 0).
+//   commands STEP (run one decision interval), RESET (arg = the episode's run number: the ns-3
+//            RngRun for inx-factory), CLOSE (answer, then exit 0).
 //            A peer whose owner process is gone exits by itself (checked once a second).
 //
-// Arrays of the inx-factory scenario (one scenario copy per peer process; N subnetworks,
-// M devices each, K channels, W = observation width). The bridge itself is generic: any list of
-// up to kMaxArrays named arrays works, and a peer looks its arrays up by name with Array<T>().
-//   inputs (Python writes)     actions          i32 [N]       channel index each agent asks for
-//   outputs (peer writes)      obs              f32 [N*W]
-//                              reward           f32 [N]
-//                              rate_fbl         f32 [N*M]     finite-blocklength rate, bps/Hz
-//                              rate_shannon     f32 [N*M]
-//                              sinr             f32 [N*M]     linear, on the channel in use
-//                              interference     f32 [N*M]     W, on the channel in use
-//                              sinr_per_channel f32 [N*M*K]
-//                              channel          i32 [N]       channel in use after the step
-//                              switched         u8  [N]       1 where a switch took effect
-//                              coupling         f32 [N*N]     interference coupling graph
-//                              metrics          f64 [small]   step metrics (sim time, packets...)
+// Arrays. The bridge itself is generic: the segment's array table holds up to kMaxArrays (32)
+// named arrays (names of at most kNameSize - 1 = 23 characters; dtypes f32, f64, i32, u8), each
+// 64-byte aligned, and a peer looks its arrays up by name with Array<T>(), which checks dtype
+// and element count. Which arrays a scenario exchanges is declared by the scenario binary
+// itself: `<binary> --contract-json` prints its array table (name, dtype, shape over dim
+// symbols, direction, doc), Python creates the segment from it and the binary binds the same
+// table (ns3-scenarios/common/scenario-arrays.h). inx-factory has 21 arrays: one input
+// (actions) and 20 outputs (ns3-scenarios/inx-factory/inx-factory-contract.cc).
 #pragma once
 
 #include <fcntl.h>

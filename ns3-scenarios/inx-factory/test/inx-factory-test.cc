@@ -7,6 +7,7 @@
  */
 
 #include "inf-channel.h"
+#include "inx-factory-contract.h"
 #include "inx-factory-params.h"
 #include "inx-factory-scenario.h"
 #include "inx-subnetwork-mac.h"
