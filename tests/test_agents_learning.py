@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.baselines import make_baseline
+from agents import baselines
 from agents.policy import LearnerPolicy
 from agents.registry import make_learner
 from fedmarl.evaluate import evaluate_policy
@@ -30,13 +30,16 @@ torch.set_num_threads(1)
 ENV = {"n_subnetworks": 6, "n_channels": 3, "episode_steps": 100}
 HP = {"hidden": (64, 64), "batch_size": 64, "learning_starts": 400, "eps_decay_steps": 20_000,
       "eps_end": 0.02, "gamma": 0.933}
+# What the inx-factory scenario supplies (its LearnerHints: SINR dB -> (x - 20) / 20, one
+# decision per tau_max = 10 steps); the orchestration passes them the same way.
+HINTS = {"obs_shift": 20.0, "obs_scale": 20.0, "decision_period": 10}
 STEPS, N_ENVS, EVAL_EPISODES, EVAL_SEED, MARGIN = 8000, 4, 32, 77, 0.3
 
 
 def train(name: str, seed: int, fedavg_every: int = 0):
     env = make_vec_env("inx-factory", n_envs=N_ENVS, **ENV)
-    W, K = env.single_observation_space.shape[0], env.single_action_space.n
-    learner = make_learner(name, W, K, env.n_agents, seed=seed, **HP)
+    learner = make_learner(name, env.single_observation_space, env.single_action_space,
+                           env.n_agents, seed=seed, **(HINTS | HP))
     obs, _ = env.reset(seed=1000 + seed)
     for t in range(STEPS):
         actions = learner.act(obs, explore=True)
@@ -59,7 +62,7 @@ def mean_rate(policy) -> float:
 
 @pytest.fixture(scope="module")
 def random_rate() -> float:
-    return mean_rate(make_baseline("random"))
+    return mean_rate(baselines.make("agents.baselines.inx_factory", "random"))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

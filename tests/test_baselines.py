@@ -84,6 +84,43 @@ def test_cgc_relabels_to_keep_current_channels():
 def test_unknown_baseline():
     with pytest.raises(ValueError, match="unknown baseline"):
         make_baseline("oracle")
+    with pytest.raises(ValueError, match="available: random, fixed, greedy, greedy-filtered, cgc"):
+        make_baseline("oracle")
+
+
+def test_load_lists_the_scenario_module_baselines():
+    table = baselines.load(MODULE)
+    assert list(table) == ["random", "fixed", "greedy", "greedy-filtered", "cgc"]
+    for name, factory in table.items():
+        pol = factory()
+        assert isinstance(pol, baselines.Policy) and pol.name == name
+    table.clear()  # a copy: the module's own table is untouched
+    assert "cgc" in baselines.load(MODULE)
+    with pytest.raises(ValueError, match="not found"):
+        baselines.load("agents.baselines.no_such_scenario")
+    with pytest.raises(ValueError, match="must define BASELINES"):
+        baselines.load("agents.baselines.base")
+
+
+def test_random_policy_draws_any_action_space_once_per_episode():
+    pol = baselines.RandomPolicy()
+    space = spaces.MultiDiscrete([3, 2, 5])
+    pol.reset(4, 6, space, np.random.default_rng(0))
+    a = pol.act(None)
+    assert a.shape == (4, 6, 3) and (a >= 0).all() and (a < [3, 2, 5]).all()
+    for d, n in enumerate((3, 2, 5)):  # every choice of every component occurs
+        assert set(np.unique(a[..., d])) == set(range(n))
+    np.testing.assert_array_equal(pol.act(None), a)
+    pol.reset(4, 6, spaces.Discrete(3), np.random.default_rng(0))
+    np.testing.assert_array_equal(pol.act(None),  # the draw the random baseline always made
+                                  np.random.default_rng(0).integers(0, 3, size=(4, 6)))
+
+
+def test_channel_baselines_need_a_discrete_space():
+    with pytest.raises(ValueError, match="Discrete\\(K\\) action space"):
+        CGCPolicy().reset(1, 4, spaces.MultiDiscrete([4, 2]), np.random.default_rng(0))
+    with pytest.raises(TypeError, match="gymnasium Discrete or MultiDiscrete"):
+        GreedyPolicy().reset(1, 4, 4, np.random.default_rng(0))
 
 
 def test_baselines_order_random_greedy_cgc():
