@@ -394,7 +394,7 @@ def flat(episodes: list[np.ndarray]) -> np.ndarray:
 
 def jsonable(x: Any) -> Any:
     if isinstance(x, dict):
-        return {k: jsonable(v) for k, v in x.items() if k not in ("cfg", "episodes")}
+        return {k: jsonable(v) for k, v in x.items() if k != "cfg"}
     if isinstance(x, list | tuple):
         return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
