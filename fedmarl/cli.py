@@ -138,7 +138,7 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from fedmarl.runs import eval_baselines
-    from fedmarl.validate import validate
+    from fedmarl.validate_report import validate_and_report
 
     params = _parse_sets(args.set)
     if args.policy is None:
@@ -147,9 +147,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     with _progress(args.json) as prog:
         task = prog.add_task(f"validate {args.policy} (twin, then ns-3)",
                              total=2 * args.episodes)
-        result = validate(args.scenario, args.policy, args.episodes, seed=args.seed,
-                          params=params, out=out, trace=args.trace,
-                          on_episode=lambda n: prog.advance(task, n))
+        result = validate_and_report(out, args.scenario, args.policy, args.episodes,
+                                     seed=args.seed, params=params, trace=args.trace,
+                                     on_episode=lambda n: prog.advance(task, n))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -158,7 +158,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def print_validate(r: dict[str, Any]) -> None:
-    from fedmarl.validate import markdown
+    from fedmarl.validate_report import markdown, trace_markdown
 
     table = Table(title=f"validate {r['policy']} on {r['scenario']}: twin vs ns-3, "
                         f"{r['episodes']} episodes, {r['wall_seconds']:.0f} s")
@@ -170,9 +170,7 @@ def print_validate(r: dict[str, Any]) -> None:
                       f"{row['tolerance_kind']} {row['tolerance']:g}", row["verdict"])
     _out().print(table)
     if r.get("trace"):
-        from fedmarl.validate import trace_markdown
-
-        _out().print("\n".join(trace_markdown(r["trace"])), markup=False, highlight=False)
+        _out().print("\n".join(trace_markdown(r)), markup=False, highlight=False)
     if "transfer" in r:
         text = markdown(r)
         _out().print(text[text.index("## Transfer"):], markup=False, highlight=False)
@@ -296,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fedmarl.runs import write_report
+    from fedmarl.report import write_report
 
     print(write_report(args.runs, args.out))
     return 0

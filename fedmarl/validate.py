@@ -284,14 +284,24 @@ def _sample_rows(name: str, cmp: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 
 # ---------------------------------------------------------------------------- validation
 def validate(scenario: str = DEFAULT_SCENARIO, policy: str = "greedy", episodes: int = 5,
-             seed: int = 0, params: dict[str, Any] | None = None, out: str | Path | None = None,
-             batch: int | None = None, on_episode=None, trace: bool = True) -> dict[str, Any]:
-    """Run `policy` on the twin and on ns-3 and compare; writes report files when `out` is set.
+             seed: int = 0, params: dict[str, Any] | None = None, batch: int | None = None,
+             on_episode=None, trace: bool = True) -> dict[str, Any]:
+    """Run `policy` on the twin and on ns-3 and compare: the JSON-able result (see README,
+    "Validation"). `fedmarl.validate_report.validate_and_report` also writes the report files.
 
     `trace` (scenarios whose validation module has a trace mode): the ns-3 side also records
     what it simulated (into a temporary directory removed afterwards) and the scenario replays
-    it with the twin's formulas. Returns the JSON-able result (see README, "Validation").
+    it with the twin's formulas.
     """
+    return jsonable(compare(scenario, policy, episodes, seed, params, batch, on_episode,
+                            trace)[0])
+
+
+def compare(scenario: str, policy: str, episodes: int, seed: int,
+            params: dict[str, Any] | None, batch: int | None, on_episode, trace: bool
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(result, what each backend collected): `validate`'s work, the raw samples kept for the
+    report's plots."""
     if episodes < 1:
         raise ConfigError("--episodes must be >= 1")
     pol, scenario, params, run_info = resolve_policy(policy, scenario, dict(params or {}))
@@ -357,11 +367,7 @@ def validate(scenario: str = DEFAULT_SCENARIO, policy: str = "greedy", episodes:
     }
     if run_info:
         result["transfer"] = transfer_gap(run_info, spec, samples)
-    if out is not None:
-        from fedmarl.validate_report import write_report
-
-        write_report(result, res, Path(out))
-    return jsonable(result)
+    return result, res
 
 
 def transfer_gap(info: dict[str, Any], spec: ScenarioSpec, samples: Mapping[str, Any]

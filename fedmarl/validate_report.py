@@ -12,7 +12,18 @@ import numpy as np
 from fedmarl import plots
 from fedmarl.io import write_atomic
 from fedmarl.scenario import spec as scenario_spec
-from fedmarl.validate import flat, jsonable, validation_module
+from fedmarl.validate import compare, flat, jsonable, validation_module
+
+
+def validate_and_report(out: str | Path, scenario: str, policy: str, episodes: int,
+                        seed: int = 0, params: dict[str, Any] | None = None,
+                        batch: int | None = None, on_episode=None, trace: bool = True
+                        ) -> dict[str, Any]:
+    """`fedmarl.validate.validate` and the report files in `out`; the JSON-able result (with
+    "files")."""
+    result, res = compare(scenario, policy, episodes, seed, params, batch, on_episode, trace)
+    write_report(result, res, Path(out))
+    return jsonable(result)
 
 
 def write_report(result: dict[str, Any], res: dict[str, Any], out: Path) -> None:

@@ -2,7 +2,7 @@
 
 A study is inherently about one scenario and one publication (e.g. the figures of the paper a
 scenario comes from), so it is the one place in fedmarl that names a scenario; adding a study
-adds a module here that defines `STUDY` (a `fedmarl.reproduce.Study`) and edits nothing else.
+adds a module here that defines `STUDY` (a `fedmarl.study.Study`) and edits nothing else.
 """
 
 from __future__ import annotations
