@@ -137,12 +137,12 @@ def print_eval_table(results: list[dict[str, Any]]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fedmarl.runs import eval_baselines
+    from fedmarl.validate import default_policy
     from fedmarl.validate_report import validate_and_report
 
     params = _parse_sets(args.set)
     if args.policy is None:
-        args.policy = eval_baselines(args.scenario)[0]
+        args.policy = default_policy(args.scenario)
     out = args.out or f"reports/validate/{args.policy.rstrip('/').replace('/', '_')}"
     with _progress(args.json) as prog:
         task = prog.add_task(f"validate {args.policy} (twin, then ns-3)",
@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="scenario parameter (repeatable), e.g. --set n_subnetworks=50")
+                   help="scenario parameter (repeatable; `fedmarl params SCENARIO` lists them)")
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"

@@ -283,7 +283,17 @@ def _sample_rows(name: str, cmp: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- validation
-def validate(scenario: str = DEFAULT_SCENARIO, policy: str = "greedy", episodes: int = 5,
+def default_policy(scenario: str) -> str:
+    """The baseline validated when none is named: the first the scenario compares runs with."""
+    from fedmarl.runs import eval_baselines
+
+    names = eval_baselines(scenario)
+    if not names:
+        raise ConfigError(f"scenario {scenario!r} has no baselines: name a run directory")
+    return names[0]
+
+
+def validate(scenario: str = DEFAULT_SCENARIO, policy: str | None = None, episodes: int = 5,
              seed: int = 0, params: dict[str, Any] | None = None, batch: int | None = None,
              on_episode=None, trace: bool = True) -> dict[str, Any]:
     """Run `policy` on the twin and on ns-3 and compare: the JSON-able result (see README,
@@ -297,13 +307,14 @@ def validate(scenario: str = DEFAULT_SCENARIO, policy: str = "greedy", episodes:
                             trace)[0])
 
 
-def compare(scenario: str, policy: str, episodes: int, seed: int,
+def compare(scenario: str, policy: str | None, episodes: int, seed: int,
             params: dict[str, Any] | None, batch: int | None, on_episode, trace: bool
             ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(result, what each backend collected): `validate`'s work, the raw samples kept for the
     report's plots."""
     if episodes < 1:
         raise ConfigError("--episodes must be >= 1")
+    policy = policy or default_policy(scenario)
     pol, scenario, params, run_info = resolve_policy(policy, scenario, dict(params or {}))
     spec = scenario_spec(scenario)
     module = validation_module(spec)
