@@ -15,7 +15,8 @@ covers, and training continues from there: an interruption loses only the unfini
 
 Modes (agents/registry.py): D- each agent its own network and buffer; C- one shared network and
 buffer (raw data pooled: the baseline the federation avoids); F- own networks and buffers, FedAvg
-of the online weights every `tau_agg` environment steps, plain or with secure aggregation.
+of the online weights every `tau_agg` environment steps through a federation strategy
+(federation/strategy.py: plain or secure FedAvg; the trainer only hands over and loads back).
 """
 
 from __future__ import annotations
