@@ -100,7 +100,7 @@ class Tolerance:
 
     kind: "abs" |twin - ns3| <= value; "rel" |twin - ns3| <= value * |twin|; "ks" the KS
     distance of the two sample sets <= value; "ratio" max(twin, ns3) / min(twin, ns3) <= value
-    (H-pybridge: inx-factory's packet error rate). `reason` says why this tolerance (printed).
+    (H-pybridge; e.g. a packet error rate). `reason` says why this tolerance (printed).
     """
 
     metric: str

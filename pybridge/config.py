@@ -30,7 +30,11 @@ def param(default: Any, doc: str, *, source: str = "ours", unit: str = "",
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Base class: subclasses declare their parameters with `param(...)`."""
+    """Base class: subclasses declare their parameters with `param(...)`.
+
+    Every scenario declares `seed` (int, default None): the seed of the first reset without a
+    seed; None draws fresh entropy there, as Gymnasium's reset() does (the cores read it).
+    """
 
     scenario: ClassVar[str] = ""
 

@@ -50,6 +50,14 @@ def _make_core(spec: ScenarioSpec, cfg: ScenarioConfig, backend: str, n_envs: in
     return spec.make_ns3(cfg, n_envs, **(ns3_options or {}))
 
 
+def _check_core(core: Any, spec: ScenarioSpec) -> None:
+    if not isinstance(core, Core):  # the declared protocol, checked once at construction
+        missing = [m for m in ("cfg", "backend", "B", "N", "t", "last", "reset", "step",
+                               "observation", "state", "close") if m not in dir(core)]
+        raise TypeError(f"{spec.name}: {type(core).__name__} is not a pybridge.api.Core"
+                        f" (missing {', '.join(missing)})")
+
+
 def _render_modes(spec: ScenarioSpec) -> list[str]:
     modes = list(spec.render_modes)
     return [*modes, HUMAN] if "rgb_array" in modes and HUMAN not in modes else modes
@@ -129,6 +137,7 @@ class VecEnv(_Rebuildable):
 
     def __init__(self, core: Core, spec: ScenarioSpec, *,
                  ns3_options: dict[str, Any] | None = None) -> None:
+        _check_core(core, spec)
         self.core, self.spec = core, spec
         self.cfg = core.cfg
         self.n_envs, self.n_agents = core.B, core.N
@@ -169,6 +178,7 @@ class ParallelEnvAdapter(_Rebuildable, ParallelEnv):
 
     def __init__(self, core: Core, spec: ScenarioSpec, *, render_mode: str | None = None,
                  ns3_options: dict[str, Any] | None = None) -> None:
+        _check_core(core, spec)
         if core.B != 1:
             raise ValueError("ParallelEnv wraps a single copy; use make_vec_env for batches")
         _check_render_mode(spec, render_mode)

@@ -56,4 +56,4 @@ def hist_percentile(counts: np.ndarray, edges: np.ndarray, q: float,
         value = min(value, float(hi))
     if lo is not None:
         value = max(value, float(lo))
-    return value
+    return float(value)

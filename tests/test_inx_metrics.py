@@ -213,6 +213,7 @@ def test_hist_percentile_interpolates_on_the_log_axis():
     assert hist_percentile([0, 0, 5, 0], [1, 10, 100, 1e3, 1e4], 0) == pytest.approx(100.0)
     assert hist_percentile([0, 0, 5, 0], [1, 10, 100, 1e3, 1e4], 100) == pytest.approx(1e3)
     assert math.isnan(hist_percentile([0, 0], edges, 50))
+    assert type(hist_percentile(counts, edges, 50, hi=np.float32(30.0))) is float  # JSON-able
     with pytest.raises(ValueError, match="need 3 edges"):
         hist_percentile(counts, edges[:2], 50)
     with pytest.raises(ValueError, match="percentile"):

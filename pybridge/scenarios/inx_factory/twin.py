@@ -117,8 +117,10 @@ class InxFactoryTwin:
         gaps = np.arange(cfg.episode_steps + 1)
         self._rho_pow = (self.rho ** gaps).astype(F32)
         self._innov_pow = np.sqrt(1.0 - self._rho_pow.astype(np.float64) ** 2).astype(F32)
+        self._los_table: np.ndarray | None = None  # built on the first refresh
         self.t = 0
         self._started = False
+        self.last: StepData | None = None
 
     # ------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -198,7 +200,7 @@ class InxFactoryTwin:
         nearest 2 mm entry is off by at most 4.6e-4 in probability, without bias; the exact
         `scipy.special.ndtr` on every link would cost ~4x more of the whole refresh at N = 1000.
         """
-        if not hasattr(self, "_los_table"):
+        if self._los_table is None:
             d_max = float(np.hypot(self.layout.hall_length, self.layout.hall_width)) + 2.0
             grid = np.arange(0.0, d_max + self.LOS_TABLE_STEP, self.LOS_TABLE_STEP)
             prob = inf.los_probability(grid, self.los_params)
