@@ -5,24 +5,27 @@ Architectures for Deep Reinforcement Learning", AAAI; BDQ). A shared trunk feeds
 value V(s) and one advantage head per component d; component d's Q-values are the dueling
 combination
 
-    Q_d(s, a_d) = V(s) + A_d(s, a_d) - mean_a' A_d(s, a')                (their eq. 1)
+    Q_d(s, a_d) = V(s) + A_d(s, a_d) - mean_a' A_d(s, a')
 
-so a composite action of C components costs sum(nvec) outputs instead of prod(nvec). The
-temporal-difference target is the one they found best, a single target shared by all branches:
-the mean over branches of each branch's Double-DQN value at the next state,
+(their "common state-value estimator" with the mean advantage subtracted), so a composite
+action of C components costs sum(nvec) outputs instead of prod(nvec). Of the temporal-
+difference targets they compare (independent per branch, max over branches, mean over
+branches) we take the one they found best, a single target shared by all branches: the mean
+over branches of each branch's Double-DQN value at the next state,
 
-    y = c r + gamma_d (1 - terminal) (1/C) sum_d Q_d^-(s', argmax_a Q_d(s', a))   (their eq. 6)
+    y = c r + gamma_d (1 - terminal) (1/C) sum_d Q_d^-(s', argmax_a Q_d(s', a)),
 
-and the loss the mean over branches of each branch's error to that target (their eq. 7;
-Huber here, as the flat learners). Their gradient rescaling of the shared trunk by 1/(C+1) is
+and their loss, the mean over branches of each branch's error to that target (Huber here, as
+in the flat learners). Their gradient rescaling of the shared trunk by 1/(C+1) is
 not used: Adam is invariant to a constant gradient scale.
 
 PPO: one categorical distribution per component over its block of the actor's logits; the
 composite action's log-probability is the sum of the components' (they are sampled
 independently given the state) and so is the entropy.
 
-A flat Discrete space keeps today's plain networks (no value head): these helpers take `multi`
-and do exactly the flat operations when it is False.
+A flat Discrete space keeps the plain networks (no value head): its Q-values are one tensor
+rather than a list of branches, and on a tensor these helpers do exactly the flat operations
+(tests/test_agents_flat.py holds them to the pre-branching numbers).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def q_gather(q: QValues, actions: torch.Tensor) -> torch.Tensor:
 def double_q_value(q_online_next: QValues, q_target_next: QValues) -> torch.Tensor:
     """Double-DQN next-state value [...]: the online network's argmax evaluated by the target
     network (van Hasselt et al. 2016); branched, the mean over branches of each branch's
-    (Tavakoli et al. 2018 eq. 6)."""
+    (Tavakoli et al. 2018's mean target)."""
     value = q_gather(q_target_next, q_argmax(q_online_next))
     return value.mean(dim=-1) if isinstance(q_online_next, list) else value
 
@@ -101,7 +104,7 @@ def double_q_value(q_online_next: QValues, q_target_next: QValues) -> torch.Tens
 def td_error_loss(q_sa: torch.Tensor, y: torch.Tensor, delta: float, branched: bool
                   ) -> torch.Tensor:
     """Elementwise Huber loss of Q(s, a) against targets y; branched, q_sa [..., C] against
-    the shared target y [...], averaged over branches (Tavakoli et al. 2018 eq. 7)."""
+    the shared target y [...], averaged over branches (Tavakoli et al. 2018's loss)."""
     if branched:
         return nn.functional.huber_loss(q_sa, y.unsqueeze(-1).expand_as(q_sa), delta=delta,
                                         reduction="none").mean(dim=-1)

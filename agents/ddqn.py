@@ -93,7 +93,8 @@ class DDQNConfig:
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
-        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
+        self.obs_shift = scaling_value(self.obs_shift)
+        self.obs_scale = scaling_value(self.obs_scale)
         checks = {"lr": self.lr > 0, "gamma": 0 <= self.gamma <= 1,
                   "batch_size": self.batch_size >= 1, "buffer_size": self.buffer_size >= 1,
                   "learning_starts": self.learning_starts >= 0, "train_freq": self.train_freq >= 1,

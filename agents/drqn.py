@@ -93,7 +93,8 @@ class DRQNConfig:
     last_action: bool = True  # the own current request (R2D2 also feeds the last action)
 
     def __post_init__(self) -> None:
-        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
+        self.obs_shift = scaling_value(self.obs_shift)
+        self.obs_scale = scaling_value(self.obs_scale)
         reject_invalid(self, {
             "embed": self.embed >= 1, "lstm": self.lstm >= 1, "lr": self.lr > 0,
             "gamma": 0 <= self.gamma <= 1, "batch_size": self.batch_size >= 1,

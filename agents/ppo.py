@@ -91,7 +91,8 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
-        self.obs_shift, self.obs_scale = scaling_value(self.obs_shift), scaling_value(self.obs_scale)
+        self.obs_shift = scaling_value(self.obs_shift)
+        self.obs_scale = scaling_value(self.obs_scale)
         reject_invalid(self, {
             "lr": self.lr > 0, "gamma": 0 <= self.gamma <= 1,
             "gae_lambda": 0 <= self.gae_lambda <= 1, "clip": self.clip > 0,

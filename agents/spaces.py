@@ -129,5 +129,6 @@ class SpacesMixin:
     def _space_record(self) -> dict[str, Any]:
         """The checkpoint entries `ensemble.check_compatible` compares."""
         return {"algo": self.algo, "mode": self.mode,  # type: ignore[attr-defined]
-                "obs_dim": self.obs_dim, "n_actions": self.n_actions, "action_space": self.layout.describe(),
+                "obs_dim": self.obs_dim, "n_actions": self.n_actions,
+                "action_space": self.layout.describe(),
                 "n_agents": self.n_agents}

@@ -53,7 +53,8 @@ class TargetQLearner(SpacesMixin):
     def state_dict(self, include_buffer: bool = False) -> dict[str, Any]:
         """Everything to resume training (networks, optimiser, counters, RNG); the replay
         buffer only when asked (it is large). The acting streams restart at an episode start."""
-        sd = {**self._space_record(), "config": asdict(self.cfg), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+        sd = {**self._space_record(), "config": asdict(self.cfg), "q": self.q.state_dict(),
+              "q_target": self.q_target.state_dict(),
               "optim": self.optim.state_dict(), "env_steps": self.env_steps,
               "decisions": self.decisions, "grad_steps": self.grad_steps,
               "rng": self.rng.bit_generator.state}

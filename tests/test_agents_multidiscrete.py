@@ -278,3 +278,33 @@ def test_factorised_heads_learn_best_composite_action(name):
     learner.reset_state(explore=False)
     greedy = learner.act(obs, explore=False)
     np.testing.assert_array_equal(greedy, np.broadcast_to(BEST, greedy.shape))
+
+
+def test_scenario_hints_reach_the_learner():
+    """The orchestration passes `LearnerHints.as_overrides()` (lists for per-feature values)
+    under the user's overrides."""
+    from pybridge.api import LearnerHints
+
+    hints = LearnerHints(obs_shift=np.array([1.0, 2.0, 3.0]), obs_scale=4.0, decision_period=3)
+    learner = make_learner("f-drqn", OBS, ACT, N, **(hints.as_overrides() | {"embed": 4}))
+    assert learner.cfg.decision_period == 3 and learner.streams.period == 3
+    np.testing.assert_allclose(learner.scaler(np.full((1, 1, W), 5.0)), [[[1.0, 0.75, 0.5]]])
+    sd = learner.policy_state_dict()
+    np.testing.assert_allclose(sd["obs_shift"].numpy(), [1.0, 2.0, 3.0])
+    default = make_learner("f-drqn", OBS, ACT, N)  # neutral without hints
+    assert (default.cfg.obs_shift, default.cfg.obs_scale, default.cfg.decision_period) == (
+        0.0, 1.0, 1)
+
+
+def test_checkpoint_from_before_multidiscrete_still_loads():
+    """Checkpoints written before this change carry n_actions and no action_space."""
+    flat = make_learner("d-maddqn", OBS, spaces.Discrete(3), N, **SMALL["maddqn"])
+    sd = flat.state_dict()
+    del sd["action_space"]
+    other = make_learner("d-maddqn", OBS, spaces.Discrete(3), N, seed=4, **SMALL["maddqn"])
+    other.load_state_dict(sd)
+    for k, v in flat.member_params(1).items():
+        np.testing.assert_array_equal(v, other.member_params(1)[k])
+    sd["n_actions"] = 4
+    with pytest.raises(ValueError, match="checkpoint is for"):
+        other.load_state_dict(sd)
