@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line: grep-able
         return 2
     except BridgeError as exc:
         # A crashed or hung ns-3 process: processes and segments are already cleaned up.
