@@ -188,6 +188,20 @@ def test_two_episode_f_maddqn_training_eval_and_report_on_the_toy(toy, tmp_path)
     assert (run / "gain_cdf.png").stat().st_size > 1000
 
 
+def test_each_batch_of_an_evaluation_has_its_own_episode_seed(toy):
+    from fedmarl.evaluate import episode_seed, run_episodes
+
+    rec = ToyRecorder()
+    run_episodes("toy-offload", RandomPolicy(), 4, 7, "twin", 1, {"n_users": 6}, rec)
+    gains = [e["gain"][-1] for e in rec.episodes]  # the random policy's per-episode choice
+    assert len({g.tobytes() for g in gains}) > 1
+    again = ToyRecorder()
+    run_episodes("toy-offload", RandomPolicy(), 4, 7, "twin", 2, {"n_users": 6}, again)
+    # batch 0 of size 2 uses episode_seed(7, 0), like batch 0 of size 1: same first episode
+    np.testing.assert_array_equal(again.episodes[0]["gain"], rec.episodes[0]["gain"])
+    assert episode_seed(7, 0) != episode_seed(7, 1)
+
+
 def test_validate_without_an_ns3_backend_is_one_clear_error(toy, capsys, tmp_path):
     assert main(["validate", "--scenario", "toy-offload", "--episodes", "1", "--out",
                  str(tmp_path / "v")]) == 2

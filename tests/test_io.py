@@ -35,6 +35,10 @@ def test_jsonl_append_read_and_torn_last_line(tmp_path):
         f.write('{"episode": 3, "x"')  # killed mid-line
     rows = io.read_jsonl(p)
     assert [r["episode"] for r in rows] == [0, 1, 2]
+    # Nothing after a torn line is trusted (a later row glued to it is not a fresh start).
+    with open(p, "a") as f:
+        f.write('\n{"episode": 4, "x": 2.0}\n')
+    assert [r["episode"] for r in io.read_jsonl(p)] == [0, 1, 2]
     assert io.read_jsonl(tmp_path / "absent.jsonl") == []
 
 

@@ -71,11 +71,11 @@ def test_secure_round_equals_plain_within_quantisation():
 
 def test_clipped_fraction_counts_parameters_beyond_clip():
     ups = _updates(3)
-    ups[0]["w"][0, :] = 100.0  # 4 of 16 parameters of client 0: 4 / 48 of all
+    ups[0]["w"][0, :] = [9.0, -9.0, 8.0, 100.0]  # 3 beyond the clip (8.0 itself is not)
+    ups[1]["b"][:] = 0.0
     _, report = SecureFedAvg(1, 3, threshold=1.0, clip=8.0).aggregate(ups, 0)
-    expected = np.mean([np.mean(np.abs(v) > 8.0) for u in ups for v in u.values()])
-    assert report["clipped_fraction"] == pytest.approx(expected)
-    assert report["clipped_fraction"] > 0
+    # Per tensor fraction, averaged over the 6 tensors: only client 0's "w" has any (3 of 12).
+    assert report["clipped_fraction"] == pytest.approx((3 / 12) / 6, rel=1e-12)
 
 
 def test_round_below_threshold_fails_and_returns_no_average():

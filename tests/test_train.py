@@ -163,6 +163,21 @@ def test_eval_and_report_of_a_run(tmp_path):
         assert (run / png).stat().st_size > 1000 and png in text
 
 
+def test_scenario_hints_reach_the_learner_under_the_users_overrides(tmp_path):
+    from pybridge import scenarios
+
+    hints = scenarios.get("inx-factory").learner_hints(
+        scenarios.get("inx-factory").make_config(**TINY))
+    t = Trainer(tiny_cfg(episodes=1), tmp_path / "a")
+    t.start()
+    assert t.learner.cfg.obs_shift == hints.obs_shift
+    assert t.learner.cfg.decision_period == hints.decision_period
+    mine = Trainer(tiny_cfg(episodes=1, agent={"obs_shift": 5.0}), tmp_path / "b")
+    mine.start()
+    assert mine.learner.cfg.obs_shift == 5.0  # the user's `agent:` wins
+    assert mine.learner.cfg.obs_scale == hints.obs_scale
+
+
 def test_failed_round_leaves_every_member_unchanged():
     from agents.registry import make_learner
     from federation.strategy import SecureFedAvg

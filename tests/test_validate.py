@@ -39,6 +39,34 @@ def test_verdict_rules():
     assert verdict(TOL["packet_error_rate"], 1e-5, 1e-3)["verdict"] == "differ"
     assert verdict(TOL["queue_mean_packets"], None, 3.0)["verdict"] == "n/a"
     assert all(t.reason for t in TOL.values())
+    # Relative deviation is relative to the twin; ratio is max / min.
+    assert verdict(TOL["mean_rate"], 10.0, 10.4)["deviation"] == pytest.approx(0.04, rel=1e-12)
+    assert verdict(TOL["mean_rate"], 10.0, 9.4)["verdict"] == "differ"  # 6 % of the twin
+    assert verdict(TOL["packet_error_rate"], 1e-5, 3e-5)["deviation"] == pytest.approx(3.0)
+
+
+def test_ks_rows_differ_only_beyond_the_permutation_critical_value():
+    from fedmarl.validate import ks_verdict
+
+    tol = TOL["ks_rate"]  # 0.10
+    inside = ks_verdict(tol, {"distance": 0.05, "critical_95": 0.2, "pvalue_episodes": 0.5})
+    noisy = ks_verdict(tol, {"distance": 0.15, "critical_95": 0.2, "pvalue_episodes": 0.2})
+    real = ks_verdict(tol, {"distance": 0.30, "critical_95": 0.2, "pvalue_episodes": 0.01})
+    assert [r["verdict"] for r in (inside, noisy, real)] == ["agree", "inconclusive", "differ"]
+    assert real["twin"] is None and real["ns3"] == 0.30
+
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats
+
+    from fedmarl.validate import _welch_half
+
+    a = np.array([7.1, 7.9, 8.4, 7.7, 8.0])
+    b = np.array([8.9, 9.6, 8.1, 9.9, 9.2, 10.4, 8.8])
+    lo, hi = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    d = b.mean() - a.mean()
+    assert _welch_half(a, b) == pytest.approx((hi - lo) / 2, rel=1e-9)
+    assert d - _welch_half(a, b) == pytest.approx(lo, rel=1e-9)
 
 
 def test_statistics_tell_same_from_shifted_distributions():
