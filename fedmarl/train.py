@@ -200,8 +200,11 @@ class Trainer:
                                     **learner_overrides(self.spec, self.scenario_cfg, cfg.agent))
         self.federation = (Federation(strategy_for(cfg, env.n_agents), env.n_agents)
                            if cfg.mode == "f" else None)
-        # What one raw transition's observation costs a C- agent to ship (numbers).
+        # What one raw transition costs a C- agent to ship (numbers): observation and action
+        # sizes from the spaces (a composite action is one number per component).
         self.obs_size = int(np.prod(env.single_observation_space.shape))
+        self.action_size = int(np.prod(getattr(env.single_action_space, "nvec",
+                                               np.ones(1)).shape))
 
     @property
     def interrupted(self) -> bool:
@@ -330,7 +333,8 @@ class Trainer:
                "fed_rounds": self.fed_rounds, "fed_bytes_per_client": int(fed_bytes),
                "fed_seconds": fed_secs, "wall_seconds": time.perf_counter() - t0,
                # What each agent would ship in this episode under C- (raw transitions).
-               "c_bytes_per_client": centralised_bytes(steps * cfg.n_envs, self.obs_size)}
+               "c_bytes_per_client": centralised_bytes(steps * cfg.n_envs, self.obs_size,
+                                                       self.action_size)}
         for key in (losses[0] if losses else {}):
             row[key] = float(np.mean([s[key] for s in losses if key in s]))
         if hasattr(learner, "epsilon"):

@@ -176,8 +176,9 @@ def test_two_episode_f_maddqn_training_eval_and_report_on_the_toy(toy, tmp_path)
     rows = RunDir(run).read_jsonl("metrics.jsonl")
     assert [r["episode"] for r in rows] == [0, 1]
     assert {"mean_reward", "mean_gain"} <= set(rows[0])  # the spec's step scalars
-    # C- bytes from the observation size: 6 steps x 2 copies x (2 * 2 + 1 + 1) floats x 4 B.
-    assert rows[0]["c_bytes_per_client"] == 6 * 2 * (2 * 2 + 1 + 1) * 4
+    # C- bytes from the spaces: 6 steps x 2 copies x (2 obs * 2 + 2 action components + 1
+    # reward) numbers x 4 B.
+    assert rows[0]["c_bytes_per_client"] == 6 * 2 * (2 * 2 + 2 + 1) * 4
     fed = RunDir(run).read_jsonl("federation.jsonl")
     assert len(fed) == 2 * 6 // 2 and all(r["mode"] == "secure" for r in fed)
     assert trainer.learner.action_space == spaces.MultiDiscrete([3, 2])
