@@ -109,18 +109,13 @@ class Contract:
             for key in CHECKED:
                 if not _same(ours[key], theirs[key]):
                     raise ContractError(
-                        f"{label} {f.name!r}: {key} {_show(theirs[key])} in the binary,"
-                        f" {_show(ours[key])} in {config_cls.__name__} ({self._where()};"
+                        f"{label} {f.name!r}: {key} {theirs[key]!r} in the binary,"
+                        f" {ours[key]!r} in {config_cls.__name__} ({self._where()};"
                         " rebuild the binary, or fix the declaration that is wrong)")
         extra = [p["name"] for p in self.params if p["name"] not in names]
         if extra:
             raise ContractError(f"{label} {extra[0]!r}: in the binary ({self._where()}) but not"
                                 f" in {config_cls.__name__}")
-
-    def check_dims(self, dims: Mapping[str, int]) -> None:
-        """Every symbol the arrays use has a value (and the binary documents it)."""
-        for a in self.arrays:
-            a.count(dims)
 
     def _where(self) -> str:
         return self.source or f"the {self.binary} contract"
@@ -130,7 +125,7 @@ def python_param(f: dataclasses.Field) -> dict[str, Any]:
     """A config field as the contract states a parameter (type, default, range, choices)."""
     m = f.metadata
     choices = m.get("choices")
-    return {"name": f.name, "type": field_kind(f), "default": f.default, "low": m.get("low"),
+    return {"type": field_kind(f), "default": f.default, "low": m.get("low"),
             "high": m.get("high"), "low_open": bool(m.get("low_open", False)),
             "choices": None if choices is None else list(choices)}
 
@@ -148,10 +143,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
-
-
-def _show(x: Any) -> str:
-    return "None" if x is None else repr(x)
 
 
 # ------------------------------------------------------------------------------ parsing

@@ -59,6 +59,8 @@ def toy_contract() -> dict:
             {"name": "hist", "dtype": "i32", "shape": [64], "direction": "out", "doc": ""},
             {"name": "metrics", "dtype": "f64", "shape": [16], "direction": "out", "doc": ""},
             {"name": "pair", "dtype": "u8", "shape": ["N", "N", 2], "direction": "out"},
+            {"name": "step", "dtype": "f64", "shape": [1.0], "direction": "out",
+             "doc": "one value, its count written as a float"},
         ],
         "dims": {"N": "number of agents", "W": "observation width"},
         "constants": {"hist_bins": 64, "metrics": ["sim_time", "step"], "metric_slots": 16},
@@ -69,9 +71,13 @@ def test_parse_and_array_table():
     c = parse_contract(json.dumps(toy_contract()), source="toy --contract-json")
     assert c.scenario == "toy" and c.binary == "fedmarl-toy" and c.layout_version == 3
     assert c.array("obs").shape == ("N", "W") and c.array("pair").doc == ""
-    assert c.array_table({"N": 5, "W": 4}) == [
+    assert c.array("step").doc == "one value, its count written as a float"
+    assert c.dims == {"N": "number of agents", "W": "observation width"}
+    table = c.array_table({"N": 5, "W": 4})
+    assert table == [
         ("actions", "i32", 5), ("obs", "f32", 20), ("reward", "f32", 5), ("hist", "i32", 64),
-        ("metrics", "f64", 16), ("pair", "u8", 50)]
+        ("metrics", "f64", 16), ("pair", "u8", 50), ("step", "f64", 1)]
+    assert all(type(count) is int for _, _, count in table)
     assert c.constants["metrics"] == ["sim_time", "step"]
     with pytest.raises(ContractError, match="shape symbol 'W' has no value"):
         c.array_table({"N": 5})
@@ -114,15 +120,17 @@ def test_each_property_of_each_field_is_compared(index, key, value, message):
 
 def test_float_formatting_noise_is_not_a_mismatch_but_a_real_difference_is():
     parse_contract(_mutated(("params", 1, "default"), 2.0000000000000004)).check_config(ToyConfig)
-    c = parse_contract(_mutated(("params", 1, "default"), 2.000001))
-    with pytest.raises(ContractError, match="'speed': default"):
-        c.check_config(ToyConfig)
+    for value in (2.000001, 2.0 + 2e-10):  # 12 significant digits: 1e-10 is a difference
+        c = parse_contract(_mutated(("params", 1, "default"), value))
+        with pytest.raises(ContractError, match="'speed': default"):
+            c.check_config(ToyConfig)
 
 
 def test_missing_and_extra_parameters_are_named():
     data = toy_contract()
     del data["params"][2]
-    with pytest.raises(ContractError, match="'height': in ToyConfig but not in the binary"):
+    with pytest.raises(ContractError, match="'height': in ToyConfig but not in the binary"
+                       r" \(the fedmarl-toy contract\)"):
         parse_contract(data).check_config(ToyConfig)
     data = toy_contract()
     data["params"].append({**data["params"][0], "name": "extra"})
@@ -139,6 +147,9 @@ def test_missing_and_extra_parameters_are_named():
     (("arrays", 1, "direction"), "inout", "array 'obs' direction 'inout'"),
     (("arrays", 1, "shape"), ["N", "Q"], "symbol 'Q', which 'dims' does not declare"),
     (("arrays", 3, "shape"), [0], "shape item 0 must be a positive integer"),
+    (("arrays", 3, "shape"), [2.5], "shape item 2.5 must be a positive integer"),
+    (("arrays", 3), 5, r"arrays\[3\] must be an object with a string 'name'"),
+    (("params", 2), "x", r"params\[2\] must be an object with a string 'name'"),
     (("arrays", 3, "shape"), [], "shape must be a non-empty list"),
     (("arrays", 3, "name"), "obs", "array 'obs' is declared twice"),
     (("params", 0, "type"), "list", "parameter 'n_agents' type 'list' is not one of"),
@@ -189,6 +200,20 @@ def test_load_contract_runs_the_binary_once_per_build(tmp_path):
     os.utime(exe, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     load_contract(exe)
     assert calls.read_text() == "xx"
+
+
+def test_the_cache_tells_binaries_apart_by_path(tmp_path):
+    """Two builds with the same size and modification time are still two binaries."""
+    exes = []
+    for name in ("toy", "yot"):
+        d = tmp_path / name
+        d.mkdir()
+        exes.append(_fake_binary(d, f"import json\nprint(json.dumps({_mutated(('scenario',), name)!r}))"))
+    st = exes[0].stat()
+    for exe in exes:
+        os.utime(exe, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert exes[0].stat().st_size == exes[1].stat().st_size
+    assert [load_contract(e).scenario for e in exes] == ["toy", "yot"]
 
 
 def test_load_contract_failures_name_the_binary(tmp_path):

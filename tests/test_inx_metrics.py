@@ -231,3 +231,107 @@ def test_hist_percentiles_are_monotone_and_inside_the_edges():
         assert all(a <= b for a, b in itertools.pairwise(qs))
         nz = np.flatnonzero(counts)
         assert edges[nz[0]] <= qs[0] and qs[-1] <= edges[nz[-1] + 1]
+
+
+def _record(rates, r_min=1.0, interference=1e-9, B=1):
+    """A recorder fed one step per entry of `rates` ([B, N, M] each)."""
+    rec = EpisodeRecorder(r_min)
+    for r in rates:
+        r = np.asarray(r, dtype=np.float64)
+        rec.add_step({"rate": r, "rate_shannon": r, "sinr": 10.0 ** r,
+                      "interference_w": np.full_like(r, interference),
+                      "switched": np.zeros(r.shape[:2], bool)}, np.zeros(r.shape[:2]))
+    return rec
+
+
+def test_medians_quantile_rounding_and_a_single_episode():
+    # Samples 1, 2, 3, 10 (one episode): the median is 2.5 (the 51st percentile 2.53).
+    s = _record([[[[1.0], [2.0]]], [[[3.0], [10.0]]]]).summary()
+    assert s["p50_rate"] == pytest.approx(2.5, rel=1e-12)
+    assert s["p50_rate_shannon"] == pytest.approx(2.5, rel=1e-12)
+    assert s["sinr_db_p50"] == pytest.approx(25.0, rel=1e-12)  # SINR 10^r -> 10 r dB
+    # One episode: no spread over episodes (0, not NaN).
+    assert s["mean_rate_std_over_episodes"] == 0.0
+    assert s["mean_rate_shannon_std_over_episodes"] == 0.0
+    s = _record([[[[1.234567]]], [[[2.0]]]]).summary()
+    assert s["rate_cdf_quantiles"][0] == 1.2346 and s["rate_shannon_cdf_quantiles"][0] == 1.2346
+
+
+def test_no_interference_is_minus_infinity_dbm():
+    s = _record([[[[1.0]]]], interference=0.0).summary()
+    assert s["mean_interference_dbm"] == float("-inf")
+
+
+def test_recorded_steps_are_copies_of_the_callers_arrays():
+    """Cores hand out views they overwrite in place: the recorder must copy them."""
+    rec = EpisodeRecorder(1.0)
+    buf = {k: np.full((1, 2, 1), 2.0) for k in ("rate", "rate_shannon", "sinr",
+                                                 "interference_w")}
+    buf["switched"] = np.zeros((1, 2), bool)
+    reward = np.ones((1, 2))
+    for value in (2.0, 4.0):
+        for k in ("rate", "rate_shannon", "sinr", "interference_w"):
+            buf[k][...] = value
+        buf["switched"][...] = value > 3
+        reward[...] = value
+        rec.add_step(buf, reward)
+    s = rec.summary()
+    assert s["mean_rate"] == 3.0 and s["mean_reward"] == 3.0 and s["switch_rate"] == 0.5
+    assert s["p5_rate"] == 2.0
+    # The same for the ns-3 packet counters.
+    rec = EpisodeRecorder(1.0)
+    pk = {k: np.zeros((1, 2, 1)) for k in ("delivered", "lost", "dropped", "queue",
+                                            "delay_sum", "delay_max")}
+    pk["delay_hist"] = np.zeros((1, 4))
+    pk[EDGES_KEY] = np.array([[1e-6, 1e-5, 1e-4, 1e-3, 1e-2]])
+    for value in (1.0, 3.0):
+        for k in ("delivered", "lost", "dropped", "queue"):
+            pk[k][...] = value
+        pk["delay_sum"][...] = value * 1e-5
+        pk["delay_max"][...] = value * 1e-5
+        pk["delay_hist"][...] = [0, value, 0, 0]
+        rec.add_step({**buf, **pk}, reward)
+    s = rec.summary()
+    assert s["packets_delivered"] == 8.0 and s["queue_mean_packets"] == 2.0
+    assert s["delay_max_s"] == pytest.approx(3e-5, rel=1e-12)
+    assert s["delay_mean_s"] == pytest.approx(1e-5, rel=1e-12)
+
+
+def test_packet_edge_cases_and_batched_edges():
+    edges = delay_bin_edges({"delay_hist_bins": 4, "delay_hist_min_s": 1e-6,
+                             "delay_hist_max_s": 1e-2})
+    np.testing.assert_allclose(edges, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2], rtol=1e-12)
+
+    def run(delivered, lost, dropped, hist):
+        rec = EpisodeRecorder(1.0)
+        r = np.ones((2, 1, 1))
+        z = np.zeros((2, 1, 1))
+        rec.add_step({"rate": r, "rate_shannon": r, "sinr": r, "interference_w": r,
+                      "switched": np.zeros((2, 1), bool), "delivered": z + delivered,
+                      "lost": z + lost, "dropped": z + dropped, "queue": z,
+                      "delay_sum": z + 2e-5 * delivered, "delay_max": z + 5e-5,
+                      "delay_hist": np.tile(hist, (2, 1)),
+                      EDGES_KEY: np.tile(edges, (2, 1))}, np.zeros((2, 1)))
+        return rec.summary()
+
+    s = run(0, 0, 0, [0, 0, 0, 0])  # nothing offered: undefined, not a division error
+    for k in ("packet_loss", "packet_error_rate", "packet_drop_rate", "delay_mean_s",
+              "delay_p50_s", "delay_p99_s"):
+        assert math.isnan(s[k]), k
+    s = run(1, 1, 0, [0, 1, 0, 0])  # 2 copies: 2 delivered, 2 lost
+    assert s["packet_error_rate"] == 0.5 and s["packet_loss"] == 0.5
+    assert s["delay_mean_s"] == pytest.approx(2e-5, rel=1e-12)
+    # Both delays in bin [1e-5, 1e-4], the max 5e-5: p50 halfway on the log axis (3.16e-5).
+    assert s["delay_p50_s"] == pytest.approx(10 ** -4.5, rel=1e-9)
+    assert s["delay_p99_s"] == pytest.approx(5e-5, rel=1e-9)
+
+
+def test_jain_on_small_and_large_values():
+    # Values below 1 (sum of squares < 1) and integers whose squares overflow int64.
+    assert jain(np.array([0.2, 0.4])) == pytest.approx(0.9, rel=1e-12)
+    assert jain(np.array([0.0, 0.1])) == pytest.approx(0.5, rel=1e-12)
+    assert jain(np.array([2**40, 2**41], dtype=np.int64)) == pytest.approx(0.9, rel=1e-12)
+
+
+def test_hist_percentile_of_one_sample_is_inside_its_bin():
+    assert hist_percentile([0, 1], [1.0, 10.0, 100.0], 50) == pytest.approx(10 ** 1.5)
