@@ -129,14 +129,10 @@ def categorical_logp_entropy(logits: torch.Tensor, actions: torch.Tensor,
     return logp, entropy
 
 
-def categorical_mode(logits, nvec: Sequence[int] | None):
-    """argmax per categorical (numpy or torch logits): [...] or [..., C]."""
+def categorical_mode(logits: np.ndarray, nvec: Sequence[int] | None) -> np.ndarray:
+    """argmax of each categorical of numpy logits: [...] (one) or [..., C] (one per block)."""
     if nvec is None:
         return logits.argmax(-1)
-    bounds = [0]
-    for n in nvec:
-        bounds.append(bounds[-1] + int(n))
-    parts = [logits[..., lo:hi].argmax(-1) for lo, hi in itertools.pairwise(bounds)]
-    if isinstance(logits, torch.Tensor):
-        return torch.stack(parts, dim=-1)
-    return np.stack(parts, axis=-1)
+    bounds = np.cumsum((0, *nvec))
+    return np.stack([logits[..., lo:hi].argmax(-1) for lo, hi in itertools.pairwise(bounds)],
+                    axis=-1)

@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from agents.branching import (
     BranchingHead,
+    BranchingQNet,
     categorical_logp_entropy,
     categorical_mode,
     double_q_value,
@@ -81,6 +82,40 @@ def test_action_layout_of_spaces():
         multi.check(np.array([[[0, 2, 0]]]), 1, 1)  # component 1 has 2 choices
     with pytest.raises(ValueError, match="shape"):
         multi.check(np.zeros((1, 1), np.int64), 1, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        flat.check(np.array([[5]]), 1, 1)
+    assert multi.describe() == {"type": "MultiDiscrete", "nvec": [3, 2, 4]}
+    assert flat.describe() == {"type": "Discrete", "nvec": [5]}
+    assert ActionLayout.of(spaces.MultiDiscrete([5])).describe() != flat.describe()
+
+
+def test_layout_samples_each_agent_and_component_independently():
+    layout = ActionLayout.of(ACT)
+    rng = np.random.default_rng(0)
+    a = layout.sample(rng, 50, 6)
+    assert a.shape == (50, 6, 3) and (a < np.array(NVEC)).all()
+    assert len({tuple(x) for x in a.reshape(-1, 3)}) == 24  # every composite action occurs
+    greedy = np.zeros((50, 6, 3), np.int64)
+    explored = layout.epsilon_greedy(greedy, 1.0, rng)
+    assert len(np.unique(explored.reshape(-1, 3), axis=0)) == 24
+    np.testing.assert_array_equal(layout.epsilon_greedy(greedy, 0.0, rng), greedy)
+    half = layout.epsilon_greedy(np.zeros((200, 10, 3), np.int64), 0.5, rng)  # 2000 agents
+    # An explored agent redraws all components: ~1/2 of agents explore, and an explorer keeps
+    # the all-zero greedy action only with probability 1/24.
+    share = (half != 0).any(-1).mean()
+    assert 0.5 * 23 / 24 - 0.05 < share < 0.5 * 23 / 24 + 0.05
+
+
+def test_spaces_are_checked():
+    with pytest.raises(TypeError, match="obs_space must be a gymnasium Box"):
+        make_learner("d-maddqn", spaces.Discrete(3), ACT, N)
+    with pytest.raises(ValueError, match="at least one element"):
+        make_learner("d-maddqn", spaces.Box(0, 1, (0,)), ACT, N)
+    with pytest.raises(ValueError, match="n_agents must be >= 1"):
+        make_learner("d-maddqn", OBS, ACT, 0)
+    one = make_learner("d-mappo", spaces.Box(0, 1, (1,)), ACT, 1, **SMALL["mappo"])
+    assert (one.obs_dim, one.n_agents, one.n_actions) == (1, 1, 24)
+    assert_valid(one.act(np.zeros((B, 1, 1), np.float32), explore=True), (B, 1))
 
 
 def test_streams_hold_composite_action_and_one_hot_per_component():
@@ -170,10 +205,24 @@ def test_branching_head_is_dueling_per_branch():
         head.value.weight.zero_()
         head.value.bias.fill_(5.0)
         head.advantage.weight.zero_()
+        head.advantage.weight[0, 0, 0] = 1.0  # input 0 adds to branch 0's first advantage
         head.advantage.bias.copy_(torch.tensor([[[1.0, 3.0, 0.0, 3.0, 6.0]]]))
-    q1, q2 = head(torch.zeros(1, 1, 2))
-    np.testing.assert_allclose(q1.detach().numpy().ravel(), [5 + 1 - 2, 5 + 3 - 2])
-    np.testing.assert_allclose(q2.detach().numpy().ravel(), [5 + 0 - 3, 5 + 3 - 3, 5 + 6 - 3])
+    q1, q2 = head(torch.tensor([[[0.0, 0.0], [4.0, 0.0]]]))  # two states: A_1 [1, 3], [5, 3]
+    np.testing.assert_allclose(q1.detach().numpy()[0], [[5 + 1 - 2, 5 + 3 - 2],
+                                                        [5 + 5 - 4, 5 + 3 - 4]])
+    np.testing.assert_allclose(q2.detach().numpy()[0], [[5 + 0 - 3, 5 + 3 - 3, 5 + 6 - 3]] * 2)
+    tanh = BranchingQNet(1, 2, (4,), (2, 3), activation="tanh")
+    assert isinstance(tanh.trunk.layers[-1], torch.nn.Tanh)
+
+
+def test_td_error_loss_huber_by_hand():
+    q = torch.tensor([[[0.0, 5.0], [1.0, 1.0]]])  # [G=1, b=2, C=2]
+    y = torch.tensor([[1.0, 1.0]])
+    # Huber with delta 2: |e| <= 2 -> e^2 / 2, else 2 (|e| - 1). Row 0: errors 1, 4 -> 0.5, 6.
+    np.testing.assert_allclose(td_error_loss(q, y, 2.0, branched=True).numpy(),
+                               [[(0.5 + 6.0) / 2, 0.0]])
+    np.testing.assert_allclose(td_error_loss(q[..., 1], y, 2.0, branched=False).numpy(),
+                               [[6.0, 0.0]])
 
 
 def test_branched_double_q_target_is_mean_of_per_branch_double_values():
