@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.baselines import make_baseline
 from agents.policy import LearnerPolicy
 from agents.registry import make_learner
 from fedmarl.evaluate import evaluate_policy
+from fedmarl.scenario import DEFAULT_SCENARIO, learner_overrides, make_baseline
+from fedmarl.scenario import spec as scenario_spec
 from pybridge import make_vec_env
 
 
@@ -35,10 +36,13 @@ def parse_value(text: str) -> Any:
 
 def train(learner_name: str, env_params: dict[str, Any], n_envs: int, seconds: float,
           steps: int | None, tau_agg: int, seed: int, overrides: dict[str, Any],
-          log_every: float = 20.0) -> tuple[Any, dict[str, float]]:
-    env = make_vec_env("inx-factory", n_envs=n_envs, **env_params)
-    W, K = env.single_observation_space.shape[0], env.single_action_space.n
-    learner = make_learner(learner_name, W, K, env.n_agents, seed=seed, **overrides)
+          log_every: float = 20.0, scenario: str = DEFAULT_SCENARIO
+          ) -> tuple[Any, dict[str, float]]:
+    env = make_vec_env(scenario, n_envs=n_envs, **env_params)
+    spec = scenario_spec(scenario)
+    learner = make_learner(learner_name, env.single_observation_space, env.single_action_space,
+                           env.n_agents, seed=seed,
+                           **learner_overrides(spec, env.cfg, overrides))
     obs, _ = env.reset(seed=10_000 + seed)
     agg_every = max(1, tau_agg // n_envs) if learner.mode == "f" and tau_agg > 0 else 0
     t0 = last_log = time.perf_counter()
@@ -61,7 +65,7 @@ def train(learner_name: str, env_params: dict[str, Any], n_envs: int, seconds: f
         a3 = time.perf_counter()
         t_env += a2 - a1
         t_learn += (a1 - a0) + (a3 - a2)
-        ep_rate += float(info["rate_shannon"].mean())
+        ep_rate += spec.step_scalars(info, rewards)[spec.headline]
         obs = next_obs
         if truncated.all():
             rates.append(ep_rate / env.cfg.episode_steps)
@@ -70,7 +74,7 @@ def train(learner_name: str, env_params: dict[str, Any], n_envs: int, seconds: f
         if time.perf_counter() - last_log > log_every:
             last_log = time.perf_counter()
             print(f"  {elapsed:6.0f} s  {vec_steps * n_envs:8d} env steps  episodes {episodes}"
-                  f"  train rate (explore) {np.mean(rates[-5:]) if rates else float('nan'):.2f}",
+                  f"  train {spec.headline} (explore) {np.mean(rates[-5:]) if rates else float('nan'):.2f}",
                   flush=True)
     total = time.perf_counter() - t0
     env.close()
@@ -82,6 +86,7 @@ def train(learner_name: str, env_params: dict[str, Any], n_envs: int, seconds: f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", default=DEFAULT_SCENARIO)
     ap.add_argument("--learner", default="f-maddqn")
     ap.add_argument("--seconds", type=float, default=180.0)
     ap.add_argument("--steps", type=int, default=None, help="vector steps instead of seconds")
@@ -102,13 +107,13 @@ def main() -> None:
     overrides = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     env_params = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.env)}
     learner, stats = train(args.learner, env_params, args.n_envs, args.seconds, args.steps,
-                           args.tau_agg, args.seed, overrides)
+                           args.tau_agg, args.seed, overrides, scenario=args.scenario)
     results = {"learner": args.learner, "overrides": overrides, "env": env_params,
                "n_envs": args.n_envs, "tau_agg": args.tau_agg, "train": stats}
     policies = {args.learner: LearnerPolicy(learner)} | {
-        b: make_baseline(b) for b in args.baselines}
+        b: make_baseline(args.scenario, b) for b in args.baselines}
     for name, policy in policies.items():
-        out = evaluate_policy("inx-factory", policy, episodes=args.eval_episodes,
+        out = evaluate_policy(args.scenario, policy, episodes=args.eval_episodes,
                               seed=args.eval_seed, **env_params)
         results[name] = {k: out[k] for k in ("mean_rate_shannon", "mean_rate", "p5_rate_shannon",
                                              "jain_fairness", "switch_rate")}

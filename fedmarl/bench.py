@@ -1,7 +1,9 @@
-"""`fedmarl bench twin`: simulator throughput, single copy and batched, and where time goes.
+"""`fedmarl bench twin|ns3`: simulator throughput, single copy and batched, and where time goes.
 
 Figures are measured, never asserted. env-steps/s counts one scenario copy advancing one
-decision interval; agent-steps/s multiplies by N (every agent acts every step).
+decision interval; agent-steps/s multiplies by N (every agent acts every step). Actions are
+uniform random draws from the scenario's action space. N is set through the scenario's
+`agents_param`; a twin core with `bench_stages()` also gets a per-stage breakdown.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import time
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
-from pybridge import make_config, make_env, make_vec_env
+from fedmarl.scenario import DEFAULT_SCENARIO
+from fedmarl.scenario import spec as scenario_spec
+from pybridge import make_env, make_vec_env
+from pybridge.config import ConfigError
 
 
 def _rate(fn, min_seconds: float, min_iters: int = 3) -> float:
@@ -27,10 +33,26 @@ def _rate(fn, min_seconds: float, min_iters: int = 3) -> float:
             return n / dt
 
 
+def random_actions(space: spaces.Space, shape: tuple[int, ...], rng: np.random.Generator
+                   ) -> np.ndarray:
+    """Uniform actions of shape `shape` (+ components for MultiDiscrete)."""
+    if isinstance(space, spaces.Discrete):
+        return space.start + rng.integers(0, space.n, size=shape)
+    if isinstance(space, spaces.MultiDiscrete):
+        return rng.integers(0, space.nvec, size=(*shape, len(space.nvec)))
+    raise ConfigError(f"bench: unsupported action space {space}")
+
+
+def _params(scenario: str, n: int, params: dict[str, Any]) -> dict[str, Any]:
+    spec = scenario_spec(scenario)
+    if spec.agents_param is None:
+        raise ConfigError(f"scenario {scenario!r} has no agents parameter: --n is not available")
+    return {spec.agents_param: n, **params}
+
+
 def _core_rate(env, rng, seconds: float) -> float:
     """Steps per second of the batched core with random actions, resetting at episode end."""
-    B, N, K = env.n_envs, env.n_agents, env.cfg.n_channels
-    actions = rng.integers(0, K, size=(64, B, N))
+    actions = random_actions(env.single_action_space, (64, env.n_envs, env.n_agents), rng)
     env.reset(seed=1)
     i = [0]
 
@@ -43,57 +65,51 @@ def _core_rate(env, rng, seconds: float) -> float:
     return _rate(one, seconds)
 
 
-def _parallel_rate(n: int, seconds: float, params: dict[str, Any]) -> float:
-    env = make_env("inx-factory", n_subnetworks=n, **params)
+def _parallel_rate(scenario: str, params: dict[str, Any], seconds: float) -> float:
+    env = make_env(scenario, **params)
     env.reset(seed=1)
     rng = np.random.default_rng(0)
-    k = env.cfg.n_channels
     agents = env.possible_agents
+    space = env.action_space(agents[0])
 
     def one():
         if not env.agents:
             env.reset()
-        env.step(dict(zip(agents, rng.integers(0, k, size=len(agents)).tolist())))
+        acts = random_actions(space, (len(agents),), rng)
+        env.step({a: acts[i] for i, a in enumerate(agents)})
 
     return _rate(one, seconds)
 
 
 def _breakdown(env, seconds: float) -> dict[str, float]:
-    """Microseconds per call of each stage of a step, on a single copy."""
+    """Microseconds per call of each stage the core declares, and their sum per env step."""
     core = env.core
+    if not hasattr(core, "bench_stages"):
+        return {}
     env.reset(seed=2)
-    dt = core.cfg.large_scale_update_steps * core.cfg.step_duration
-    rng = np.random.default_rng(0)
-    per = seconds / 5
-    stages = {
-        "mobility_step": lambda: core.mobility.step(dt, rng),
-        "large_scale_refresh": core._refresh_large_scale,
-        "fading": core._advance_fading,
-        "measure_sinr_rates": lambda: core._measure(np.zeros((core.B, core.N), dtype=bool)),
-        "observation": core.observation,
-    }
-    out = {name: 1e6 / _rate(fn, per) for name, fn in stages.items()}
-    u = core.cfg.large_scale_update_steps
-    out["per_step_amortised"] = (out["fading"] + out["measure_sinr_rates"] + out["observation"]
-                                 + (out["mobility_step"] + out["large_scale_refresh"]) / u)
+    stages = core.bench_stages()
+    per = seconds / max(1, len(stages))
+    out = {name: 1e6 / _rate(fn, per) for name, (fn, _) in stages.items()}
+    out["per_step_amortised"] = sum(out[name] * k for name, (_, k) in stages.items())
     return out
 
 
 def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
-               **params: Any) -> dict[str, Any]:
+               scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
     """Throughput of the twin for N = n agents (see module docstring)."""
     batch = batch or (64 if n <= 100 else 4)
     rng = np.random.default_rng(0)
-    single = make_vec_env("inx-factory", 1, n_subnetworks=n, **params)
-    batched = make_vec_env("inx-factory", batch, n_subnetworks=n, **params)
+    p = _params(scenario, n, params)
+    single = make_vec_env(scenario, 1, **p)
+    batched = make_vec_env(scenario, batch, **p)
     r_single = _core_rate(single, rng, seconds)
     r_batched = _core_rate(batched, rng, seconds) * batch
-    r_parallel = _parallel_rate(n, seconds, params)
+    r_parallel = _parallel_rate(scenario, p, seconds)
+    facts = single.core.bench_facts() if hasattr(single.core, "bench_facts") else {}
     return {
+        "scenario": scenario,
         "n_agents": n,
-        "n_channels": single.cfg.n_channels,
-        "faded_interferers_per_device": single.core.n_faded,
-        "exact_fading": bool(single.core.exact),
+        **facts,
         "batch": batch,
         "env_steps_per_s_single": r_single,
         "env_steps_per_s_parallel_env_api": r_parallel,
@@ -106,53 +122,60 @@ def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
 
 
 def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
-              **params: Any) -> dict[str, Any]:
+              scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
     """Simulated seconds per wall second of the packet-level ns-3 scenario with N agents.
 
-    One copy (one ns-3 process), fixed channels n mod K (no switching), the scenario's default
-    traffic (full-buffer unless `traffic` is set). Runs steps until `seconds` of wall time or
-    `max_steps` or the episode's end. Splits the wall time per step into the time the scenario
-    reports simulating (metrics[wall_seconds]) and the rest (bridge, Python, array copies).
+    One copy (one ns-3 process), fixed actions (agent n takes action n mod the first
+    component's size: no switching), the scenario's default traffic. Runs steps until `seconds`
+    of wall time or `max_steps` or the episode's end. Splits the wall time per step into the time
+    the scenario reports simulating (its `wall_seconds` metric, where it has one) and the rest
+    (bridge, Python, array copies); every other global metric of the step data is averaged per
+    step under "per_step".
     """
-    from pybridge.ns3_backend import Ns3Core
-
-    cfg = make_config("inx-factory", n_subnetworks=n, **params)
+    p = _params(scenario, n, params)
     t0 = time.perf_counter()
-    core = Ns3Core(cfg)
+    env = make_vec_env(scenario, 1, backend="ns3", **p)
     try:
         launch_s = time.perf_counter() - t0
+        cfg = env.cfg
         t0 = time.perf_counter()
-        core.reset(cfg.seed)
+        env.reset(seed=getattr(cfg, "seed", None) or 0)
         reset_s = time.perf_counter() - t0
-        actions = (np.arange(n) % cfg.n_channels)[None, :]
-        steps, sim_wall, tbs, delivered = 0, 0.0, 0.0, 0.0
+        space = env.single_action_space
+        k = space.n if isinstance(space, spaces.Discrete) else int(space.nvec[0])
+        actions = (np.arange(env.n_agents) % k)[None, :]
+        if isinstance(space, spaces.MultiDiscrete):
+            actions = np.zeros((1, env.n_agents, len(space.nvec)), dtype=np.int64)
+            actions[..., 0] = np.arange(env.n_agents) % k
+        steps, sums = 0, {}
         limit = min(max_steps or cfg.episode_steps, cfg.episode_steps)
         t0 = time.perf_counter()
         while steps < limit:
-            core.step(actions)
+            env.step(actions)
             steps += 1
-            last = core.last
-            sim_wall += float(last.metric("wall_seconds")[0])
-            tbs += float(last.metric("tbs")[0])
-            delivered += float(last.metric("packets_delivered")[0])
+            last = env.core.last
+            for name in getattr(last, "metric_names", ()):
+                sums[name] = sums.get(name, 0.0) + float(last.metric(name)[0])
             if time.perf_counter() - t0 >= seconds:
                 break
         wall = time.perf_counter() - t0
     finally:
-        core.close()
-    sim_s = steps * cfg.step_duration
+        env.close()
+    sim_wall = sums.pop("wall_seconds", 0.0)
+    step_s = getattr(cfg, "step_duration", None)
+    sim_s = steps * step_s if step_s else float("nan")
     return {
+        "scenario": scenario,
         "n_agents": n,
         "steps": steps,
-        "traffic": cfg.traffic,
+        "traffic": getattr(cfg, "traffic", ""),
         "sim_seconds": sim_s,
         "wall_seconds": wall,
         "sim_seconds_per_wall_second": sim_s / wall,
         "wall_ms_per_step": 1e3 * wall / steps,
         "scenario_ms_per_step": 1e3 * sim_wall / steps,
         "overhead_ms_per_step": 1e3 * (wall - sim_wall) / steps,
-        "transport_blocks_per_step": tbs / steps,
-        "packets_delivered_per_step": delivered / steps,
+        "per_step": {k: v / steps for k, v in sums.items()},
         "launch_seconds": launch_s,
         "reset_seconds": reset_s,
     }

@@ -1,17 +1,21 @@
 """The `fedmarl` command line.
 
-  fedmarl eval  --scenario inx-factory --policy cgc --episodes 20 --seed 0 [--json] [--set k=v]
+  fedmarl eval  [--scenario NAME] [--policy P ...] --episodes 20 --seed 0 [--json] [--set k=v]
   fedmarl train --config FILE [--backend twin|ns3] [--algo NAME] [--seed S] [--out DIR]
   fedmarl train --resume DIR            (continue an interrupted run)
-  fedmarl eval  --run DIR [--episodes E] (the run's greedy policy vs random/greedy/CGC)
+  fedmarl eval  --run DIR [--episodes E] (the run's greedy policy vs the baselines)
   fedmarl report DIR [DIR ...] [--out DIR]
   fedmarl bench secagg [--clients N] [--params D] [--dropout F] [--json]
   fedmarl bench twin --n 20 [--json]
   fedmarl bench bridge [--n 20 1000] [--json]
-  fedmarl params inx-factory            (every scenario parameter, default, range and source)
-  fedmarl validate --policy greedy|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
+  fedmarl params [SCENARIO]             (every scenario parameter, default, range and source)
+  fedmarl validate --policy BASELINE|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
                                         (the same configuration on the twin and on ns-3)
   fedmarl run                           (the main job: see README)
+  fedmarl reproduce STUDY [--quick]     (a scenario's reference study, e.g. its paper's figures)
+
+Choices come from the registries: scenarios from `pybridge.scenarios`, policies from the chosen
+scenario's baselines module, algorithms from `agents.registry.LEARNERS`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fedmarl.scenario import DEFAULT_SCENARIO, baseline_names, learner_names, scenario_names
+from fedmarl.scenario import spec as scenario_spec
+from pybridge.api import BACKENDS
 from pybridge.bridge import BridgeError
 from pybridge.config import ConfigError
 
@@ -58,18 +65,32 @@ def _print_json(results: list[Any]) -> None:
     print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
 
 
+def _policies(scenario: str, names: list[str] | None) -> list[str]:
+    """The --policy names, checked against the scenario's baselines (default: all of them)."""
+    known = baseline_names(scenario)
+    if not names:
+        return known
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ConfigError(f"unknown policy {', '.join(map(repr, bad))} for scenario"
+                          f" {scenario!r}; its baselines: {', '.join(known) or 'none'}")
+    return names
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from agents.baselines import make_baseline
     from fedmarl.evaluate import evaluate_policy
+    from fedmarl.scenario import make_baseline
 
     if args.run:
         return _eval_runs(args)
     params = _parse_sets(args.set)
+    policies = _policies(args.scenario, args.policy)
     results = []
     with _progress(args.json) as prog:
-        for name in args.policy:
+        for name in policies:
             task = prog.add_task(f"eval {name}", total=args.episodes)
-            res = evaluate_policy(args.scenario, make_baseline(name), args.episodes,
+            res = evaluate_policy(args.scenario, make_baseline(args.scenario, name),
+                                  args.episodes,
                                   seed=args.seed, backend=args.backend,
                                   on_episode=lambda n, t=task: prog.advance(t, n), **params)
             results.append(res)
@@ -81,12 +102,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_runs(args: argparse.Namespace) -> int:
-    from fedmarl.runs import EVAL_BASELINES, evaluate_run
+    from fedmarl.runs import eval_baselines, evaluate_run, load_run_record
 
     outs = []
     with _progress(args.json) as prog:
         for run in args.run:
-            total = args.episodes * (1 + len(EVAL_BASELINES))
+            scenario = load_run_record(run)["scenario"]
+            total = args.episodes * (1 + len(eval_baselines(scenario)))
             task = prog.add_task(f"eval {run}", total=total)
             outs.append(evaluate_run(run, episodes=args.episodes, seed=args.seed,
                                      backend=args.backend,
@@ -99,47 +121,35 @@ def _eval_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-EVAL_COLUMNS = [
-    ("mean_rate_shannon", "mean Shannon"), ("p5_rate_shannon", "p5 Shannon"),
-    ("mean_rate", "mean FBL"), ("p5_rate", "p5 FBL"), ("p50_rate", "p50 FBL"),
-    ("jain_fairness", "Jain"), ("frac_below_rmin", "< r_min"),
-    ("mean_interference_dbm", "interf. dBm"), ("sinr_db_p50", "SINR p50 dB"),
-    ("mean_reward", "reward"),
-]
-
-
 def print_eval_table(results: list[dict[str, Any]]) -> None:
+    """The scenario's columns (`spec.columns`), then its ns-3 columns when the backend has them."""
     r0 = results[0]
+    spec = scenario_spec(r0["scenario"])
     table = Table(title=f"{r0['scenario']} ({r0['backend']}), {r0['episodes']} episodes, "
-                        f"seed {r0['seed']}; rates in bps/Hz")
+                        f"seed {r0['seed']}")
     table.add_column("policy", no_wrap=True)
-    for _, title in EVAL_COLUMNS:
-        table.add_column(title, justify="right")
-    packet = [c for c in PACKET_COLUMNS if c[0] in r0]  # ns-3 backend only
-    for _, title, _ in packet:
-        table.add_column(title, justify="right")
+    columns = [*spec.columns, *(c for c in spec.ns3_columns if c.key in r0)]
+    for c in columns:
+        table.add_column(c.header, justify="right")
     for r in results:
-        table.add_row(r["policy"], *(f"{r[k]:.3f}" for k, _ in EVAL_COLUMNS),
-                      *(f"{r[k] * scale:.3g}" for k, _, scale in packet))
+        table.add_row(r["policy"], *(c.format(r) for c in columns))
     _out().print(table)
 
 
-# Packet-level columns (ns-3 backend): key, title, display scale.
-PACKET_COLUMNS = [("delay_mean_s", "delay us", 1e6), ("delay_p99_s", "delay p99 us", 1e6),
-                  ("packet_loss", "loss %", 100.0), ("packet_error_rate", "PER %", 100.0)]
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fedmarl.validate import validate
+    from fedmarl.validate import default_policy
+    from fedmarl.validate_report import validate_and_report
 
     params = _parse_sets(args.set)
+    if args.policy is None:
+        args.policy = default_policy(args.scenario)
     out = args.out or f"reports/validate/{args.policy.rstrip('/').replace('/', '_')}"
     with _progress(args.json) as prog:
         task = prog.add_task(f"validate {args.policy} (twin, then ns-3)",
                              total=2 * args.episodes)
-        result = validate(args.scenario, args.policy, args.episodes, seed=args.seed,
-                          params=params, out=out, trace=args.trace,
-                          on_episode=lambda n: prog.advance(task, n))
+        result = validate_and_report(out, args.scenario, args.policy, args.episodes,
+                                     seed=args.seed, params=params, trace=args.trace,
+                                     on_episode=lambda n: prog.advance(task, n))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -148,7 +158,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def print_validate(r: dict[str, Any]) -> None:
-    from fedmarl.validate import markdown
+    from fedmarl.validate_report import markdown, trace_markdown
 
     table = Table(title=f"validate {r['policy']} on {r['scenario']}: twin vs ns-3, "
                         f"{r['episodes']} episodes, {r['wall_seconds']:.0f} s")
@@ -160,9 +170,7 @@ def print_validate(r: dict[str, Any]) -> None:
                       f"{row['tolerance_kind']} {row['tolerance']:g}", row["verdict"])
     _out().print(table)
     if r.get("trace"):
-        from fedmarl.validate import trace_markdown
-
-        _out().print("\n".join(trace_markdown(r["trace"])), markup=False, highlight=False)
+        _out().print("\n".join(trace_markdown(r)), markup=False, highlight=False)
     if "transfer" in r:
         text = markdown(r)
         _out().print(text[text.index("## Transfer"):], markup=False, highlight=False)
@@ -177,10 +185,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from pybridge.env import SCENARIOS
-
-    cls = SCENARIOS[args.scenario]
-    rows = cls.describe()
+    rows = scenario_spec(args.scenario).config_cls.describe()
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -200,7 +205,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     results = []
     for n in args.n:
         console.print(f"[bench] twin N={n} ...")
-        results.append(bench_twin(n, batch=args.batch, seconds=args.seconds, **params))
+        results.append(bench_twin(n, batch=args.batch, seconds=args.seconds,
+                                  scenario=args.scenario, **params))
     if args.json:
         _print_json(results)
         return 0
@@ -213,8 +219,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       f"{r['env_steps_per_s_parallel_env_api']:,.0f}",
                       f"{r['env_steps_per_s_batched']:,.0f}", str(r["batch"]),
                       f"{r['agent_steps_per_s_batched']:,.0f}",
-                      f"{r['us_per_stage_single']['per_step_amortised']:.0f}",
-                      str(r["faded_interferers_per_device"]))
+                      f"{r['us_per_stage_single'].get('per_step_amortised', float('nan')):.0f}",
+                      str(r.get("faded_interferers_per_device", "")))
     _out().print(table)
     for r in results:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_stage_single"].items())
@@ -240,22 +246,23 @@ def cmd_bench_ns3(args: argparse.Namespace) -> int:
     params = _parse_sets(args.set)
     results = []
     for n in args.n:
-        console.print(f"[bench] ns-3 inx-factory N={n}: up to {args.seconds:g} s or"
+        console.print(f"[bench] ns-3 {args.scenario} N={n}: up to {args.seconds:g} s or"
                       f" {args.steps} steps ...")
-        results.append(bench_ns3(n, seconds=args.seconds, max_steps=args.steps, **params))
+        results.append(bench_ns3(n, seconds=args.seconds, max_steps=args.steps,
+                                 scenario=args.scenario, **params))
     if args.json:
         _print_json(results)
         return 0
-    table = Table(title="ns-3 packet-level inx-factory: simulated seconds per wall second")
+    table = Table(title=f"ns-3 packet-level {args.scenario}: simulated seconds per wall second")
+    extra = sorted({k for r in results for k in r["per_step"]})
     for col in ("N", "traffic", "steps", "sim s / wall s", "ms / step", "of which ns-3",
-                "bridge + Python", "TBs / step", "packets / step", "launch + reset s"):
+                "bridge + Python", *(f"{k} / step" for k in extra), "launch + reset s"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r["n_agents"]), r["traffic"], str(r["steps"]),
                       f"{r['sim_seconds_per_wall_second']:.4g}", f"{r['wall_ms_per_step']:.2f}",
                       f"{r['scenario_ms_per_step']:.2f}", f"{r['overhead_ms_per_step']:.3f}",
-                      f"{r['transport_blocks_per_step']:,.0f}",
-                      f"{r['packets_delivered_per_step']:,.0f}",
+                      *(f"{r['per_step'].get(k, float('nan')):,.4g}" for k in extra),
                       f"{r['launch_seconds'] + r['reset_seconds']:.2f}")
     _out().print(table)
     return 0
@@ -287,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fedmarl.runs import write_report
+    from fedmarl.report import write_report
 
     print(write_report(args.runs, args.out))
     return 0
@@ -335,7 +342,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     with _progress(False, transient=False) as prog:
         path = run_main_job(args.out, episodes=args.episodes, seed=args.seed,
-                            train_episodes=args.train_episodes, console=console, progress=prog)
+                            train_episodes=args.train_episodes, console=console, progress=prog,
+                            scenario=args.scenario)
     print(path)
     return 0
 
@@ -344,50 +352,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedmarl", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
+    scenarios = scenario_names()
 
     e = sub.add_parser("eval", help="evaluate baseline policies on a scenario")
-    e.add_argument("--scenario", default="inx-factory")
-    e.add_argument("--backend", default="twin", choices=["twin", "ns3"])
-    e.add_argument("--policy", nargs="+", default=["cgc"],
-                   choices=["random", "fixed", "greedy", "greedy-filtered", "cgc"])
+    e.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    e.add_argument("--backend", default="twin", choices=BACKENDS)
+    e.add_argument("--policy", nargs="+", default=None, metavar="POLICY",
+                   help="baselines of the scenario (default: all of them; for"
+                        f" {DEFAULT_SCENARIO}: {', '.join(baseline_names(DEFAULT_SCENARIO))})")
     e.add_argument("--run", nargs="+", metavar="DIR",
-                   help="evaluate trained run(s) greedily against random/greedy/CGC on fresh"
-                        " seeds (writes DIR/eval-<backend>.json)")
+                   help="evaluate trained run(s) greedily against the scenario's baselines on"
+                        " fresh seeds (writes DIR/eval-<backend>.json)")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="scenario parameter (repeatable), e.g. --set n_subnetworks=50")
+                   help="scenario parameter (repeatable; `fedmarl params SCENARIO` lists them)")
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"
                        " compare rates, SINR, path gain and packet-level figures")
-    v.add_argument("--scenario", default="inx-factory")
-    v.add_argument("--policy", default="greedy",
-                   help="a baseline (random, fixed, greedy, greedy-filtered, cgc) or a"
-                        " `fedmarl train` run directory (the sim-to-packet transfer gap)")
+    v.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    v.add_argument("--policy", default=None,
+                   help="a baseline of the scenario (default: the first it compares runs with)"
+                        " or a `fedmarl train` run directory (the sim-to-packet transfer gap)")
     v.add_argument("--episodes", type=int, default=5)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--json", action="store_true", help="print JSON instead of a table")
     v.add_argument("--out", default=None,
                    help="report directory (default reports/validate/POLICY): validate.md,"
-                        " validate.json, rate/SINR/gain CDF PNGs")
+                        " validate.json, one CDF PNG per compared sample set")
     v.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
     v.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
-                   help="trace mode (default on): replay ns-3's recorded channel with the twin's"
-                        " formulas and split the difference into channel model, MAC and packet"
-                        " effects")
+                   help="trace mode (default on, where the scenario has one): replay what ns-3"
+                        " recorded with the twin's formulas and split the difference into its"
+                        " causes")
     v.set_defaults(fn=cmd_validate)
 
     pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")
-    pa.add_argument("scenario", nargs="?", default="inx-factory")
+    pa.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, choices=scenarios)
     pa.add_argument("--json", action="store_true")
     pa.set_defaults(fn=cmd_params)
 
     b = sub.add_parser("bench", help="measure throughput")
     bsub = b.add_subparsers(dest="what", required=True)
     bt = bsub.add_parser("twin", help="twin env-steps/s, single and batched")
-    bt.add_argument("--n", type=int, nargs="+", default=[20])
+    bt.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    bt.add_argument("--n", type=int, nargs="+", default=[20], help="agents N")
     bt.add_argument("--batch", type=int, default=None, help="B for the batched figure")
     bt.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     bt.add_argument("--json", action="store_true")
@@ -403,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = bsub.add_parser("ns3", help="simulated seconds per wall second of the packet-level"
                          " ns-3 scenario")
-    bn.add_argument("--n", type=int, nargs="+", default=[20, 100, 1000])
+    bn.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    bn.add_argument("--n", type=int, nargs="+", default=[20, 100, 1000], help="agents N")
     bn.add_argument("--seconds", type=float, default=10.0, help="wall time per N (at most)")
     bn.add_argument("--steps", type=int, default=None, help="decision steps per N (at most)")
     bn.add_argument("--json", action="store_true")
@@ -421,9 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a learner (f-/d-/c- maddqn, mappo, drqn) into a run"
                        " directory")
-    t.add_argument("--config", help="YAML file of training options (see README)")
-    t.add_argument("--backend", choices=["twin", "ns3"], default=None)
-    t.add_argument("--algo", default=None)
+    t.add_argument("--config", help="YAML or TOML file of training options (see README)")
+    t.add_argument("--backend", choices=BACKENDS, default=None)
+    t.add_argument("--algo", default=None, choices=learner_names())
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--episodes", type=int, default=None)
     t.add_argument("--out", default=None, help="run directory (default runs/ALGO-BACKEND-sSEED)")
@@ -438,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="the main job: train f-maddqn, evaluate it with the baselines,"
                        " write the report")
+    r.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
     r.add_argument("--out", default="reports/latest")
     r.add_argument("--episodes", type=int, default=20, help="evaluation episodes per policy")
     r.add_argument("--train-episodes", type=int, default=None,
@@ -445,14 +458,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_run)
 
-    rr = sub.add_parser("reproduce", help="the reference's experiments (Figs. 3-6) on our channel:"
-                        " a results page with PNGs, tables and the claims checked (a benchmark)")
-    rr.add_argument("scenario", choices=["inx-factory"])
+    from fedmarl.studies import study_names
+
+    rr = sub.add_parser("reproduce", help="a scenario's reference study (e.g. its paper's figures)"
+                        " on our simulators: a results page with PNGs, tables and the claims"
+                        " checked (a benchmark)")
+    rr.add_argument("study", choices=study_names())
     rr.add_argument("--quick", action="store_true",
-                    help="tiny training budgets: the whole pipeline in < 15 min on 2 cores")
+                    help="tiny training budgets: the whole pipeline in minutes")
     rr.add_argument("--out", default="docs/results")
     rr.add_argument("--work", default=None,
-                    help="training runs (default runs/reproduce-quick or runs/reproduce-full)")
+                    help="training runs (default runs/reproduce-STUDY-quick or -full)")
     rr.add_argument("--seed", type=int, default=0)
     rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2)")
     rr.set_defaults(fn=cmd_reproduce)
@@ -464,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line: grep-able
         return 2
     except BridgeError as exc:
         # A crashed or hung ns-3 process: processes and segments are already cleaned up.

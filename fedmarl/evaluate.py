@@ -1,4 +1,8 @@
-"""Evaluate a policy on a scenario: E episodes, run B at a time on the batched API."""
+"""Evaluate a policy on a scenario: E episodes, run B at a time on the batched API.
+
+The metric set is the scenario's (`spec.recorder(cfg).summary()`); a policy is reset with the
+env's action space and acts on the env core (`agents.baselines.Policy`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from agents.baselines import Policy
-from fedmarl.metrics import EpisodeRecorder
-from pybridge import make_config, make_vec_env
+from fedmarl.scenario import spec as scenario_spec
+from pybridge import make_vec_env
+from pybridge.api import Recorder
 
 MAX_BATCH = 16
 
@@ -25,22 +30,28 @@ def evaluate_policy(scenario: str, policy: Policy, episodes: int, seed: int = 0,
                     backend: str = "twin", batch: int | None = None,
                     on_episode: Callable[[int], None] | None = None,
                     **params: Any) -> dict[str, Any]:
-    """Run `episodes` episodes of `policy` and return the metric summary (see metrics.py)."""
+    """Run `episodes` episodes of `policy` and return the scenario's metric summary."""
     if episodes < 1:
         raise ValueError("episodes must be >= 1")
-    cfg = make_config(scenario, **params)
-    # ns-3 runs one process per copy: more copies than cores only adds contention.
-    cap = MAX_BATCH if backend == "twin" else max(1, os.cpu_count() or 1)
-    recorder = EpisodeRecorder()
-    run_episodes(scenario, policy, episodes, seed, backend, batch or min(episodes, cap), params,
-                 recorder, on_batch_end=on_episode)
-    out = recorder.summary(cfg.r_min)
+    spec = scenario_spec(scenario)
+    recorder = spec.recorder(spec.make_config(**params))
+    run_episodes(scenario, policy, episodes, seed, backend,
+                 batch or default_batch(episodes, backend), params, recorder,
+                 on_batch_end=on_episode)
+    out = recorder.summary()
     out.update({"scenario": scenario, "backend": backend, "policy": policy.name, "seed": seed})
     return out
 
 
+def default_batch(episodes: int, backend: str) -> int:
+    """Copies stepped together: up to MAX_BATCH on the twin; ns-3 runs one process per copy,
+    and more copies than cores only adds contention."""
+    cap = MAX_BATCH if backend == "twin" else max(1, os.cpu_count() or 1)
+    return min(episodes, cap)
+
+
 def run_episodes(scenario: str, policy: Policy, episodes: int, seed: int, backend: str,
-                 batch: int, params: dict[str, Any], recorder: EpisodeRecorder, *,
+                 batch: int, params: dict[str, Any], recorder: Recorder, *,
                  ns3_options: Callable[[int], dict[str, Any] | None] | None = None,
                  on_batch_start: Callable[[int, int], None] | None = None,
                  before_act: Callable[[Any, int], None] | None = None,
@@ -55,7 +66,6 @@ def run_episodes(scenario: str, policy: Policy, episodes: int, seed: int, backen
     `on_batch_start(n, episode_seed)` before its reset, `before_act(env, t)` and
     `after_step(env, t)` around step t (0-based), `on_batch_end(n)` after the batch.
     """
-    cfg = make_config(scenario, **params)
     envs: dict[int, Any] = {}
     try:
         done, b_idx = 0, 0
@@ -69,7 +79,7 @@ def run_episodes(scenario: str, policy: Policy, episodes: int, seed: int, backen
             if on_batch_start:
                 on_batch_start(n, s)
             env.reset(seed=s)
-            policy.reset(n, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(s))
+            policy.reset(n, env.n_agents, env.single_action_space, np.random.default_rng(s))
             truncated = np.zeros(n, dtype=bool)
             t = 0
             while not truncated.all():

@@ -15,30 +15,33 @@ covers, and training continues from there: an interruption loses only the unfini
 
 Modes (agents/registry.py): D- each agent its own network and buffer; C- one shared network and
 buffer (raw data pooled: the baseline the federation avoids); F- own networks and buffers, FedAvg
-of the online weights every `tau_agg` environment steps, plain or with secure aggregation.
+of the online weights every `tau_agg` environment steps through a federation strategy
+(federation/strategy.py: plain or secure FedAvg; the trainer only hands over and loads back).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
-import json
-import math
 import os
 import signal
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
+from agents.registry import make_learner
+from federation.strategy import AGGREGATIONS, Strategy, make_strategy
 from fedmarl.evaluate import episode_seed
-from fedmarl.mainjob import write_atomic
-from pybridge import make_config, make_vec_env
+from fedmarl.io import RunDir, read_config, write_atomic, write_yaml
+from fedmarl.scenario import DEFAULT_SCENARIO, learner_overrides
+from fedmarl.scenario import spec as scenario_spec
+from pybridge import make_vec_env
+from pybridge.api import BACKENDS
 from pybridge.config import ConfigError
 
 TAU_AGG_CHOICES = (128, 256, 512, 1024)
@@ -48,7 +51,7 @@ TAU_AGG_CHOICES = (128, 256, 512, 1024)
 class TrainConfig:
     """A training run. Every field can come from the config file; CLI flags override."""
 
-    scenario: str = "inx-factory"
+    scenario: str = DEFAULT_SCENARIO
     backend: str = "twin"
     algo: str = "f-maddqn"
     seed: int = 0
@@ -78,19 +81,8 @@ class TrainConfig:
 
     @staticmethod
     def read_file(path: str | os.PathLike) -> dict[str, Any]:
-        """The options of a YAML config file, unvalidated (CLI flags may still override)."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-        return data
+        """The options of a YAML or TOML config file, unvalidated (CLI flags may override)."""
+        return read_config(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
@@ -99,10 +91,7 @@ class TrainConfig:
     @classmethod
     def load_run(cls, run_dir: str | os.PathLike) -> TrainConfig:
         """The configuration a run directory was started with."""
-        path = Path(run_dir) / "config.yaml"
-        if not path.exists():
-            raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
-        data = cls.read_file(path)
+        data = RunDir(run_dir).read_config()
         data.pop("params_resolved", None)
         return cls.from_dict(data)
 
@@ -116,15 +105,17 @@ class TrainConfig:
             make_learner_config(self.algo, **self.agent)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"agent: {exc}") from exc
-        if self.backend not in ("twin", "ns3"):
-            raise ConfigError(f"backend must be 'twin' or 'ns3', got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got"
+                              f" {self.backend!r}")
         for name, low in (("episodes", 1), ("n_envs", 1), ("checkpoint_every", 1),
                           ("keep_checkpoints", 1), ("tau_agg", 1), ("secagg_frac_bits", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.aggregation not in ("secure", "plain"):
-            raise ConfigError(f"aggregation must be 'secure' or 'plain', got {self.aggregation!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got"
+                              f" {self.aggregation!r}")
         if not 0.5 < self.secagg_threshold <= 1.0:
             # t > n/2: no server can then collect both kinds of share of one client from honest
             # clients (federation/README.md, "departures from Bonawitz").
@@ -133,7 +124,7 @@ class TrainConfig:
             raise ConfigError(f"secagg_clip must be > 0, got {self.secagg_clip}")
         if not isinstance(self.params, dict) or not isinstance(self.agent, dict):
             raise ConfigError("params and agent must be mappings")
-        make_config(self.scenario, **self.params)  # scenario parameters validated here
+        scenario_spec(self.scenario).make_config(**self.params)  # scenario parameters checked
 
     @property
     def mode(self) -> str:
@@ -143,59 +134,30 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# --------------------------------------------------------------------------- run directory
-class RunDir:
-    """Files of one run; metric files are append-only and cut back on resume."""
+# ----------------------------------------------------------------------------- federation
+def strategy_for(cfg: TrainConfig, n_agents: int) -> Strategy:
+    """The federation strategy of an F- training config."""
+    return make_strategy(cfg.aggregation, n_agents, tau_agg=cfg.tau_agg, n_envs=cfg.n_envs,
+                         threshold=cfg.secagg_threshold, clip=cfg.secagg_clip,
+                         frac_bits=cfg.secagg_frac_bits, curve=cfg.secagg_curve)
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.ckpt_dir = self.path / "checkpoints"
 
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.yaml"
+class Federation:
+    """The trainer's side of a round: the members' online weights go to the strategy, the
+    average (if the round succeeded) comes back into every member, whose target network is
+    rebuilt from it; optimiser state and replay buffers stay local."""
 
-    def checkpoints(self) -> list[Path]:
-        return sorted(self.ckpt_dir.glob("ckpt-*.pt"))
+    def __init__(self, strategy: Strategy, n_agents: int) -> None:
+        self.strategy = strategy
+        self.n = n_agents
 
-    def latest_checkpoint(self) -> Path | None:
-        ckpts = self.checkpoints()
-        return ckpts[-1] if ckpts else None
-
-    def append_jsonl(self, name: str, row: dict[str, Any]) -> None:
-        with open(self.path / name, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def read_jsonl(self, name: str) -> list[dict[str, Any]]:
-        p = self.path / name
-        if not p.exists():
-            return []
-        rows = []
-        for line in p.read_text().splitlines():
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # a torn last line from a kill: everything before it is good
-        return rows
-
-    def truncate_jsonl(self, name: str, keep) -> None:
-        rows = [r for r in self.read_jsonl(name) if keep(r)]
-        write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-    def write_csv(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        cols: list[str] = []
-        for r in rows:
-            cols += [k for k, v in r.items() if k not in cols and not isinstance(v, list | dict)]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-        write_atomic(self.path / "metrics.csv", buf.getvalue().encode())
+    def round(self, learner, round_no: int) -> dict[str, Any]:
+        updates = [learner.member_params(i) for i in range(self.n)]
+        average, report = self.strategy.aggregate(updates, round_no)
+        if average is not None:  # a failed round leaves every model unchanged
+            for i in range(self.n):
+                learner.load_member_params(i, average)
+        return report
 
 
 def save_checkpoint(run: RunDir, episode: int, payload: dict[str, Any], keep: int) -> Path:
@@ -220,7 +182,8 @@ class Trainer:
         self.run = RunDir(run_dir)
         self.progress = progress
         self.console = console
-        self.scenario_cfg = make_config(cfg.scenario, **cfg.params)
+        self.spec = scenario_spec(cfg.scenario)
+        self.scenario_cfg = self.spec.make_config(**cfg.params)
         self.episode = 0  # finished training episode batches
         self.global_step = 0
         self.fed_rounds = 0
@@ -228,17 +191,20 @@ class Trainer:
 
     # -------------------------------------------------------------------- construction
     def _build(self) -> None:
-        from agents.registry import make_learner
-
-        cfg, sc = self.cfg, self.scenario_cfg
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)
-        self.env = make_vec_env(cfg.scenario, cfg.n_envs, backend=cfg.backend, **cfg.params)
-        self.learner = make_learner(cfg.algo, sc.obs_width, sc.n_channels, sc.n_subnetworks,
-                                    seed=cfg.seed, **cfg.agent)
-        self.federator = Federator(cfg, sc.n_subnetworks) if cfg.mode == "f" else None
-        # tau_agg counts each agent's own transitions (ref. 002's single-environment T_agg); with
-        # B copies an agent gathers B per batched step.
-        self.agg_period = max(1, cfg.tau_agg // cfg.n_envs)
+        self.env = env = make_vec_env(cfg.scenario, cfg.n_envs, backend=cfg.backend,
+                                      **cfg.params)
+        self.learner = make_learner(cfg.algo, env.single_observation_space,
+                                    env.single_action_space, env.n_agents, seed=cfg.seed,
+                                    **learner_overrides(self.spec, self.scenario_cfg, cfg.agent))
+        self.federation = (Federation(strategy_for(cfg, env.n_agents), env.n_agents)
+                           if cfg.mode == "f" else None)
+        # What one raw transition costs a C- agent to ship (numbers): observation and action
+        # sizes from the spaces (a composite action is one number per component).
+        self.obs_size = int(np.prod(env.single_observation_space.shape))
+        self.action_size = int(np.prod(getattr(env.single_action_space, "nvec",
+                                               np.ones(1)).shape))
 
     @property
     def interrupted(self) -> bool:
@@ -265,9 +231,8 @@ class Trainer:
             raise ConfigError(f"{self.run.path} already holds a run; continue it with"
                               f" `fedmarl train --resume {self.run.path}` or pick another --out")
         self.run.path.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.run.config_path, yaml.safe_dump(
-            {**self.cfg.to_dict(), "params_resolved": dataclasses.asdict(self.scenario_cfg)},
-            sort_keys=False).encode())
+        write_yaml(self.run.config_path,
+                   {**self.cfg.to_dict(), "params_resolved": dataclasses.asdict(self.scenario_cfg)})
         self._build()
         self._loop()
 
@@ -305,8 +270,7 @@ class Trainer:
                     save_checkpoint(self.run, self.episode, self._state(), cfg.keep_checkpoints)
                 if task is not None:
                     self.progress.update(task, completed=self.episode,
-                                         description=f"{cfg.algo} reward {row['mean_reward']:.2f}"
-                                                     f" rate {row['mean_rate']:.2f}")
+                                         description=self._progress_text(row))
             self.run.write_csv(self.run.read_jsonl("metrics.jsonl"))
             self._export_policy()
         finally:
@@ -317,6 +281,13 @@ class Trainer:
             self.console.print(f"[train] interrupted after episode {self.episode}; continue with"
                                f" `fedmarl train --resume {self.run.path}`")
 
+    def _progress_text(self, row: dict[str, Any]) -> str:
+        text = f"{self.cfg.algo} reward {row['mean_reward']:.2f}"
+        head = self.spec.headline
+        if head != "mean_reward" and head in row:
+            text += f" {head.removeprefix('mean_')} {row[head]:.2f}"
+        return text
+
     def _on_signal(self, signum, frame) -> None:
         # Finish nothing half-way: the current episode is abandoned, the last checkpoint stands.
         self._stop = True
@@ -326,9 +297,11 @@ class Trainer:
         t0 = time.perf_counter()
         obs, _ = env.reset(seed=episode_seed(cfg.seed, 10_000 + self.episode))
         learner.reset_state(explore=True)  # the training streams start a new episode
-        rewards, rates, rates_sh, losses = [], [], [], []
+        scalars: dict[str, list[float]] = defaultdict(list)  # spec.step_scalars per step
+        losses = []
         fed_bytes, fed_secs = 0, 0.0
         done = False
+        steps = 0
         while not done:
             if self._stop:
                 return None
@@ -340,29 +313,28 @@ class Trainer:
             if stats:
                 losses.append(stats)
             self.global_step += 1
-            if self.federator is not None and self.global_step % self.agg_period == 0:
-                report = self.federator.aggregate(learner, self.fed_rounds)
+            steps += 1
+            fed = self.federation
+            if fed is not None and fed.strategy.should_aggregate(self.global_step):
+                report = fed.round(learner, self.fed_rounds)
                 self.fed_rounds += 1
                 fed_bytes += report["bytes_per_client_sent"]
                 fed_secs += report["seconds"]
                 self.run.append_jsonl("federation.jsonl",
                                       {"episode": self.episode, "round": self.fed_rounds,
                                        "global_step": self.global_step, **report})
-            rewards.append(reward.mean())
-            rates.append(info["rate"].mean())
-            rates_sh.append(info["rate_shannon"].mean())
+            for key, value in self.spec.step_scalars(info, reward).items():
+                scalars[key].append(value)
             obs = next_obs
         from federation import centralised_bytes
 
-        sc = self.scenario_cfg
         row = {"episode": self.episode, "global_step": self.global_step,
-               "mean_reward": float(np.mean(rewards)), "mean_rate": float(np.mean(rates)),
-               "mean_rate_shannon": float(np.mean(rates_sh)),
+               **{k: float(np.mean(v)) for k, v in scalars.items()},
                "fed_rounds": self.fed_rounds, "fed_bytes_per_client": int(fed_bytes),
                "fed_seconds": fed_secs, "wall_seconds": time.perf_counter() - t0,
                # What each agent would ship in this episode under C- (raw transitions).
-               "c_bytes_per_client": centralised_bytes(len(rewards) * cfg.n_envs,
-                                                       sc.obs_width)}
+               "c_bytes_per_client": centralised_bytes(steps * cfg.n_envs, self.obs_size,
+                                                       self.action_size)}
         for key in (losses[0] if losses else {}):
             row[key] = float(np.mean([s[key] for s in losses if key in s]))
         if hasattr(learner, "epsilon"):
@@ -376,60 +348,3 @@ class Trainer:
         buf = io.BytesIO()
         torch.save(payload, buf)
         write_atomic(self.run.path / "policy.pt", buf.getvalue())
-
-
-class Federator:
-    """FedAvg of the learner's members, plain or secure; returns the round's accounting."""
-
-    def __init__(self, cfg: TrainConfig, n_agents: int) -> None:
-        self.cfg = cfg
-        self.n = n_agents
-
-    def aggregate(self, learner, round_no: int) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        if self.cfg.aggregation == "plain":
-            return self._plain(learner, round_no, t0)
-        return self._secure(learner, round_no, t0)
-
-    def _broadcast(self, learner, average: dict[str, np.ndarray]) -> None:
-        """Every agent loads the round's average (and rebuilds its target from it)."""
-        for i in range(self.n):
-            learner.load_member_params(i, average)
-
-    def _plain(self, learner, round_no: int, t0: float) -> dict[str, Any]:
-        """Plain FedAvg, exchanged as bytes like the secure path so its bytes are measured."""
-        from federation import plain_fedavg_round
-
-        updates = [learner.member_params(i) for i in range(self.n)]
-        average, report = plain_fedavg_round(updates, round_number=round_no + 1)
-        self._broadcast(learner, average)
-        summary = report.summary()
-        return {"mode": "plain", **summary, "seconds": time.perf_counter() - t0}
-
-    def _secure(self, learner, round_no: int, t0: float) -> dict[str, Any]:
-        """One secure-aggregation round over the agents' online weights (bytes-only protocol).
-
-        The aggregator only ever holds masked vectors (federation/secagg_server.py); each agent
-        then loads the average and rebuilds its target network from it. A round that fails
-        (below threshold) leaves every model unchanged and is recorded as failed.
-        """
-        from federation import QuantConfig, ThresholdError, run_secure_round
-
-        cfg = self.cfg
-        updates = [learner.member_params(i) for i in range(self.n)]
-        quant = QuantConfig(clip=cfg.secagg_clip, frac_bits=cfg.secagg_frac_bits)
-        threshold = max(1, math.ceil(cfg.secagg_threshold * self.n))
-        try:
-            average, report = run_secure_round(updates, threshold=threshold,
-                                               curve=cfg.secagg_curve, quant=quant,
-                                               round_number=round_no + 1)
-        except ThresholdError as exc:
-            return {"mode": "secure", "failed": str(exc), "seconds": time.perf_counter() - t0,
-                    "bytes_per_client_sent": 0}
-        self._broadcast(learner, average)
-        summary = report.summary()
-        summary.pop("transcript", None)
-        clipped = float(np.mean([np.mean(np.abs(v) > cfg.secagg_clip)
-                                 for u in updates for v in u.values()]))
-        return {"mode": "secure", "seconds": time.perf_counter() - t0,
-                "clipped_fraction": clipped, **summary}

@@ -251,5 +251,16 @@ class ScenarioSpec(abc.ABC):
         """An RGB picture [H, W, 3] uint8 of copy b (render_mode "rgb_array")."""
         raise NotImplementedError(f"scenario {self.name!r} does not render")
 
+    # H-fedmarl: optional members the orchestration reads.
+    # Import path of the scenario's extra `fedmarl validate` hooks (fedmarl.validate's
+    # ValidationModule: extra sample sets gathered while running, per-episode statistics, twin
+    # predictions of ns-3-only figures, trace-mode analysis); None: the generic comparison only.
+    validation_module: ClassVar[str | None] = None
+    # Baselines a trained run is compared with (`fedmarl eval --run`); None: all of them.
+    eval_baselines: ClassVar[tuple[str, ...] | None] = None
+    # The config parameter that sets the number of agents N (`fedmarl bench --n`); None: N is
+    # not a parameter of its own.
+    agents_param: ClassVar[str | None] = None
+
     def __repr__(self) -> str:
         return f"<ScenarioSpec {self.name}>"

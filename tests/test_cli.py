@@ -97,3 +97,27 @@ def test_bench_bridge_json_names_both_paths():
     for path in ("shm", "zmq"):
         assert r[path]["round_trips_per_s"] > 0 and r[path]["p50_us"] <= r[path]["p99_us"]
     assert r["speedup_p50"] > 0
+
+
+def test_choices_come_from_the_registries(capsys):
+    import pytest
+
+    from agents.registry import LEARNERS
+    from fedmarl.cli import build_parser
+    from fedmarl.scenario import baseline_names
+    from pybridge import scenarios
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "cmd").choices
+    scen = next(a for a in sub["eval"]._actions if a.dest == "scenario")
+    assert list(scen.choices) == scenarios.names()
+    algo = next(a for a in sub["train"]._actions if a.dest == "algo")
+    assert list(algo.choices) == list(LEARNERS)
+    # An unknown policy is one clear error listing the chosen scenario's baselines.
+    assert main(["eval", "--policy", "oracle", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "oracle" in err
+    for name in baseline_names("inx-factory"):
+        assert name in err
+    with pytest.raises(SystemExit):  # argparse: a scenario that is not registered
+        parser.parse_args(["eval", "--scenario", "no-such-scenario"])

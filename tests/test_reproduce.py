@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedmarl.reproduce import BUDGETS, _episodes_to, n_policy, run_specs
+from fedmarl.studies.inx_factory import BUDGETS, n_policy, run_specs
+from fedmarl.study import episodes_to
 from fedmarl.train import TrainConfig, Trainer
 from pybridge import make_vec_env
 
@@ -29,7 +30,7 @@ def test_global_model_serves_any_number_of_agents(tmp_path):
     params = {**SMALL, "n_subnetworks": 8}
     with make_vec_env("inx-factory", 1, **params) as env:
         env.reset(seed=1)
-        pol.reset(1, 8, 2, np.random.default_rng(1))
+        pol.reset(1, 8, env.single_action_space, np.random.default_rng(1))
         actions = pol.act(env.core)
     assert actions.shape == (1, 8) and actions.min() >= 0 and actions.max() < 2
     averaged_at_5 = n_policy(run, 5, average=True).learner.policy_state_dict()
@@ -58,4 +59,4 @@ def test_episodes_to_rise():
     # Smoothed over 2 batches, the curve first reaches 90 % of its rise with the window ending at
     # batch 12 (the first two "1" batches): 12 batches of 4 copies.
     y = [0.0] * 10 + [1.0] * 10
-    assert _episodes_to(y, n_envs=4) == 48
+    assert episodes_to(y, n_envs=4) == 48

@@ -8,10 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 from fedmarl.cli import main
-from fedmarl.runs import evaluate_run, write_report
-from fedmarl.train import Federator, RunDir, TrainConfig, Trainer
+from fedmarl.io import RunDir
+from fedmarl.report import write_report
+from fedmarl.runs import evaluate_run
+from fedmarl.train import Federation, TrainConfig, Trainer, strategy_for
 from pybridge.config import ConfigError
 
 torch.set_num_threads(1)
@@ -112,15 +115,16 @@ def test_resume_loses_only_the_unfinished_episode_and_matches_an_uninterrupted_r
 def test_secure_round_equals_plain_fedavg_up_to_quantisation():
     from agents.registry import make_learner
 
-    learner = make_learner("f-maddqn", 2, 2, 5, seed=3)
+    obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
     with torch.no_grad():  # make the members differ, as after local training
         for p in learner.q.parameters():
             p.add_(0.1 * torch.randn_like(p))
     other = copy.deepcopy(learner)
     cfg_plain = tiny_cfg(aggregation="plain", params={**TINY, "n_subnetworks": 5})
     cfg_secure = tiny_cfg(aggregation="secure", params={**TINY, "n_subnetworks": 5})
-    rep_p = Federator(cfg_plain, 5).aggregate(learner, 0)
-    rep_s = Federator(cfg_secure, 5).aggregate(other, 0)
+    rep_p = Federation(strategy_for(cfg_plain, 5), 5).round(learner, 0)
+    rep_s = Federation(strategy_for(cfg_secure, 5), 5).round(other, 0)
     assert rep_p["mode"] == "plain" and rep_s["mode"] == "secure"
     step = 2.0 ** -cfg_secure.secagg_frac_bits
     for i in range(5):
@@ -157,6 +161,48 @@ def test_eval_and_report_of_a_run(tmp_path):
     text = report.read_text()
     for png in ("reward.png", "rate_cdf.png", "overhead.png"):
         assert (run / png).stat().st_size > 1000 and png in text
+
+
+def test_scenario_hints_reach_the_learner_under_the_users_overrides(tmp_path):
+    from pybridge import scenarios
+
+    hints = scenarios.get("inx-factory").learner_hints(
+        scenarios.get("inx-factory").make_config(**TINY))
+    t = Trainer(tiny_cfg(episodes=1), tmp_path / "a")
+    t.start()
+    assert t.learner.cfg.obs_shift == hints.obs_shift
+    assert t.learner.cfg.decision_period == hints.decision_period
+    mine = Trainer(tiny_cfg(episodes=1, agent={"obs_shift": 5.0}), tmp_path / "b")
+    mine.start()
+    assert mine.learner.cfg.obs_shift == 5.0  # the user's `agent:` wins
+    assert mine.learner.cfg.obs_scale == hints.obs_scale
+
+
+def test_failed_round_leaves_every_member_unchanged():
+    from agents.registry import make_learner
+    from federation.strategy import SecureFedAvg
+
+    obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
+    with torch.no_grad():
+        for p in learner.q.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    before = [learner.member_params(i) for i in range(5)]
+    failing = SecureFedAvg(1, 5, threshold=0.8, dropouts=lambda r: {"share_keys": [0, 1, 2]})
+    report = Federation(failing, 5).round(learner, 0)
+    assert "failed" in report and report["bytes_per_client_sent"] == 0
+    for i, b in enumerate(before):
+        for k, v in learner.member_params(i).items():
+            np.testing.assert_array_equal(v, b[k])
+
+
+def test_toml_config_file(tmp_path):
+    (tmp_path / "c.toml").write_text('algo = "d-maddqn"\nepisodes = 1\nn_envs = 1\n'
+                                     '[params]\nn_subnetworks = 3\nepisode_steps = 5\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--out",
+                 str(tmp_path / "run")]) == 0
+    cfg = TrainConfig.load_run(tmp_path / "run")
+    assert cfg.algo == "d-maddqn" and cfg.params == {"n_subnetworks": 3, "episode_steps": 5}
 
 
 def test_training_runs_on_the_ns3_backend_too(tmp_path):

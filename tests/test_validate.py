@@ -11,11 +11,14 @@ import json
 import numpy as np
 import pytest
 
-from agents.baselines import make_baseline
 from fedmarl.cli import main
-from fedmarl.validate import TOLERANCES, compare_samples, ks_permutation, validate, verdict
+from fedmarl.scenario import make_baseline
+from fedmarl.scenario import spec as scenario_spec
+from fedmarl.validate import compare_samples, ks_permutation, tolerances, validate, verdict
 from pybridge.bridge import BridgeError, find_binary
-from pybridge.ns3_backend import BINARY
+
+BINARY = scenario_spec("inx-factory").ns3_binary
+TOL = tolerances("inx-factory")
 
 SMALL = {"n_subnetworks": 5, "n_channels": 2, "episode_steps": 20}
 
@@ -29,13 +32,41 @@ def binary():
 
 
 def test_verdict_rules():
-    assert verdict("mean_rate", 10.0, 10.4)["verdict"] == "agree"  # 4 % <= 5 %
-    assert verdict("mean_rate", 10.0, 11.0, (0.5, 1.5))["verdict"] == "differ"
-    assert verdict("mean_rate", 10.0, 11.0, (-0.2, 2.2))["verdict"] == "inconclusive"
-    assert verdict("packet_error_rate", 1e-5, 1.5e-5)["verdict"] == "agree"
-    assert verdict("packet_error_rate", 1e-5, 1e-3)["verdict"] == "differ"
-    assert verdict("queue_mean_packets", None, 3.0)["verdict"] == "n/a"
-    assert all(why for _, _, why in TOLERANCES.values())
+    assert verdict(TOL["mean_rate"], 10.0, 10.4)["verdict"] == "agree"  # 4 % <= 5 %
+    assert verdict(TOL["mean_rate"], 10.0, 11.0, (0.5, 1.5))["verdict"] == "differ"
+    assert verdict(TOL["mean_rate"], 10.0, 11.0, (-0.2, 2.2))["verdict"] == "inconclusive"
+    assert verdict(TOL["packet_error_rate"], 1e-5, 1.5e-5)["verdict"] == "agree"
+    assert verdict(TOL["packet_error_rate"], 1e-5, 1e-3)["verdict"] == "differ"
+    assert verdict(TOL["queue_mean_packets"], None, 3.0)["verdict"] == "n/a"
+    assert all(t.reason for t in TOL.values())
+    # Relative deviation is relative to the twin; ratio is max / min.
+    assert verdict(TOL["mean_rate"], 10.0, 10.4)["deviation"] == pytest.approx(0.04, rel=1e-12)
+    assert verdict(TOL["mean_rate"], 10.0, 9.4)["verdict"] == "differ"  # 6 % of the twin
+    assert verdict(TOL["packet_error_rate"], 1e-5, 3e-5)["deviation"] == pytest.approx(3.0)
+
+
+def test_ks_rows_differ_only_beyond_the_permutation_critical_value():
+    from fedmarl.validate import ks_verdict
+
+    tol = TOL["ks_rate"]  # 0.10
+    inside = ks_verdict(tol, {"distance": 0.05, "critical_95": 0.2, "pvalue_episodes": 0.5})
+    noisy = ks_verdict(tol, {"distance": 0.15, "critical_95": 0.2, "pvalue_episodes": 0.2})
+    real = ks_verdict(tol, {"distance": 0.30, "critical_95": 0.2, "pvalue_episodes": 0.01})
+    assert [r["verdict"] for r in (inside, noisy, real)] == ["agree", "inconclusive", "differ"]
+    assert real["twin"] is None and real["ns3"] == 0.30
+
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats
+
+    from fedmarl.validate import _welch_half
+
+    a = np.array([7.1, 7.9, 8.4, 7.7, 8.0])
+    b = np.array([8.9, 9.6, 8.1, 9.9, 9.2, 10.4, 8.8])
+    lo, hi = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    d = b.mean() - a.mean()
+    assert _welch_half(a, b) == pytest.approx((hi - lo) / 2, rel=1e-9)
+    assert d - _welch_half(a, b) == pytest.approx(lo, rel=1e-9)
 
 
 def test_statistics_tell_same_from_shifted_distributions():
@@ -67,12 +98,12 @@ def test_validate_greedy_small_json_and_report(binary, tmp_path, capsys):
     for b in ("twin", "ns3"):
         assert r["backends"][b]["episodes"] == 2
     assert "delay_mean_s" in r["backends"]["ns3"] and "delay_mean_s" not in r["backends"]["twin"]
-    fbl = r["rates"]["fbl"]
+    fbl = r["samples"]["rate"]
     for k in ("mean", "p5"):
         assert len(fbl[k]["twin_ci"]) == 2 and len(fbl[k]["diff_ci"]) == 2
         assert fbl[k]["twin_ci"][0] <= fbl[k]["twin"] <= fbl[k]["twin_ci"][1]
     assert 0.0 < fbl["ks"]["distance"] < 1.0
-    assert {"p5", "p50", "p95"} <= set(r["sinr_db"]) and "ks" in r["interferer_gain_db"]
+    assert {"p5", "p50", "p95"} <= set(r["samples"]["sinr_db"]) and "ks" in r["samples"]["gain_db"]
     metrics = {row["metric"]: row for row in r["verdicts"] + r["packet_level"]}
     assert {"mean_rate", "p5_rate", "ks_rate", "ks_sinr", "ks_gain", "delay_mean_s",
             "delay_p99_s", "packet_error_rate", "queue_mean_packets"} <= set(metrics)
@@ -83,7 +114,8 @@ def test_validate_greedy_small_json_and_report(binary, tmp_path, capsys):
     assert metrics["packet_error_rate"]["twin"] == 1e-5
     # ns-3's delay is packet-level: positive and at most one blocklength of airtime (+1 ns).
     assert 0 < metrics["delay_mean_s"]["ns3"] <= 256 / 10e6 + 1e-9
-    for f in ("validate.md", "validate.json", "rate_cdf.png", "sinr_cdf.png", "gain_cdf.png"):
+    for f in ("validate.md", "validate.json", "rate_cdf.png", "rate_shannon_cdf.png",
+              "sinr_db_cdf.png", "gain_db_cdf.png"):
         assert (out / f).stat().st_size > 500, f
     md = (out / "validate.md").read_text()
     assert "| ks_rate |" in md and "rate_cdf.png" in md
@@ -111,7 +143,7 @@ def test_trace_mode_follows_episodes_across_batches_and_copies(binary):
     assert tr["episodes"] == 3 and tr["channel_model"]["verdict"] == "agree"
     # The throughput the trace analysis read is the one the comparison used, sample for sample.
     assert tr["packet_effect"]["ns3_throughput_mean"] == pytest.approx(
-        r["rates"]["fbl"]["mean"]["ns3"], rel=1e-6)
+        r["samples"]["rate"]["mean"]["ns3"], rel=1e-6)
     off = validate(policy="random", episodes=1, seed=5, params=SMALL, trace=False)
     assert off["trace"] is None
 
@@ -135,16 +167,16 @@ def test_trace_mode_replay_matches_ns3_full_occupancy_and_isolates_the_mac(binar
     """Item 2: the twin replays ns-3's channel; SINR agrees to floating point at full occupancy,
     and the measured (busy-fraction weighted) SINR differs from it only by the MAC effect."""
     from pybridge import make_config, make_vec_env
-    from pybridge.twin.replay import read_trace, replay
+    from pybridge.scenarios.inx_factory.replay import read_trace, replay
 
     trace = tmp_path / "channel.trace"
     cfg = make_config("inx-factory", **SMALL)
-    greedy = make_baseline("greedy")
+    greedy = make_baseline("inx-factory", "greedy")
     measured, channels, airtime = [], [], []
     with make_vec_env("inx-factory", 1, backend="ns3", **SMALL,
                       ns3_options={"extra_args": [f"--trace={trace}"]}) as env:
         env.reset(seed=4)
-        greedy.reset(1, cfg.n_subnetworks, cfg.n_channels, np.random.default_rng(4))
+        greedy.reset(1, cfg.n_subnetworks, env.single_action_space, np.random.default_rng(4))
         for t in range(cfg.episode_steps + 1):
             last = env.core.last
             measured.append(last.sinr_per_channel[0].reshape(-1, cfg.n_channels).copy())

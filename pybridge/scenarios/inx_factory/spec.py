@@ -88,6 +88,9 @@ class InxFactorySpec(ScenarioSpec):
     baselines_module = "agents.baselines.inx_factory"
     ns3_binary = "fedmarl-inx-factory"
     trace_module = "pybridge.scenarios.inx_factory.replay"
+    validation_module = "pybridge.scenarios.inx_factory.validation"  # H-fedmarl
+    eval_baselines = ("random", "greedy", "cgc")  # H-fedmarl: `fedmarl eval --run`'s comparison
+    agents_param = "n_subnetworks"  # H-fedmarl
     info_keys = tuple(INFO_DTYPES)
     ns3_info_keys = tuple(NS3_INFO_DTYPES)
     info_dtypes: ClassVar[Mapping[str, np.dtype]] = {**INFO_DTYPES, **NS3_INFO_DTYPES}

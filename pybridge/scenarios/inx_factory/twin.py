@@ -22,6 +22,8 @@ are [B, D, N] = from access point i to device d; powers are in watts, rates in b
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtri
 
@@ -392,6 +394,25 @@ class InxFactoryTwin:
         obs = self.observation()
         chan = (self.channel / max(self.K - 1, 1)).astype(F32)[:, :, None]
         return np.concatenate([obs, chan], axis=-1).reshape(self.B, -1)
+
+    def bench_stages(self) -> dict[str, tuple[Any, float]]:
+        """H-fedmarl: the stages of a step for `fedmarl bench twin`'s breakdown: name ->
+        (zero-argument call, calls per env step). Mobility and the large-scale refresh run once
+        every `large_scale_update_steps` steps."""
+        dt = self.cfg.large_scale_update_steps * self.cfg.step_duration
+        rng = np.random.default_rng(0)
+        per = 1.0 / self.cfg.large_scale_update_steps
+        return {"mobility_step": (lambda: self.mobility.step(dt, rng), per),
+                "large_scale_refresh": (self._refresh_large_scale, per),
+                "fading": (self._advance_fading, 1.0),
+                "measure_sinr_rates": (lambda: self._measure(np.zeros((self.B, self.N),
+                                                                       dtype=bool)), 1.0),
+                "observation": (self.observation, 1.0)}
+
+    def bench_facts(self) -> dict[str, Any]:
+        """H-fedmarl: figures `fedmarl bench twin` reports beside the rates."""
+        return {"n_channels": self.K, "faded_interferers_per_device": self.n_faded,
+                "exact_fading": bool(self.exact)}
 
     def close(self) -> None:
         """Nothing to release in process (the Core protocol's close)."""

@@ -1,0 +1,162 @@
+"""What a reference study is made of: its protocol, claims as rules, training, helpers.
+
+The job that runs a study is fedmarl/reproduce.py; the studies are fedmarl/studies/*.py.
+
+A study (a module in fedmarl/studies/, see there) supplies its budgets, the training runs it
+needs (`run_specs`), what it evaluates (`evaluate`), its claims as rules (`claims`: each a
+`Claim` whose check turns the study's numbers into a statement that holds or not), its figures
+and its results page. The engine trains the runs through the same code path as `fedmarl train`
+(in parallel processes, a finished run with the same config reused, so an interrupted study
+resumes), calls the study, checks every claim and writes OUT/results.json and OUT/index.md.
+
+A benchmark, not a test: budgets are the study's ("quick" for a smoke run of the pipeline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fedmarl.io import RunDir, write_atomic
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the reference: `check(data)` returns the numbers it rests on and "holds"."""
+
+    key: str
+    claim: str
+    check: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Study(Protocol):
+    name: str  # `fedmarl reproduce NAME`
+    scenario: str
+    budgets: dict[str, Any]  # "quick" / "full" -> a dataclass of the study's budget
+    claims: tuple[Claim, ...]
+
+    def run_specs(self, budget: Any, seed: int) -> dict[str, dict[str, Any]]:
+        """name -> `fedmarl train` config of every training run the study needs."""
+        ...
+
+    def evaluate(self, runs: dict[str, dict[str, Any]], budget: Any, seed: int,
+                 log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, float]]:
+        """(the study's numbers, seconds per evaluation stage) from the trained runs."""
+        ...
+
+    def figures(self, data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) -> None:
+        ...
+
+    def page(self, result: dict[str, Any]) -> str:
+        ...
+
+
+# ------------------------------------------------------------------------------- training
+def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
+    """Train (or reuse) one run; returns its per-episode metrics and wall time."""
+    import torch
+
+    from fedmarl.train import TrainConfig, Trainer
+
+    torch.set_num_threads(1)  # runs go in parallel processes, one core each
+    run = Path(work) / name
+    done = run / "policy.pt"
+    cfg = TrainConfig.from_dict(spec)
+    wall = None
+    rd = RunDir(run)
+    if done.exists() and rd.is_run():
+        old = rd.read_config()
+        if all(old.get(k) == v for k, v in cfg.to_dict().items() if k in spec):
+            wall = json.loads((run / "reproduce.json").read_text()).get("wall_seconds") \
+                if (run / "reproduce.json").exists() else None
+    if wall is None:
+        if run.exists():
+            shutil.rmtree(run)
+        t0 = time.perf_counter()
+        Trainer(cfg, run).start()
+        wall = time.perf_counter() - t0
+        write_atomic(run / "reproduce.json", json.dumps({"wall_seconds": wall}))
+    rows = rd.read_jsonl("metrics.jsonl")
+    return {"name": name, "run": str(run), "spec": spec, "wall_seconds": wall,
+            "metrics": rows, "reward": [r["mean_reward"] for r in rows]}
+
+
+def train_all(specs: dict[str, dict[str, Any]], work: Path, jobs: int,
+              log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    runs: dict[str, dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {n: pool.submit(train_one, n, s, str(work)) for n, s in specs.items()}
+        for name, fut in futures.items():
+            runs[name] = fut.result()
+            log(f"[reproduce] trained {name} in {runs[name]['wall_seconds']:.0f} s")
+    return runs
+
+
+def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
+                          average: bool = False):
+    """The run's policy for n agents under scenario parameters `params` (over the run's own):
+    the trained per-agent networks at the trained N unless `average`; otherwise every agent gets
+    the member average of the trained networks, which for F- runs is the federation's global
+    model (members are equal after each aggregation and drift only tau_agg transitions)."""
+    from agents.policy import LearnerPolicy
+    from fedmarl.runs import load_run_policy
+    from fedmarl.scenario import build_learner
+
+    policy, record = load_run_policy(run)
+    old = policy.learner
+    if n == old.n_agents and not average:
+        return policy
+    sd = old.policy_state_dict()
+    avg = {k: (v.mean(dim=0, keepdim=True).expand(n, *v.shape[1:]).clone()
+               if v.ndim and v.shape[0] == old.n_agents else v) for k, v in sd.items()}
+    learner = build_learner(record["algo"], record["scenario"], {**record["params"], **params},
+                            record["agent"], record["seed"], n_agents=n)
+    learner.load_policy_state_dict(avg)
+    return LearnerPolicy(learner, name=record["algo"])
+
+
+# ------------------------------------------------------------------------ claims and curves
+def check_claims(claims: tuple[Claim, ...], data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for c in claims:
+        checked = c.check(data)
+        out[c.key] = {"claim": c.claim, **checked, "holds": bool(checked["holds"])}
+    return out
+
+
+def tail_mean(y: list[float], frac: float = 0.2) -> float:
+    y = np.asarray(y)
+    return float(y[-max(1, int(frac * y.size)):].mean())
+
+
+def episodes_to(y: list[float], n_envs: int, frac: float = 0.9) -> int:
+    """Training episodes until the smoothed reward first reaches `frac` of its total rise."""
+    y = np.asarray(y, dtype=float)
+    k = max(1, y.size // 10)
+    s = np.convolve(y, np.ones(k) / k, mode="valid")
+    target = s[0] + frac * (s.max() - s[0])
+    return int((np.argmax(s >= target) + k) * n_envs)
+
+
+def clean(x: Any) -> Any:
+    """JSON-able: string keys, numpy scalars as Python ones, NaN/inf as null."""
+    if isinstance(x, dict):
+        return {str(k): clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return clean(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x

@@ -1,0 +1,122 @@
+"""fedmarl's import structure and scenario independence, and the study engine on a toy study."""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from fedmarl.reproduce import reproduce
+from fedmarl.study import Claim, check_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+FEDMARL = ROOT / "fedmarl"
+
+
+def _module(path: Path) -> str:
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def _imports() -> dict[str, set[str]]:
+    """fedmarl module -> fedmarl modules it imports (function-level imports included)."""
+    mods = {_module(p): p for p in FEDMARL.rglob("*.py")}
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            edges[m] |= {n for n in names if n in mods and n != m}
+    # fedmarl.studies imports its study modules by name (pkgutil)
+    edges["fedmarl.studies"] |= {m for m in mods if m.startswith("fedmarl.studies.")}
+    return edges
+
+
+def test_no_import_cycle_in_fedmarl():
+    edges = _imports()
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(edges[m]):
+            assert state.get(t) != 1, "import cycle: " + " -> ".join([*stack, t])
+            if t not in state:
+                visit(t, [*stack, t])
+        state[m] = 2
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+
+
+def test_only_studies_name_a_scenario():
+    """Outside fedmarl/studies/ (a study is about one paper's scenario), the one mention of a
+    scenario is the CLI's default value."""
+    for p in FEDMARL.rglob("*.py"):
+        if "studies" in p.relative_to(FEDMARL).parts:
+            continue
+        text = p.read_text().lower()
+        hits = text.count("inx")
+        if p.name == "scenario.py":
+            assert hits == 1 and 'default_scenario = "inx-factory"' in text
+        else:
+            assert hits == 0, p
+
+
+@dataclass(frozen=True)
+class Budget:
+    n: int
+
+
+def _bigger(d):
+    return {"a": d["a"], "b": d["b"], "holds": d["a"] > d["b"]}
+
+
+class ToyStudy:
+    """No training runs: evaluate() makes two numbers; one claim holds, one does not."""
+
+    name = "toy"
+    scenario = "toy"
+    budgets: ClassVar[dict[str, Budget]] = {"quick": Budget(1), "full": Budget(2)}
+    claims = (Claim("a_beats_b", "a is larger than b", _bigger),
+              Claim("b_beats_a", "b is larger than a",
+                    lambda d: {"holds": d["b"] > d["a"]}))
+
+    def run_specs(self, budget, seed):
+        return {}
+
+    def evaluate(self, runs, budget, seed, log):
+        return {"a": 2.0 * budget.n, "b": 1.0, "_raw": [1, 2, 3]}, {"toy_eval": 0.0}
+
+    def figures(self, data, runs, out):
+        (out / "fig.txt").write_text(str(data["_raw"]))
+
+    def page(self, result):
+        return f"# toy\n{result['claims']['a_beats_b']['holds']}\n"
+
+
+def test_reproduce_engine_checks_claims_and_writes_the_page(tmp_path):
+    r = reproduce(ToyStudy(), out=tmp_path / "out", quick=True, work=tmp_path / "work",
+                  jobs=1, log=lambda s: None)
+    assert r["claims"]["a_beats_b"] == {"claim": "a is larger than b", "a": 2.0, "b": 1.0,
+                                        "holds": True}
+    assert r["claims"]["b_beats_a"]["holds"] is False
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["mode"] == "quick" and saved["budget"] == {"n": 1}
+    assert "_raw" not in saved and saved["a"] == 2.0  # raw arrays are for claims, not the file
+    assert set(saved["timings_s"]) >= {"training", "toy_eval", "total"}
+    assert (tmp_path / "out" / "index.md").read_text() == "# toy\nTrue\n"
+    assert (tmp_path / "out" / "fig.txt").read_text() == "[1, 2, 3]"
+    assert check_claims(ToyStudy.claims, {"a": 0, "b": 1})["b_beats_a"]["holds"] is True
+
+
+def test_studies_registry_lists_the_inx_factory_study():
+    from fedmarl import studies
+
+    assert "inx-factory" in studies.study_names()
+    assert studies.get("inx-factory").scenario == "inx-factory"
