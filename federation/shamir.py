@@ -10,8 +10,9 @@ Share x-coordinates are client id + 1, so a share never sits at x = 0 (the secre
 
 from __future__ import annotations
 
+import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 PRIME = 2**255 - 19
 SECRET_BITS = 254
@@ -79,3 +80,48 @@ def reconstruct(points: Sequence[tuple[int, int]]) -> int:
     """The secret from (x, share) pairs; exactly `threshold` of them are needed."""
     xs = [x for x, _ in points]
     return combine(lagrange_at_zero(xs), [s for _, s in points])
+
+
+def evaluate_at(points: Sequence[tuple[int, int]], x: int) -> int:
+    """f(x) for the polynomial of degree < len(points) through `points`."""
+    acc = 0
+    for i, (xi, yi) in enumerate(points):
+        num, den = 1, 1
+        for j, (xj, _) in enumerate(points):
+            if j != i:
+                num = num * (x - xj) % PRIME
+                den = den * (xi - xj) % PRIME
+        acc += yi * num * pow(den, -1, PRIME)
+    return acc % PRIME
+
+
+def reconstruct_verified(points: Sequence[tuple[int, int]], threshold: int,
+                         is_right: Callable[[int], bool], max_tries: int = 256
+                         ) -> tuple[int, set[int]] | None:
+    """The secret from any `threshold` good shares, and the x of every share that is wrong.
+
+    A responder may send a wrong share; `is_right` recognises the true secret (commitment or
+    public key). The first `threshold` points are tried first; if they fail, subsets that
+    leave out one, then two, ... of the points are tried (at most `max_tries` in all). Once a
+    subset gives the right secret, every other point is checked against that polynomial, so
+    the caller learns which responders lied. None when no tried subset works.
+    """
+    if len(points) < threshold:
+        return None
+    tried: set[tuple[tuple[int, int], ...]] = set()
+    for n_out in range(len(points) - threshold + 1):
+        for left_out in itertools.combinations(range(len(points)), n_out):
+            chosen = tuple(p for i, p in enumerate(points) if i not in left_out)[:threshold]
+            if chosen in tried:
+                continue
+            if len(tried) >= max_tries:
+                return None
+            tried.add(chosen)
+            secret = reconstruct(chosen)
+            if is_right(secret):
+                # Only after a failure is it worth finding the liars (costs t^2 per point).
+                wrong = set() if len(tried) == 1 else {
+                    x for x, y in points if (x, y) not in chosen
+                    and evaluate_at(chosen, x) != y}
+                return secret, wrong
+    return None
