@@ -28,7 +28,7 @@ import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from federation.errors import ConfigError
 
@@ -157,10 +157,16 @@ def harary_parameters(n: int, threat: ThreatModel | None = None) -> tuple[int, i
 
 # --- the graph itself ----------------------------------------------------------------------
 
-def _permutation(ids: Sequence[int], seed: bytes) -> list[int]:
-    """A uniformly random order of `ids`: sort by SHA-256(seed, id) (ties have prob. 2^-256)."""
+@lru_cache(maxsize=8)
+def _permutation(ids: tuple[int, ...], seed: bytes) -> tuple[int, ...]:
+    """A uniformly random order of `ids`: sort by SHA-256(seed, id) (ties have prob. 2^-256).
+
+    Cached: in the in-process simulation every client derives the same ring from the same
+    public seed (in a deployment each computes it once, O(N log N)).
+    """
     tag = b"fedmarl/secagg/v1/graph-permutation"
-    return sorted(ids, key=lambda i: hashlib.sha256(tag + seed + struct.pack("<I", i)).digest())
+    return tuple(sorted(ids, key=lambda i: hashlib.sha256(tag + seed +
+                                                          struct.pack("<I", i)).digest()))
 
 
 @dataclass(frozen=True)
@@ -188,30 +194,44 @@ class NeighbourGraph:
         return cls(HARARY, ids, degree, seed)
 
     @cached_property
-    def _neighbours(self) -> dict[int, frozenset[int]]:
-        if self.kind == COMPLETE:
-            everyone = frozenset(self.ids)
-            return {i: everyone - {i} for i in self.ids}
+    def _everyone(self) -> frozenset[int]:
+        return frozenset(self.ids)
+
+    @cached_property
+    def _ring(self) -> tuple[tuple[int, ...], dict[int, int]]:
         ring = _permutation(self.ids, self.seed)
-        n, half = len(ring), self.degree // 2
-        return {u: frozenset(ring[(p + j) % n] for j in range(-half, half + 1) if j)
-                for p, u in enumerate(ring)}
+        return ring, {u: p for p, u in enumerate(ring)}
+
+    @cached_property
+    def _cache(self) -> dict[int, frozenset[int]]:
+        return {}
 
     def neighbours(self, u: int) -> frozenset[int]:
         """Clients u masks with (and, on the Harary graph, exchanges shares with)."""
-        return self._neighbours[u]
+        got = self._cache.get(u)
+        if got is None:
+            if u not in self._everyone:
+                raise KeyError(u)
+            if self.kind == COMPLETE:
+                got = self._everyone - {u}
+            else:
+                ring, pos = self._ring
+                n, half, p = len(ring), self.degree // 2, pos[u]
+                got = frozenset(ring[(p + j) % n] for j in range(-half, half + 1) if j)
+            self._cache[u] = got
+        return got
 
     def holders(self, u: int) -> frozenset[int]:
         """Clients that receive a share of u's secrets. On the complete graph u keeps one share
         itself (Bonawitz et al.); on the Harary graph only its k neighbours hold shares (Bell
         et al.), so a threshold from the finder counts neighbours only."""
         if self.kind == COMPLETE:
-            return self._neighbours[u] | {u}
-        return self._neighbours[u]
+            return self._everyone
+        return self.neighbours(u)
 
     def holds_shares_of(self, w: int) -> frozenset[int]:
         """Clients whose shares w holds (the relation is symmetric)."""
         return self.holders(w)
 
     def __contains__(self, u: object) -> bool:
-        return u in self._neighbours
+        return u in self._everyone
