@@ -41,6 +41,7 @@ from federation.graph import (
     AUTO_HARARY_ABOVE,
     COMPLETE,
     HARARY,
+    SEMI_MALICIOUS,
     ThreatModel,
     harary_parameters,
 )
@@ -92,6 +93,10 @@ def resolve_graph(n: int, threshold: int | None, graph: str = "auto",
         return HARARY, k, t
     if threshold is None:
         raise ConfigError("a Harary degree needs its threshold too")
+    if threat.server == SEMI_MALICIOUS and 2 * threshold <= degree:
+        raise ConfigError(f"against a semi-malicious server the Harary threshold must exceed "
+                          f"k/2 (k = {degree}, t = {threshold}); pass a semi-honest threat "
+                          f"model to accept less")
     return HARARY, degree, threshold
 
 
