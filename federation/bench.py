@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -254,7 +253,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             f"{s['client_seconds_max']:>8.3f} {s['server_seconds']:>8.3f} "
             f"{s['bytes_per_client_sent'] + s['bytes_per_client_received']:>13,.0f} "
             f"{p['bytes_per_client_sent'] + p['bytes_per_client_received']:>10,.0f} "
-            f"{r['bytes_ratio']:>6.3f} {str(s['exact']):>5}")
+            f"{r['bytes_ratio']:>6.3f} {s['exact']!s:>5}")
     return "\n".join(lines)
 
 

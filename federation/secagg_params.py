@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from federation.errors import ConfigError
-from federation.graph import COMPLETE, GRAPHS, HARARY, NeighbourGraph
+from federation.graph import COMPLETE, GRAPHS, NeighbourGraph
 from federation.key_agreement import Curve, get_curve
 from federation.quantise import QuantConfig
 from federation.trust import Identities, Pki, make_identities

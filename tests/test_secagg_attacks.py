@@ -9,6 +9,7 @@ now. n <= 12, d <= 64: the file runs in a few seconds.
 
 import numpy as np
 import pytest
+from test_secagg import Harness
 
 from federation import (
     Authority,
@@ -46,7 +47,6 @@ from federation.secagg_messages import (
 from federation.shamir import PRIME, reconstruct, secret_bytes, x_of
 from federation.share_cipher import seal_shares
 from federation.wire import SIG_LEN, sign
-from test_secagg import Harness
 
 
 def _resign(msg: bytes, key) -> bytes:
@@ -332,7 +332,7 @@ def test_f4_a_stale_advertise_from_an_earlier_run_is_refused():
     start = now.server.start()
     with pytest.raises(ProtocolError, match="another session"):
         now.server.receive(earlier.ads[2])
-    for i, c in now.clients.items():
+    for c in now.clients.values():
         now.server.receive(c.advertise(start))
     assert now.server.broadcast_keys().keys() == {0, 1, 2, 3}
 

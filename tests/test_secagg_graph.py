@@ -4,6 +4,7 @@ including clean refusals when a neighbourhood falls below its threshold. N = 30,
 
 import numpy as np
 import pytest
+from test_secagg import Harness
 
 from federation import (
     ConfigError,
@@ -19,7 +20,6 @@ from federation import (
     run_secure_round,
 )
 from federation.secure_round import resolve_graph
-from test_secagg import Harness
 
 
 @pytest.mark.parametrize("n, server, k, t", [
