@@ -202,8 +202,9 @@ class SecAggServer:
         if bad:
             raise ProtocolError(f"client {sender} claims to have masked with {sorted(bad)}, "
                                 f"which did not share keys with it")
-        # Kept until U3 is fixed: a later report may drop this sender after all.
-        self._vectors[sender] = words.copy()
+        # Kept until U3 is fixed: a later report may drop this sender after all. A read-only
+        # view of the (immutable) message, not a copy.
+        self._vectors[sender] = words
         self._masked_peers[sender] = peers
 
     def _on_consistency_sig(self, msg: bytes) -> None:
