@@ -56,7 +56,7 @@ from federation.shamir import PRIME, random_secret
 from federation.trust import make_identities
 
 __all__ = ["bench_round", "bench_secagg", "calibrate", "estimate_round_seconds",
-           "format_table", "main", "sweep"]
+           "fitting_quant", "format_table", "main", "sweep"]
 
 _DISTINCT_INPUTS = 16  # clients share this many input arrays (memory stays flat at N = 5000)
 
@@ -92,7 +92,7 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
     if dropout_stage not in STAGES:
         raise ValueError(f"dropout_stage must be one of {STAGES}")
     kind, k, t = resolve_graph(clients, threshold, graph, threat, degree)
-    quant = quant or QuantConfig()
+    quant = quant or fitting_quant(clients)
     rng = np.random.default_rng(seed)
     base = [rng.normal(scale=0.1, size=params).astype(np.float32)
             for _ in range(min(clients, _DISTINCT_INPUTS))]
@@ -141,9 +141,20 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
         "threat": _threat_dict(threat) if kind == HARARY or threshold is None else None,
         "dropout_fraction": dropout_fraction, "dropout_stage": dropout_stage,
         "dropped": len(dropped), "curve": curve, "mod_bits": quant.mod_bits,
+        "frac_bits": quant.frac_bits,
         "repeats": repeats, "secure": sec, "plain": pl, "bytes_ratio": ratio,
         "skipped": False,
     }
+
+
+def fitting_quant(clients: int) -> QuantConfig:
+    """The default QuantConfig, with fewer fractional bits where 32-bit words would not hold the
+    sum of `clients` inputs (N = 5000 needs q = 14): keeps masked words the size of float32."""
+    for frac_bits in range(16, 7, -1):
+        quant = QuantConfig(frac_bits=frac_bits)
+        if quant.required_mod_bits(clients) <= quant.mod_bits:
+            return quant
+    return QuantConfig(mod_bits=64)
 
 
 def _threat_dict(threat: ThreatModel | None) -> dict[str, Any]:
@@ -228,8 +239,13 @@ def sweep(clients: Iterable[int] = (20, 50, 200, 1000, 5000),
                     rows.append({**base, "reason": f"estimated {est:.0f} s a round > "
                                                    f"{budget_s:.0f} s budget"})
                     continue
-                row = bench_round(n, d, graph=kind, threat=threat,
-                                  dropout_fraction=dropout_fraction, repeats=repeats, **kwargs)
+                try:
+                    row = bench_round(n, d, graph=kind, threat=threat,
+                                      dropout_fraction=dropout_fraction, repeats=repeats,
+                                      **kwargs)
+                except (ConfigError, MemoryError) as exc:
+                    rows.append({**base, "reason": f"{type(exc).__name__}: {exc}"})
+                    continue
                 row["estimated_seconds"] = est
                 rows.append(row)
     return rows
