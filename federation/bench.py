@@ -26,7 +26,8 @@
 
     format_table(rows) -> str                       the rows as a fixed-width text table
     python -m federation.bench [--clients 20 50 ...] [--params 100000] [--graphs ...]
-        [--threat semi-malicious] [--corrupt 0.05] [--dropout 0.05] [--dropout-stage ...]
+        [--threat semi-malicious] [--corrupt 0.05] [--threat-dropout 0.05] [--dropout 0.05]
+        [--dropout-stage masked_input]
         [--repeats 1] [--budget 300] [--json]      prints the table (or JSON rows)
 """
 
@@ -247,6 +248,7 @@ def sweep(clients: Iterable[int] = (20, 50, 200, 1000, 5000),
                     rows.append({**base, "reason": f"{type(exc).__name__}: {exc}"})
                     continue
                 row["estimated_seconds"] = est
+                row["calibration_us"] = {k: v * 1e6 for k, v in cal.items()}
                 rows.append(row)
     return rows
 
@@ -283,15 +285,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     choices=[COMPLETE, HARARY, "auto"])
     ap.add_argument("--threat", default="semi-malicious",
                     choices=["semi-honest", "semi-malicious"])
-    ap.add_argument("--corrupt", type=float, default=0.05, help="corrupt-client fraction")
-    ap.add_argument("--dropout", type=float, default=0.05, help="drop-out fraction")
+    ap.add_argument("--corrupt", type=float, default=0.05,
+                    help="corrupt-client fraction of the threat model")
+    ap.add_argument("--threat-dropout", type=float, default=0.05,
+                    help="drop-out fraction of the threat model (sets SecAgg+'s k and t)")
+    ap.add_argument("--dropout", type=float, default=0.05,
+                    help="fraction of clients that actually drop out in the measured round")
     ap.add_argument("--dropout-stage", default="masked_input", choices=list(STAGES))
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--budget", type=float, default=300.0,
                     help="skip a configuration estimated to take longer (seconds)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = ap.parse_args(argv)
-    threat = ThreatModel(args.corrupt, args.dropout, args.threat)
+    threat = ThreatModel(args.corrupt, args.threat_dropout, args.threat)
     rows = sweep(args.clients, args.params, args.graphs, args.dropout, args.repeats,
                  args.budget, threat, dropout_stage=args.dropout_stage)
     if args.json:

@@ -229,7 +229,7 @@ def test_bench_returns_secure_and_plain_figures_and_skips_what_is_too_slow():
 def test_bench_runs_all_pairs_beside_secagg_plus_from_the_command_line():
     code = ("import sys; from federation.bench import main; "
             "sys.exit(main(['--clients', '30', '--params', '200', '--json', "
-            "'--corrupt', '0.1', '--dropout', '0.1', '--threat', 'semi-honest']))")
+            "'--corrupt', '0.1', '--threat-dropout', '0.1', '--dropout', '0.1', '--threat', 'semi-honest']))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=Path(federation.__file__).parents[1], check=False)
     assert p.returncode == 0, p.stderr
