@@ -188,7 +188,7 @@ class SecAggServer:
     def _on_shares(self, msg: bytes) -> None:
         sender, sealed = parse_shares(msg, self._params, self._pki, self._context)
         self._check_member(sender, self._ads, self._sealed, "shares")
-        expected = (self.graph.holders(sender) & set(self._ads)) - {sender}
+        expected = {h for h in self.graph.holders(sender) if h in self._ads and h != sender}
         if set(sealed) != expected:
             raise ProtocolError(f"client {sender} must send shares to exactly its "
                                 f"{len(expected)} advertised share holders")
@@ -198,9 +198,10 @@ class SecAggServer:
         sender, words, peers = parse_masked_input(msg, self._params, self._pki, self._context,
                                                   self.graph.degree)
         self._check_member(sender, self._sealed, self._vectors, "masked input")
-        bad = set(peers) - (self.graph.neighbours(sender) & set(self._sealed))
+        nbrs = self.graph.neighbours(sender)
+        bad = [p for p in peers if p not in nbrs or p not in self._sealed]
         if bad:
-            raise ProtocolError(f"client {sender} claims to have masked with {sorted(bad)}, "
+            raise ProtocolError(f"client {sender} claims to have masked with {bad}, "
                                 f"which did not share keys with it")
         # Kept until U3 is fixed: a later report may drop this sender after all. A read-only
         # view of the (immutable) message, not a copy.
@@ -268,8 +269,8 @@ class SecAggServer:
         u2 = sorted(self._sealed)
         out = {v: encode_share_routing(
             self._identity, self._params, self._context, v,
-            {u: self._sealed[u][v] for u in self.graph.holds_shares_of(v) & set(u2)
-             if u != v and v in self._sealed[u]}) for v in u2}
+            {u: self._sealed[u][v] for u in self.graph.holds_shares_of(v)
+             if u != v and u in self._sealed and v in self._sealed[u]}) for v in u2}
         self.sets["shared_keys"] = u2
         self._stage = _Stage.MASKED_INPUT
         return out
@@ -279,8 +280,9 @@ class SecAggServer:
         bad shares is dropped, its input not summed); send it to be signed."""
         if self._stage is not _Stage.MASKED_INPUT:
             raise ProtocolError(f"cannot close stage 'masked_input' at {self._stage.value!r}")
+        shared = set(self._sealed)
         reported = {u for w, peers in self._masked_peers.items()
-                    for u in (self.graph.neighbours(w) & set(self._sealed)) - set(peers)}
+                    for u in (self.graph.neighbours(w) & shared) - set(peers)}
         self._u3 = sorted(set(self._vectors) - reported)
         self.sets["masked_input"] = sorted(self._vectors)
         self.sets["reported"] = sorted(reported & set(self._vectors))
@@ -299,6 +301,7 @@ class SecAggServer:
         s3 = set(self._u3)
         out: dict[int, bytes] = {}
         everyone = [self._signatures[s] for s in u4]
+        signed = set(u4)
         for w in u4:
             u2_w = set(self._masked_peers[w]) | {w}
             held = self.graph.holds_shares_of(w) & u2_w
@@ -308,7 +311,7 @@ class SecAggServer:
                 sigs = everyone
             else:
                 wanted = set().union(*(self.graph.holders(v) for v in held)) if held else set()
-                sigs = [self._signatures[s] for s in sorted(wanted & set(u4))]
+                sigs = [self._signatures[s] for s in sorted(wanted & signed)]
             out[w] = encode_unmask_request(self._identity, self._params, self._context, w, sigs)
         self._stage = _Stage.UNMASK
         return out
