@@ -360,8 +360,10 @@ class SecAggServer:
     def _rebuild(self, v: int, kind: int, is_right) -> int:
         """v's secret from any t good shares among the responders holding one; responders
         caught with a wrong share are remembered in `liars` and tried last."""
-        points = [(x_of(r), self._responses[r][v][1]) for r in sorted(self._responses,
-                  key=lambda r: (r in self.liars, r))
+        # Only v's share holders can hold a share of v: O(k) on the Harary graph, not O(N).
+        holders = sorted((r for r in self.graph.holders(v) if r in self._responses),
+                         key=lambda r: (r in self.liars, r))
+        points = [(x_of(r), self._responses[r][v][1]) for r in holders
                   if v in self._responses[r] and self._responses[r][v][0] == kind]
         found = reconstruct_verified(points, self._params.threshold, is_right)
         if found is None:
