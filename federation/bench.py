@@ -206,7 +206,7 @@ def estimate_round_seconds(clients: int, params: int, dropout_fraction: float = 
     k = n - 1 if degree is None else degree
     t = threshold or (n // 2 + 1 if degree is None else k // 2 + 1)
     drops = round(dropout_fraction * n)
-    verifies = k + (n if degree is None else 1.5 * k) + 6   # advertisements, U3 signatures
+    verifies = k + (t if degree is None else 1.5 * k) + 6   # advertisements, U3 signatures
     work = (n * (verifies * c["verify"] + 2 * k * c["ecdh"] + k * 60e-6)  # + HKDF, GCM
             + 2 * n * k * t * c["mulmod"]                                 # Shamir sharing
             + n * (k + 3) * (d + 5) * c["mask_word"]                      # masks, self-masks
