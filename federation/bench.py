@@ -10,7 +10,7 @@
         deployment with a core per client waits for, network excluded), seconds per stage,
         bytes per surviving client sent/received, the same for plain FedAvg and their ratio,
         and whether the secure result equalled the quantised plain average exactly.
-        `dropout_fraction` of the clients (rounded half up) fall silent at `dropout_stage`;
+        floor(`dropout_fraction` N) clients fall silent at `dropout_stage`;
         "masked_input" (after sharing keys) is the costly case: the server rebuilds their mask
         keys and strips their pairwise masks.
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -45,7 +46,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.accounting import RoundReport
-from federation.errors import ConfigError
+from federation.errors import ConfigError, ThresholdError
 from federation.graph import COMPLETE, HARARY, ThreatModel
 from federation.key_agreement import get_curve
 from federation.layout import check_same_layout, flatten
@@ -98,7 +99,9 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
     base = [rng.normal(scale=0.1, size=params).astype(np.float32)
             for _ in range(min(clients, _DISTINCT_INPUTS))]
     updates = [{"weights": base[i % len(base)]} for i in range(clients)]
-    n_drop = int(dropout_fraction * clients + 0.5)
+    # At most floor(fraction N), as the threat model counts them (more can rightly fail a
+    # SecAgg+ round whose k and t were sized for that many).
+    n_drop = math.floor(dropout_fraction * clients + 1e-9)
     dropped = sorted(rng.choice(clients, size=n_drop, replace=False).tolist())
     identities = make_identities(range(clients))
     secure: list[RoundReport] = []
@@ -244,7 +247,7 @@ def sweep(clients: Iterable[int] = (20, 50, 200, 1000, 5000),
                     row = bench_round(n, d, graph=kind, threat=threat,
                                       dropout_fraction=dropout_fraction, repeats=repeats,
                                       **kwargs)
-                except (ConfigError, MemoryError) as exc:
+                except (ConfigError, ThresholdError, MemoryError) as exc:
                     rows.append({**base, "reason": f"{type(exc).__name__}: {exc}"})
                     continue
                 row["estimated_seconds"] = est
