@@ -4,6 +4,8 @@ Byte counts are the lengths of the actual serialised messages (transport framing
 not counted, for either protocol). Seconds are measured around each party's message handler
 in-process: `clients_total_s` sums all clients (what one core spends simulating them),
 `clients_max_s` is the slowest client (what a deployment with one core per client would wait).
+The critical path of a round is the sum over stages of (slowest client + server): what a
+deployment waits for when every client has its own core (network latency excluded).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ class RoundReport:
     survivors: list[int] = field(default_factory=list)
     dropped: dict[str, list[int]] = field(default_factory=dict)
     transcript: list[bytes] = field(default_factory=list, repr=False)
+    graph: str = ""
+    degree: int = 0
+    threshold: int = 0
+    trust_root: str = ""
+    clipped_total: int | None = None     # securely summed over the inputs in the sum
+    clipped_per_client: dict[int, int] = field(default_factory=dict)  # each client's own count
+    reported: list[int] = field(default_factory=list)  # dropped for bad shares a peer reported
 
     def __post_init__(self) -> None:
         for c in range(self.n_clients):
@@ -81,6 +90,10 @@ class RoundReport:
     def mean_bytes_received(self) -> float:
         return self._survivor_mean(self.bytes_received)
 
+    @property
+    def critical_path_s(self) -> float:
+        return sum(st.clients_max_s + st.server_s for st in self.stages.values())
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures (no transcript)."""
         return {
@@ -88,6 +101,7 @@ class RoundReport:
             "n_clients": self.n_clients,
             "n_params": self.n_params,
             "seconds": self.seconds,
+            "critical_path_seconds": self.critical_path_s,
             "stage_seconds": {k: {"clients_total": v.clients_total_s,
                                   "clients_max": v.clients_max_s, "server": v.server_s}
                               for k, v in self.stages.items()},
@@ -97,6 +111,12 @@ class RoundReport:
             "bytes_max_client_received": max(self.bytes_received.values(), default=0),
             "n_survivors": len(self.survivors),
             "dropped": {k: list(v) for k, v in self.dropped.items()},
+            "graph": self.graph,
+            "degree": self.degree,
+            "threshold": self.threshold,
+            "trust_root": self.trust_root,
+            "clipped_total": self.clipped_total,
+            "reported": list(self.reported),
         }
 
 

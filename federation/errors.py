@@ -25,3 +25,8 @@ class ProtocolError(FederationError):
 
 class ThresholdError(FederationError):
     """Fewer than `threshold` clients are left at some stage: the round is refused."""
+
+
+class ImplausibleAggregateError(ProtocolError):
+    """The unmasked sum cannot come from well-formed inputs (|avg| > clip, weight out of range):
+    some client sent a malformed input, or the server a forged aggregate."""

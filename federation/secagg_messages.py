@@ -2,20 +2,28 @@
 
 Layouts after the 34-byte header (see `wire`); u32 are little-endian; every message ends with
 the sender's 64-byte Ed25519 signature. P = public key length (32 for X25519, 33 for P-256),
-W = 4 or 8 (uint32 when b <= 32), d = number of parameters.
+W = 4 or 8 (uint32 when b <= 32), V = d + L + 1 words (parameters, weight limbs, clipped count).
 
-    ADVERTISE        c_pk (P) | s_pk (P) | b_commit (32)                     client -> server
-    KEY_LIST         n u32 | n x (len u32 | ADVERTISE message verbatim)      server -> all
-    SHARES           n u32 | n x (recipient u32 | nonce 12 | AES-GCM 88)     client -> server
+    ROUND_START      challenge (32)                                           server -> all
+    ADVERTISE        c_pk (P) | s_pk (P) | b_commit (32)                      client -> server
+    KEY_LIST         recipient u32 | n u32 | n x (len u32 | ADVERTISE verbatim)  server -> client
+    SHARES           n u32 | n x (recipient u32 | nonce 12 | AES-GCM 88)      client -> server
     SHARE_ROUTING    recipient u32 | n u32 | n x (sender u32 | nonce 12 | AES-GCM 88)
-    MASKED_INPUT     (d + 1) x W: masked Q(w x) then masked Q(w)             client -> server
-    UNMASK_REQUEST   n u32 | survivors n x u32 | m u32 | dropped m x u32     server -> all
-    UNMASK_RESPONSE  n u32 | n x (client u32 | kind u8 | share 32)           client -> server
-    AGGREGATE        (d + 1) x W: the unmasked sum mod 2^b                   server -> all
+    MASKED_INPUT     V x W masked words | m u32 | m x peer u32 (whom it masked with)
+    CONSISTENCY_LIST n u32 | U3 ids u32 (sorted)                              server -> U3
+    CONSISTENCY_SIG  SHA-256 of (session, U3) (32)                            client -> server
+    UNMASK_REQUEST   recipient u32 | n u32 | n x CONSISTENCY_SIG verbatim (130 bytes each)
+    UNMASK_RESPONSE  n u32 | n x (client u32 | kind u8 | share 32)            client -> server
+    AGGREGATE        V x W: the unmasked sum mod 2^b                          server -> U4
 
-A parser checks, in this order: header (magic, version, type), round number (stale rounds are
-refused), context (session), the sender's identity and signature, then the body's exact length
-and contents. Nothing is decoded before the signature verifies.
+Context field of the header: the parameter digest in ROUND_START, the first 16 bytes of the
+session id in every later message. The session id is SHA-256 of the round parameters, the
+server's fresh challenge and the roster digest, so no message of an earlier round, run or
+roster is accepted even when a round number repeats.
+
+A parser checks, in this order: header (magic, version, type), round number, context, the
+sender's identity and signature, then the body's exact length and contents. Nothing is decoded
+before the signature verifies.
 """
 
 from __future__ import annotations
@@ -49,6 +57,9 @@ from federation.wire import (
 
 SELF_MASK_SHARE = 0
 MASK_KEY_SHARE = 1
+CHALLENGE_LEN = 32
+DIGEST_LEN = 32
+CONSISTENCY_SIG_LEN = HEADER_LEN + DIGEST_LEN + SIG_LEN
 _SHARE_ENTRY = struct.Struct(f"<IB{SHARE_BYTES}s")
 
 
@@ -73,6 +84,33 @@ def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: byte
     return header, Reader(signed, HEADER_LEN)
 
 
+def session_id(params: SecAggParams, challenge: bytes, roster_digest: bytes) -> bytes:
+    """SHA-256 of the round parameters, the server's challenge and the roster (32 bytes).
+
+    Salt of every HKDF call and (first 16 bytes) the context of every message after
+    ROUND_START. The challenge is fresh per round, so a repeated round number (the trainer
+    restarts at 1 every run) never repeats a session.
+    """
+    h = hashlib.sha256(b"fedmarl/secagg/v1/session" + params.context())
+    h.update(challenge + roster_digest)
+    return h.digest()
+
+
+# --- round start -----------------------------------------------------------------------------
+
+def encode_round_start(identity: Ed25519PrivateKey, params: SecAggParams,
+                       challenge: bytes) -> bytes:
+    header = pack_header(MsgType.ROUND_START, params.round_number, SERVER_ID, params.context())
+    return sign(identity, header + challenge)
+
+
+def parse_round_start(msg: bytes, params: SecAggParams, pki: Pki) -> bytes:
+    _, body = open_signed(msg, MsgType.ROUND_START, params, params.context(), pki.server)
+    challenge = bytes(body.take(CHALLENGE_LEN))
+    body.end()
+    return challenge
+
+
 # --- round 0: advertise keys -----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -86,24 +124,30 @@ class Advertisement:
     s_key: Any = field(repr=False, compare=False, default=None)  # s_pk parsed
 
 
-def commit_self_mask_seed(params: SecAggParams, sender: int, seed: bytes) -> bytes:
+def commit_self_mask_seed(session: bytes, sender: int, seed: bytes) -> bytes:
     """SHA-256 commitment to b_u, so the server can tell a corrupted share from a good one.
 
     Not in Bonawitz et al.; the mask-key seed is checked against s_pk instead. Without it, t
-    shares with one bad value would silently produce a wrong aggregate.
+    shares with one bad value would silently produce a wrong aggregate. (b_u is 254 random
+    bits, so the hash hides it.)
     """
     tag = b"fedmarl/secagg/v1/self-mask-commitment"
-    return hashlib.sha256(tag + params.context() + struct.pack("<I", sender) + seed).digest()
+    return hashlib.sha256(tag + session + struct.pack("<I", sender) + seed).digest()
+
+
+def advertise_len(params: SecAggParams) -> int:
+    return HEADER_LEN + 2 * params.curve_impl.public_len + 32 + SIG_LEN
 
 
 def encode_advertise(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
-                     c_pk: bytes, s_pk: bytes, b_commit: bytes) -> bytes:
-    header = pack_header(MsgType.ADVERTISE, params.round_number, sender, params.context())
+                     context: bytes, c_pk: bytes, s_pk: bytes, b_commit: bytes) -> bytes:
+    header = pack_header(MsgType.ADVERTISE, params.round_number, sender, context)
     return sign(identity, header + c_pk + s_pk + b_commit)
 
 
-def parse_advertise(msg: bytes, params: SecAggParams, pki: Pki) -> Advertisement:
-    header, body = open_signed(msg, MsgType.ADVERTISE, params, params.context(), pki)
+def parse_advertise(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
+                    ) -> Advertisement:
+    header, body = open_signed(msg, MsgType.ADVERTISE, params, context, pki)
     n = params.curve_impl.public_len
     c_pk, s_pk, b_commit = bytes(body.take(n)), bytes(body.take(n)), bytes(body.take(32))
     body.end()
@@ -112,40 +156,37 @@ def parse_advertise(msg: bytes, params: SecAggParams, pki: Pki) -> Advertisement
                          curve.load_public(c_pk), curve.load_public(s_pk))
 
 
-def encode_key_list(identity: Ed25519PrivateKey, params: SecAggParams,
-                    ads: Sequence[Advertisement]) -> bytes:
-    parts = [pack_header(MsgType.KEY_LIST, params.round_number, SERVER_ID, params.context()),
-             struct.pack("<I", len(ads))]
+def encode_key_list(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+                    recipient: int, ads: Sequence[Advertisement]) -> bytes:
+    parts = [pack_header(MsgType.KEY_LIST, params.round_number, SERVER_ID, context),
+             struct.pack("<II", recipient, len(ads))]
     for ad in ads:
         parts.append(struct.pack("<I", len(ad.raw)) + ad.raw)
     return sign(identity, b"".join(parts))
 
 
-def parse_key_list(msg: bytes, params: SecAggParams, pki: Pki) -> list[Advertisement]:
+def parse_key_list(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+                   recipient: int) -> list[Advertisement]:
     """Every advertisement, each signature checked against the PKI; duplicates refused."""
-    _, body = open_signed(msg, MsgType.KEY_LIST, params, params.context(), pki.server)
+    _, body = open_signed(msg, MsgType.KEY_LIST, params, context, pki.server)
+    if body.u32() != recipient:
+        raise ProtocolError("key list addressed to another client")
     n = body.u32()
     if n > len(pki.clients):
         raise ProtocolError(f"key list of {n} entries for {len(pki.clients)} known clients")
-    ads = [parse_advertise(bytes(body.take(body.u32())), params, pki) for _ in range(n)]
+    ads = [parse_advertise(bytes(body.take(body.u32())), params, pki, context)
+           for _ in range(n)]
     body.end()
     if len({ad.sender for ad in ads}) != len(ads):
         raise ProtocolError("key list names a client twice")
     return ads
 
 
-def session_id(params: SecAggParams, ads: Sequence[Advertisement]) -> bytes:
-    """SHA-256 of the round parameters and every public key in client-id order (32 bytes).
-
-    Salt of every HKDF call after round 0 and (first 16 bytes) the context of every message.
-    """
-    h = hashlib.sha256(b"fedmarl/secagg/v1/session" + params.context())
-    for ad in sorted(ads, key=lambda a: a.sender):
-        h.update(struct.pack("<I", ad.sender) + ad.c_pk + ad.s_pk + ad.b_commit)
-    return h.digest()
-
-
 # --- round 1: share keys ---------------------------------------------------------------------
+
+def shares_max_len(holders: int) -> int:
+    return HEADER_LEN + 4 + holders * (4 + SEALED_LEN) + SIG_LEN
+
 
 def encode_shares(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
                   context: bytes, sealed: Mapping[int, bytes]) -> bytes:
@@ -193,45 +234,128 @@ def parse_share_routing(msg: bytes, params: SecAggParams, pki: Pki, context: byt
 
 # --- round 2: masked input -------------------------------------------------------------------
 
-def _vector_message_len(params: SecAggParams) -> int:
-    return HEADER_LEN + params.vector_len * params.quant.dtype.itemsize + SIG_LEN
+def _vector_bytes(params: SecAggParams) -> int:
+    return params.vector_len * params.quant.dtype.itemsize
 
 
-def encode_vector(identity: Ed25519PrivateKey, msg_type: MsgType, params: SecAggParams,
-                  sender: int, context: bytes, vector: np.ndarray) -> bytes:
-    header = pack_header(msg_type, params.round_number, sender, context)
+def masked_input_max_len(params: SecAggParams, degree: int) -> int:
+    return HEADER_LEN + _vector_bytes(params) + 4 + 4 * degree + SIG_LEN
+
+
+def _words(data: memoryview, params: SecAggParams, what: str) -> np.ndarray:
+    words = np.frombuffer(data, dtype=params.quant.dtype)
+    if params.quant.mod_bits not in (32, 64) and np.any(words >> params.quant.mod_bits):
+        raise ProtocolError(f"{what} holds values >= 2^{params.quant.mod_bits}")
+    return words
+
+
+def encode_masked_input(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+                        context: bytes, vector: np.ndarray, peers: Sequence[int]) -> bytes:
+    header = pack_header(MsgType.MASKED_INPUT, params.round_number, sender, context)
+    return sign(identity, header + vector.astype(params.quant.dtype, copy=False).tobytes()
+                + pack_ids(sorted(peers)))
+
+
+def parse_masked_input(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+                       degree: int) -> tuple[int, np.ndarray, list[int]]:
+    """(sender, residues, peers it masked with); wrong lengths refused before any copy."""
+    if not _vector_bytes(params) + HEADER_LEN + 4 + SIG_LEN <= len(msg) <= \
+            masked_input_max_len(params, degree):
+        raise ProtocolError(f"MASKED_INPUT of {len(msg)} bytes, expected the "
+                            f"{params.n_params} parameters' words and a peer list")
+    header, body = open_signed(msg, MsgType.MASKED_INPUT, params, context, pki)
+    words = _words(body.take(_vector_bytes(params)), params, "MASKED_INPUT")
+    peers = body.ids(degree)
+    body.end()
+    if len(set(peers)) != len(peers) or header.sender in peers:
+        raise ProtocolError("masked input names a peer twice or itself")
+    return header.sender, words, peers
+
+
+def encode_aggregate(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+                     vector: np.ndarray) -> bytes:
+    header = pack_header(MsgType.AGGREGATE, params.round_number, SERVER_ID, context)
     return sign(identity, header + vector.astype(params.quant.dtype, copy=False).tobytes())
 
 
-def parse_vector(msg: bytes, msg_type: MsgType, params: SecAggParams,
-                 signer: Pki | Ed25519PublicKey, context: bytes) -> tuple[int, np.ndarray]:
-    """(sender, residues) of a MASKED_INPUT or AGGREGATE message; wrong lengths refused."""
-    expected = _vector_message_len(params)
-    if len(msg) != expected:
-        raise ProtocolError(f"{msg_type.name} of {len(msg)} bytes, expected {expected} for "
-                            f"{params.n_params} parameters")
-    header, body = open_signed(msg, msg_type, params, context, signer)
-    words = np.frombuffer(body.take(body.remaining()), dtype=params.quant.dtype)
-    if params.quant.mod_bits not in (32, 64) and np.any(words >> params.quant.mod_bits):
-        raise ProtocolError(f"{msg_type.name} holds values >= 2^{params.quant.mod_bits}")
-    return header.sender, words
+def parse_aggregate(msg: bytes, params: SecAggParams, pki: Pki, context: bytes) -> np.ndarray:
+    if len(msg) != HEADER_LEN + _vector_bytes(params) + SIG_LEN:
+        raise ProtocolError(f"AGGREGATE of {len(msg)} bytes for {params.n_params} parameters")
+    _, body = open_signed(msg, MsgType.AGGREGATE, params, context, pki.server)
+    return _words(body.take(body.remaining()), params, "AGGREGATE")
 
 
-# --- round 3: unmasking ----------------------------------------------------------------------
+# --- round 3: consistency check (Bonawitz et al., ConsistencyCheck) --------------------------
+
+def u3_digest(session: bytes, u3: Sequence[int]) -> bytes:
+    """What a client signs: the session and the exact survivor list."""
+    return hashlib.sha256(b"fedmarl/secagg/v1/u3" + session + pack_ids(list(u3))).digest()
+
+
+def encode_consistency_list(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+                            u3: Sequence[int]) -> bytes:
+    header = pack_header(MsgType.CONSISTENCY_LIST, params.round_number, SERVER_ID, context)
+    return sign(identity, header + pack_ids(list(u3)))
+
+
+def parse_consistency_list(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
+                           ) -> list[int]:
+    _, body = open_signed(msg, MsgType.CONSISTENCY_LIST, params, context, pki.server)
+    u3 = body.ids(len(pki.clients))
+    body.end()
+    if u3 != sorted(set(u3)):
+        raise ProtocolError("the survivor list must be sorted and free of repeats")
+    unknown = set(u3) - set(pki.clients)
+    if unknown:
+        raise ProtocolError(f"the survivor list names clients {sorted(unknown)} not enrolled")
+    return u3
+
+
+def encode_consistency_sig(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+                           context: bytes, digest: bytes) -> bytes:
+    header = pack_header(MsgType.CONSISTENCY_SIG, params.round_number, sender, context)
+    return sign(identity, header + digest)
+
+
+def peek_consistency_sig(msg: bytes, params: SecAggParams, context: bytes) -> tuple[int, bytes]:
+    """(sender, signed digest) WITHOUT checking the signature: for lazy verification."""
+    if len(msg) != CONSISTENCY_SIG_LEN:
+        raise ProtocolError("consistency signature of the wrong length")
+    header = unpack_header(msg)
+    if (header.type != MsgType.CONSISTENCY_SIG or header.round != params.round_number
+            or header.context != context):
+        raise ProtocolError("consistency signature from another round or session")
+    return header.sender, bytes(msg[HEADER_LEN:HEADER_LEN + DIGEST_LEN])
+
+
+def verify_consistency_sig(msg: bytes, pki: Pki, sender: int) -> None:
+    verify(pki.client_key(sender), msg, f"client {sender}")
+
 
 def encode_unmask_request(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
-                          survivors: Sequence[int], dropped: Sequence[int]) -> bytes:
+                          recipient: int, signatures: Sequence[bytes]) -> bytes:
     header = pack_header(MsgType.UNMASK_REQUEST, params.round_number, SERVER_ID, context)
-    return sign(identity, header + pack_ids(list(survivors)) + pack_ids(list(dropped)))
+    return sign(identity, header + struct.pack("<II", recipient, len(signatures))
+                + b"".join(signatures))
 
 
-def parse_unmask_request(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
-                         ) -> tuple[list[int], list[int]]:
+def parse_unmask_request(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+                         recipient: int) -> list[bytes]:
     _, body = open_signed(msg, MsgType.UNMASK_REQUEST, params, context, pki.server)
-    survivors = body.ids(len(pki.clients))
-    dropped = body.ids(len(pki.clients))
+    if body.u32() != recipient:
+        raise ProtocolError("unmask request addressed to another client")
+    n = body.u32()
+    if n > len(pki.clients):
+        raise ProtocolError(f"{n} consistency signatures for {len(pki.clients)} clients")
+    sigs = [bytes(body.take(CONSISTENCY_SIG_LEN)) for _ in range(n)]
     body.end()
-    return survivors, dropped
+    return sigs
+
+
+# --- round 4: unmasking ----------------------------------------------------------------------
+
+def unmask_response_max_len(entries: int) -> int:
+    return HEADER_LEN + 4 + entries * _SHARE_ENTRY.size + SIG_LEN
 
 
 def encode_unmask_response(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
@@ -260,3 +384,4 @@ def parse_unmask_response(msg: bytes, params: SecAggParams, pki: Pki, context: b
         out[v] = (kind, share)
     body.end()
     return header.sender, out
+

@@ -28,6 +28,7 @@ from federation.errors import ProtocolError
 MAGIC = b"FMSA"
 VERSION = 1
 SERVER_ID = 0xFFFFFFFF
+AUTHORITY_ID = 0xFFFFFFFE  # signer of the roster (trust.py); never a client or the server
 CONTEXT_LEN = 16
 SIG_LEN = 64
 HEADER = struct.Struct("<4sBBQI16s")
@@ -37,13 +38,17 @@ _SIGN_DOMAIN = b"fedmarl/secagg/v1/signature\0"
 
 class MsgType(IntEnum):
     ADVERTISE = 1         # client -> server: two ECDH public keys
-    KEY_LIST = 2          # server -> all: every signed advertisement
-    SHARES = 3            # client -> server: encrypted Shamir shares, one per peer
+    KEY_LIST = 2          # server -> client: the signed advertisements of its neighbourhood
+    SHARES = 3            # client -> server: encrypted Shamir shares, one per share holder
     SHARE_ROUTING = 4     # server -> client: the ciphertexts addressed to it
-    MASKED_INPUT = 5      # client -> server: the masked fixed-point vector
-    UNMASK_REQUEST = 6    # server -> survivors: survivor and drop-out lists
+    MASKED_INPUT = 5      # client -> server: the masked fixed-point vector, peers masked with
+    UNMASK_REQUEST = 6    # server -> client: the consistency signatures it needs
     UNMASK_RESPONSE = 7   # client -> server: self-mask or mask-key shares
     AGGREGATE = 8         # server -> survivors: the unmasked modular sum
+    ROUND_START = 9       # server -> all: the fresh challenge of this round
+    CONSISTENCY_LIST = 10  # server -> U3: the survivor list U3
+    CONSISTENCY_SIG = 11  # client -> server (relayed to peers): its signature over U3
+    ROSTER = 12           # authority -> everyone: enrolled ids and verification keys
     PLAIN_UPDATE = 16     # plain FedAvg, client -> server: raw tensors
     PLAIN_AVERAGE = 17    # plain FedAvg, server -> all: the average
 
@@ -63,7 +68,7 @@ def pack_header(msg_type: MsgType, round_number: int, sender: int, context: byte
 
 
 def unpack_header(msg: bytes) -> Header:
-    if not isinstance(msg, (bytes, bytearray, memoryview)):
+    if not isinstance(msg, (bytes, bytearray)):
         raise ProtocolError(f"a message must be bytes, got {type(msg).__name__}")
     if len(msg) < HEADER_LEN:
         raise ProtocolError(f"message of {len(msg)} bytes is shorter than a header")

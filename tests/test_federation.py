@@ -209,10 +209,35 @@ def test_bench_returns_secure_and_plain_figures_and_skips_what_is_too_slow():
     row = bench_secagg(6, 500, dropout_fraction=0.2, repeats=1)
     assert row["dropped"] == 1 and row["secure"]["exact"]
     assert set(row["secure"]["stage_seconds"]) >= {"advertise", "share_keys", "masked_input",
-                                                   "unmask"}
+                                                   "consistency", "unmask"}
     assert row["plain"]["bytes_per_client_sent"] == 34 + 8 + 4 * 500
     assert 1.0 < row["bytes_ratio"] < 10.0
-    rows = sweep(clients=(4, 1000), params=(100,), dropout_fractions=(0.0,), budget_s=5.0)
-    assert [r["skipped"] for r in rows] == [False, True]
-    assert "estimated" in rows[1]["reason"]
+    sec = row["secure"]
+    assert 0 < sec["critical_path_seconds"] <= sec["seconds"]
+    rows = sweep(clients=(3, 1000), params=(100,), graphs=("complete", "harary"),
+                 dropout_fraction=0.0, budget_s=5.0)
+    assert [(r["clients"], r["graph"], r["skipped"]) for r in rows] == [
+        (3, "complete", False), (3, "harary", True), (1000, "complete", True),
+        (1000, "harary", True)]
+    assert "estimated" in rows[2]["reason"] and "no SecAgg+ graph" in rows[1]["reason"]
+    assert rows[3]["degree"] == 52 and rows[3]["threshold"] == 37
     assert estimate_round_seconds(50, 100_000) < estimate_round_seconds(200, 100_000)
+    assert estimate_round_seconds(1000, 100_000, degree=52) < \
+        estimate_round_seconds(1000, 100_000) / 5
+
+
+def test_bench_runs_all_pairs_beside_secagg_plus_from_the_command_line():
+    code = ("import sys; from federation.bench import main; "
+            "sys.exit(main(['--clients', '30', '--params', '200', '--json', "
+            "'--corrupt', '0.1', '--threat-dropout', '0.1', '--dropout', '0.1', '--threat', 'semi-honest']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(federation.__file__).parents[1], check=False)
+    assert p.returncode == 0, p.stderr
+    import json
+    rows = json.loads(p.stdout)
+    assert [r["graph"] for r in rows] == ["complete", "harary"]
+    assert all(r["secure"]["exact"] and r["dropped"] == 3 for r in rows)
+    assert rows[1]["degree"] < rows[0]["degree"] == 29
+    from federation.bench import format_table
+    table = format_table(rows)
+    assert "harary" in table and "complete" in table and len(table.splitlines()) == 4

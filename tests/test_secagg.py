@@ -1,5 +1,7 @@
-"""Secure aggregation (Bonawitz et al. 2017): exact result, drop-outs at every stage, refusals
-below threshold, tampering, replays, malformed input, and what the server's transcript reveals.
+"""Secure aggregation (Bonawitz et al. 2017, with ConsistencyCheck): exact result, drop-outs at
+every stage, refusals below threshold, tampering, replays, malformed input, and what the
+server's transcript reveals. The attacks of issue 10 are in test_secagg_attacks.py, SecAgg+ in
+test_secagg_graph.py.
 
 Sizes are small (n <= 12, d <= 4000): the whole file runs in a few seconds."""
 
@@ -28,26 +30,28 @@ from federation import (
 from federation.quantise import quantise
 from federation.secagg_messages import (
     Advertisement,
+    encode_advertise,
+    encode_consistency_list,
+    encode_consistency_sig,
     encode_key_list,
     encode_share_routing,
     encode_unmask_request,
-    encode_unmask_response,
     parse_key_list,
-    parse_share_routing,
+    parse_masked_input,
     parse_unmask_response,
-    parse_vector,
+    u3_digest,
 )
-from federation.wire import HEADER_LEN, SIG_LEN, MsgType, sign
+from federation.wire import HEADER_LEN, SIG_LEN, sign
 
 
 class Harness:
     """Clients and server of one round, driven stage by stage so tests can interfere."""
 
     def __init__(self, n=5, d=64, t=3, round_number=7, quant=None, curve="x25519", seed=0,
-                 ids=None):
+                 ids=None, graph="complete", degree=0):
         self.ids = ids or make_identities(range(n))
         self.params = SecAggParams(round_number, d, t, quant or QuantConfig(), curve,
-                                   b"test-layout")
+                                   b"test-layout", graph, degree)
         self.x = np.random.default_rng(seed).uniform(-1, 1, size=(n, d))
         self.clients = {i: SecAggClient(i, self.ids.clients[i], self.ids.pki, self.params,
                                         self.x[i]) for i in range(n)}
@@ -55,15 +59,16 @@ class Harness:
         self.n = n
 
     def advertise(self, skip=()):
-        self.ads = {i: c.advertise() for i, c in self.clients.items() if i not in skip}
+        self.start = self.server.start()
+        self.ads = {i: c.advertise(self.start) for i, c in self.clients.items() if i not in skip}
         for msg in self.ads.values():
             self.server.receive(msg)
         self.key_list = self.server.broadcast_keys()
         return self.key_list
 
     def share(self, skip=()):
-        self.shares = {i: self.clients[i].share_keys(self.key_list)
-                       for i in self.server.sets["advertised"] if i not in skip}
+        self.shares = {i: self.clients[i].share_keys(m)
+                       for i, m in self.key_list.items() if i not in skip}
         for msg in self.shares.values():
             self.server.receive(msg)
         self.routing = self.server.route_shares()
@@ -74,12 +79,20 @@ class Harness:
                        for i, m in self.routing.items() if i not in skip}
         for msg in self.masked.values():
             self.server.receive(msg)
+        self.u3_msg = self.server.request_consistency()
+        return self.u3_msg
+
+    def consistency(self, skip=()):
+        self.sigs = {i: self.clients[i].consistency(self.u3_msg)
+                     for i in self.server.survivors if i not in skip}
+        for msg in self.sigs.values():
+            self.server.receive(msg)
         self.request = self.server.request_unmasking()
         return self.request
 
     def unmask(self, skip=()):
-        self.responses = {i: self.clients[i].unmask(self.request)
-                          for i in self.server.survivors if i not in skip}
+        self.responses = {i: self.clients[i].unmask(m)
+                          for i, m in self.request.items() if i not in skip}
         for msg in self.responses.values():
             self.server.receive(msg)
         self.aggregate_msg = self.server.aggregate()
@@ -90,6 +103,7 @@ class Harness:
         self.advertise(skip_at.get("advertise", ()))
         self.share(skip_at.get("share_keys", ()))
         self.mask(skip_at.get("masked_input", ()))
+        self.consistency(skip_at.get("consistency", ()))
         self.unmask(skip_at.get("unmask", ()))
         return self.server.average
 
@@ -112,6 +126,7 @@ def random_updates(n, rng, d=(20, 30)):
     {"share_keys": [3]},
     {"masked_input": [1, 6]},
     {"unmask": [2]},
+    {"consistency": [3]},
     {"advertise": [7], "share_keys": [0], "masked_input": [4], "unmask": [5]},
 ])
 def test_secure_average_equals_quantised_plain_average_exactly(dropouts):
@@ -119,7 +134,8 @@ def test_secure_average_equals_quantised_plain_average_exactly(dropouts):
     ups = random_updates(9, rng)
     weights = rng.uniform(0.5, 3.0, size=9)
     avg, report = run_secure_round(ups, weights, threshold=5, dropouts=dropouts)
-    gone = {c for ids in dropouts.values() for c in ids if c not in dropouts.get("unmask", ())}
+    late = set(dropouts.get("unmask", ())) | set(dropouts.get("consistency", ()))
+    gone = {c for ids in dropouts.values() for c in ids if c not in late}
     survivors = [i for i in range(9) if i not in gone]
     assert report.survivors == survivors
     layout = check_same_layout(ups)
@@ -158,7 +174,10 @@ def test_clients_decode_the_same_average_and_bytes_are_accounted():
         assert report.bytes_sent[c] > 4 * (d + 1) and report.bytes_received[c] > 4 * (d + 1)
     assert report.bytes_sent[1] < 4 * d  # dropped before sending its masked input
     assert set(report.stages) >= {"advertise", "share_keys", "masked_input", "unmask"}
-    assert len(report.transcript) == 6 + 6 + 5 + 5
+    # Advertise, shares, masked input, consistency signature, unmask response.
+    assert len(report.transcript) == 6 + 6 + 5 + 5 + 5
+    assert summary["critical_path_seconds"] <= summary["seconds"]
+    assert summary["graph"] == "complete" and summary["threshold"] == 4
 
 
 def test_client_side_results_match_server():
@@ -171,7 +190,8 @@ def test_client_side_results_match_server():
 
 # --- thresholds ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("stage", ["advertise", "share_keys", "masked_input", "unmask"])
+@pytest.mark.parametrize("stage", ["advertise", "share_keys", "masked_input", "consistency",
+                                   "unmask"])
 def test_below_threshold_is_refused_cleanly(stage):
     rng = np.random.default_rng(7)
     ups = random_updates(6, rng)
@@ -196,14 +216,19 @@ def test_client_refuses_to_continue_below_threshold():
 
 # --- tampering by the server ---------------------------------------------------------------
 
-def _resign_key_list(h, ads):
-    return encode_key_list(h.ids.server, h.params, ads)
+def _resign_key_list(h, ads, recipient=0):
+    return encode_key_list(h.ids.server, h.params, h.server._context, recipient, ads)
+
+
+def _ads_of(h, recipient=0):
+    return parse_key_list(h.key_list[recipient], h.params, h.ids.pki, h.server._context,
+                          recipient)
 
 
 def test_swapped_key_in_the_key_list_is_detected():
     h = Harness(n=4, d=8, t=3)
     h.advertise()
-    ads = parse_key_list(h.key_list, h.params, h.ids.pki)
+    ads = _ads_of(h)
     # Swap client 1's and client 2's mask keys inside their (client-signed) advertisements.
     p = h.params.curve_impl.public_len
     r1, r2 = bytearray(ads[1].raw), bytearray(ads[2].raw)
@@ -214,75 +239,61 @@ def test_swapped_key_in_the_key_list_is_detected():
     with pytest.raises(ProtocolError, match="bad signature"):
         h.clients[0].share_keys(_resign_key_list(h, forged))
     # The honest list still works: the refusal changed nothing.
-    h.clients[0].share_keys(h.key_list)
+    h.clients[0].share_keys(h.key_list[0])
 
 
 def test_injected_or_replaced_keys_are_detected():
     h = Harness(n=4, d=8, t=3)
     h.advertise()
-    ads = parse_key_list(h.key_list, h.params, h.ids.pki)
+    ads = _ads_of(h)
     # The server replaces client 3's advertisement with one it made under a key it controls.
     rogue = make_identities([3])
-    other = SecAggClient(3, rogue.clients[3], h.ids.pki, h.params, np.zeros(8))
-    fake_ad = Advertisement(3, b"", b"", b"", other.advertise())
+    p = h.params.curve_impl.public_len
+    body = ads[3].raw[HEADER_LEN:HEADER_LEN + 2 * p + 32]
+    fake = encode_advertise(rogue.clients[3], h.params, 3, h.server._context, body[:p],
+                            body[p:2 * p], body[2 * p:])
     with pytest.raises(ProtocolError, match="bad signature"):
-        h.clients[0].share_keys(_resign_key_list(h, ads[:3] + [fake_ad]))
-    # A client not in the PKI.
-    stranger = make_identities([9])
-    pki_with_9 = type(h.ids.pki)({**h.ids.pki.clients, 9: stranger.pki.clients[9]},
-                                 h.ids.pki.server)
-    c9 = SecAggClient(9, stranger.clients[9], pki_with_9, h.params, np.zeros(8))
+        h.clients[0].share_keys(_resign_key_list(h, ads[:3] + [Advertisement(3, b"", b"", b"",
+                                                                              fake)]))
+    # A client the authority never enrolled (a Sybil the server made up).
+    sybil = make_identities([9])
+    c9 = encode_advertise(sybil.clients[9], h.params, 9, h.server._context, body[:p],
+                          body[p:2 * p], body[2 * p:])
     with pytest.raises(ProtocolError, match="not in the PKI"):
         h.clients[0].share_keys(_resign_key_list(h, ads[:3] + [Advertisement(9, b"", b"", b"",
-                                                                              c9.advertise())]))
+                                                                              c9)]))
     # The client's own advertisement dropped or altered.
     with pytest.raises(ProtocolError, match="own keys"):
         h.clients[0].share_keys(_resign_key_list(h, ads[1:]))
-    # A key list not signed by the server.
+    # A key list not signed by the server, or addressed to another client.
     with pytest.raises(ProtocolError, match="bad signature"):
-        h.clients[0].share_keys(encode_key_list(h.ids.clients[1], h.params, ads))
+        h.clients[0].share_keys(encode_key_list(h.ids.clients[1], h.params, h.server._context,
+                                                0, ads))
+    with pytest.raises(ProtocolError, match="another client"):
+        h.clients[0].share_keys(h.key_list[1])
 
 
 def test_server_rejects_forged_advertisement():
     h = Harness(n=4, d=8, t=3)
-    msg = bytearray(h.clients[0].advertise())
+    msg = bytearray(h.clients[0].advertise(h.server.start()))
     msg[HEADER_LEN] ^= 1
     with pytest.raises(ProtocolError, match="bad signature"):
         h.server.receive(bytes(msg))
 
 
-def test_tampered_or_redirected_shares_are_detected():
+def test_redirected_shares_are_refused():
     h = Harness(n=4, d=8, t=3)
     h.advertise()
     h.share()
     with pytest.raises(ProtocolError, match="another client"):
         h.clients[0].masked_input(h.routing[1])
-    h.mask()
-    # Flip one bit of the ciphertext client 2 sent to client 0; the server re-signs the routing.
-    sealed = parse_share_routing(h.routing[0], h.params, h.ids.pki, h.server._context, 0)
-    bad = bytearray(sealed[2])
-    bad[20] ^= 1
-    h.clients[0]._sealed_from[2] = bytes(bad)
-    with pytest.raises(ProtocolError, match="fail authentication"):
-        h.clients[0].unmask(h.request)
-
-
-def test_corrupted_share_is_detected_by_the_server():
-    h = Harness(n=5, d=8, t=3)
-    h.advertise()
-    h.share()
-    h.mask()
-    # A malicious client 0 answers with a wrong share of client 1's self-mask seed.
-    honest = h.clients[0].unmask(h.request)
-    _, shares = parse_unmask_response(honest, h.params, h.ids.pki, h.server._context)
-    entries = [(v, kind, (s + 1) % (2**255 - 19) if v == 1 else s)
-               for v, (kind, s) in sorted(shares.items())]
-    h.server.receive(encode_unmask_response(h.ids.clients[0], h.params, 0, h.server._context,
-                                            entries))
-    for i in (1, 2, 3, 4):
-        h.server.receive(h.clients[i].unmask(h.request))
-    with pytest.raises(ProtocolError, match="corrupted"):
-        h.server.aggregate()
+    # Shares relayed "from" a client that never advertised.
+    blob = h.server._sealed[1][0]
+    fake = encode_share_routing(h.ids.server, h.params, h.server._context, 0,
+                                {1: blob, 2: blob, 3: blob, 5: blob})
+    with pytest.raises(ProtocolError, match="did not advertise"):
+        h.clients[0].masked_input(fake)
+    h.clients[0].masked_input(h.routing[0])  # the refusals changed nothing
 
 
 # --- replays and stale messages ------------------------------------------------------------
@@ -293,12 +304,14 @@ def test_stale_round_messages_are_rejected():
     old.run()
     new = Harness(n=4, d=8, t=3, round_number=2, ids=ids)
     # Last round's advertisement replayed into this round's server.
+    new.server.start()
     with pytest.raises(ProtocolError, match="round 1"):
         new.server.receive(old.ads[0])
+    new.server = SecAggServer(ids.server, ids.pki, new.params)
     new.advertise()
-    # Last round's key list replayed to a client of this round.
+    # Last round's key list and round start replayed to a client of this round.
     with pytest.raises(ProtocolError, match="round 1"):
-        new.clients[0].share_keys(old.key_list)
+        new.clients[0].share_keys(old.key_list[0])
     new.share()
     # Last round's shares and masked input refused (wrong stage, then wrong round/session).
     with pytest.raises(ProtocolError):
@@ -323,10 +336,15 @@ def test_duplicates_and_out_of_stage_messages_are_rejected():
         h.clients[0].masked_input(h.routing[0])
     for i in (1, 2, 3):
         h.server.receive(h.masked[i])
-    h.request = h.server.request_unmasking()
+    h.u3_msg = h.server.request_consistency()
+    h.consistency()
+    with pytest.raises(ProtocolError, match="out of order or replayed"):
+        h.clients[0].consistency(h.u3_msg)
+    with pytest.raises(ProtocolError, match="refused"):  # that stage is closed
+        h.server.receive(h.sigs[1])
     h.unmask()
     with pytest.raises(ProtocolError, match="out of order or replayed"):
-        h.clients[0].unmask(h.request)
+        h.clients[0].unmask(h.request[0])
 
 
 def test_messages_from_another_session_are_rejected():
@@ -362,12 +380,16 @@ def test_server_refuses_wrong_length_and_out_of_range_masked_vectors():
     h.share()
     good = h.clients[0].masked_input(h.routing[0])
     body = good[:-SIG_LEN]
-    short = sign(h.ids.clients[0], body[:-4])
+    vec_end = HEADER_LEN + 4 * h.params.vector_len
+    short = sign(h.ids.clients[0], body[:vec_end - 4])
     with pytest.raises(ProtocolError, match="expected"):
         h.server.receive(short)
     longer = sign(h.ids.clients[0], body + b"\0\0\0\0")
-    with pytest.raises(ProtocolError, match="expected"):
+    with pytest.raises(ProtocolError, match="at most"):
         h.server.receive(longer)
+    huge = sign(h.ids.clients[0], body + bytes(4000))
+    with pytest.raises(ProtocolError, match="at most"):
+        h.server.receive(huge)
     big = bytearray(body)
     big[HEADER_LEN:HEADER_LEN + 4] = struct.pack("<I", 1 << 24)
     with pytest.raises(ProtocolError, match=">= 2"):
@@ -379,32 +401,59 @@ def test_server_refuses_wrong_length_and_out_of_range_masked_vectors():
 
 # --- unmasking rules -----------------------------------------------------------------------
 
-def test_client_refuses_overlapping_or_inconsistent_unmask_requests():
+def test_client_checks_the_survivor_list_against_its_own_view():
+    h = Harness(n=5, d=8, t=3)
+    h.advertise()
+    h.share(skip=(4,))  # client 4 advertised but never shared keys: in nobody's U2
+    h.mask()
+    ctx = h.server._context
+
+    def u3(ids, key=None):
+        return encode_consistency_list(key or h.ids.server, h.params, ctx, ids)
+
+    c = h.clients[0]
+    with pytest.raises(ProtocolError, match="not in the survivor list"):
+        c.consistency(u3([1, 2, 3]))
+    with pytest.raises(ProtocolError, match="never shared keys"):
+        c.consistency(u3([0, 1, 2, 4]))
+    with pytest.raises(ThresholdError):
+        c.consistency(u3([0, 1]))
+    with pytest.raises(ProtocolError, match="sorted"):
+        c.consistency(u3([2, 0, 1]))
+    with pytest.raises(ProtocolError, match="bad signature"):
+        c.consistency(u3([0, 1, 2, 3], key=h.ids.clients[1]))
+    c.consistency(h.u3_msg)  # the honest list is signed
+
+
+def test_client_needs_t_signatures_over_its_own_survivor_list():
     h = Harness(n=5, d=8, t=3)
     h.advertise()
     h.share()
-    h.mask(skip=(4,))
+    h.mask()
+    h.consistency()
     ctx = h.server._context
-
-    def request(survivors, dropped):
-        return encode_unmask_request(h.ids.server, h.params, ctx, survivors, dropped)
-
+    sigs = [h.sigs[i] for i in sorted(h.sigs)]
     c = h.clients[0]
-    with pytest.raises(ProtocolError, match="both survivor and drop-out"):
-        c.unmask(request([0, 1, 2, 3], [3, 4]))
-    with pytest.raises(ProtocolError, match="not among the survivors"):
-        c.unmask(request([1, 2, 3], [0, 4]))
-    with pytest.raises(ProtocolError, match="did not share keys"):
-        c.unmask(request([0, 1, 2], [9]))
-    with pytest.raises(ThresholdError):
-        c.unmask(request([0, 1], [2, 3, 4]))
+
+    def request(signatures):
+        return encode_unmask_request(h.ids.server, h.params, ctx, 0, signatures)
+
+    # Only one other signature (with its own, two < t = 3): refused.
+    with pytest.raises(ThresholdError, match="signed the survivor list"):
+        c.unmask(request(sigs[1:2]))
+    # A peer that signed another list: the server showed inconsistent views.
+    other = encode_consistency_sig(h.ids.clients[2], h.params, 2, ctx,
+                                   u3_digest(h.server.session, [0, 1, 2]))
+    with pytest.raises(ProtocolError, match="different survivor list"):
+        c.unmask(request([sigs[1], other, sigs[3]]))
+    # A forged signature.
+    forged = bytearray(sigs[1])
+    forged[-1] ^= 1
     with pytest.raises(ProtocolError, match="bad signature"):
-        c.unmask(encode_unmask_request(h.ids.clients[1], h.params, ctx, [0, 1, 2, 3], [4]))
-    # The honest request is answered; a second, different one is refused whatever it asks.
-    c.unmask(h.request)
-    with pytest.raises(ProtocolError):
-        c.unmask(request([0, 1, 2], [3, 4]))
-    assert c._revealed == {0: 0, 1: 0, 2: 0, 3: 0, 4: 1}
+        c.unmask(request([bytes(forged), sigs[2], sigs[3], sigs[4]]))
+    with pytest.raises(ProtocolError, match="repeated"):
+        c.unmask(request([sigs[1], sigs[1], sigs[2]]))
+    c.unmask(h.request[0])  # the honest request is answered
 
 
 def test_no_client_reveals_both_shares_of_anyone():
@@ -412,6 +461,7 @@ def test_no_client_reveals_both_shares_of_anyone():
     h.advertise()
     h.share()
     h.mask(skip=(2,))
+    h.consistency()
     h.unmask()
     kinds: dict[int, set] = {}
     for msg in h.responses.values():
@@ -425,8 +475,8 @@ def test_no_client_reveals_both_shares_of_anyone():
 # --- privacy -------------------------------------------------------------------------------
 
 def _masked_vectors(h):
-    return {i: parse_vector(m, MsgType.MASKED_INPUT, h.params, h.ids.pki, h.server._context)[1]
-            for i, m in h.masked.items()}
+    return {i: parse_masked_input(m, h.params, h.ids.pki, h.server._context,
+                                  h.server.graph.degree)[1] for i, m in h.masked.items()}
 
 
 def test_masked_vectors_look_uniform_and_hide_the_input():
@@ -466,13 +516,11 @@ def test_other_clients_masked_inputs_do_not_reveal_one_input():
 
 @pytest.mark.parametrize("curve, bad", [("x25519", bytes(32)), ("p256", b"\x02" + b"\xff" * 32)])
 def test_server_refuses_unusable_public_keys(curve, bad):
-    from federation.secagg_messages import encode_advertise
     h = Harness(n=4, d=8, t=3, curve=curve)
-    good = h.clients[0].advertise()
+    good = h.clients[0].advertise(h.server.start())
     p = h.params.curve_impl.public_len
-    forged = encode_advertise(h.ids.clients[1], h.params, 1, bad, good[HEADER_LEN + p:
-                                                                     HEADER_LEN + 2 * p],
-                              bytes(32))
+    forged = encode_advertise(h.ids.clients[1], h.params, 1, h.server._context, bad,
+                              good[HEADER_LEN + p:HEADER_LEN + 2 * p], bytes(32))
     with pytest.raises(ProtocolError, match="key agreement failed|invalid P-256"):
         h.server.receive(forged)
     h.server.receive(good)
