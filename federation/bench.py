@@ -278,10 +278,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m federation.bench",
-                                 description="secure aggregation (all-pairs and SecAgg+) vs "
-                                             "plain FedAvg, one round, all parties in-process")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The sweep's flags; `python -m federation.bench` and `fedmarl bench secagg` share them."""
     ap.add_argument("--clients", type=int, nargs="+", default=[20, 50, 200, 1000, 5000])
     ap.add_argument("--params", type=int, nargs="+", default=[100_000])
     ap.add_argument("--graphs", nargs="+", default=[COMPLETE, HARARY],
@@ -299,14 +297,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=300.0,
                     help="skip a configuration estimated to take longer (seconds)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The sweep the parsed flags ask for."""
     threat = ThreatModel(args.corrupt, args.threat_dropout, args.threat)
-    rows = sweep(args.clients, args.params, args.graphs, args.dropout, args.repeats,
+    return sweep(args.clients, args.params, args.graphs, args.dropout, args.repeats,
                  args.budget, threat, dropout_stage=args.dropout_stage)
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        print(format_table(rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m federation.bench",
+                                 description="secure aggregation (all-pairs and SecAgg+) vs "
+                                             "plain FedAvg, one round, all parties in-process")
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    rows = run(args)
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     return 0
 
 

@@ -5,7 +5,7 @@
   fedmarl train --resume DIR            (continue an interrupted run)
   fedmarl eval  --run DIR [--episodes E] (the run's greedy policy vs the baselines)
   fedmarl report DIR [DIR ...] [--out DIR]
-  fedmarl bench secagg [--clients N] [--params D] [--dropout F] [--json]
+  fedmarl bench secagg [--clients N ...] [--params D ...] [--graphs complete harary] [--json]
   fedmarl bench twin --n 20 [--json]
   fedmarl bench bridge [--n 20 1000] [--json]
   fedmarl params [SCENARIO]             (every scenario parameter, default, range and source)
@@ -301,40 +301,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_secagg(args: argparse.Namespace) -> int:
-    from federation.bench import bench_secagg, sweep
+    from federation import bench
 
-    if args.clients is None and args.params is None and args.dropout is None:
-        console.print("[bench] secagg sweep: N in {5, 20, 50, 200} x d in {1e4, 1e5, 1e6},"
-                      " without and with 10 % dropouts (combinations over ~60 s skipped)")
-        results = sweep()
-    else:
-        n, d = args.clients or 50, int(args.params or 100_000)
-        console.print(f"[bench] secagg N={n} d={d} dropout={args.dropout or 0.0}")
-        results = [bench_secagg(n, d, args.dropout or 0.0, repeats=args.repeats)]
+    console.print(f"[bench] secagg: N in {args.clients} x d in {args.params} x graph in"
+                  f" {args.graphs}, {args.dropout:g} drop-outs at {args.dropout_stage}"
+                  f" (configurations estimated over {args.budget:g} s are skipped)")
+    rows = bench.run(args)
     if args.json:
-        _print_json(results)
-        return 0
-    table = Table(title="secure aggregation vs plain FedAvg (one round, all parties in-process)")
-    for col in ("N", "d", "dropout", "secure s", "plain s", "slowest client s", "server s",
-                "bytes / client (sent+recv)", "x plain bytes"):
-        table.add_column(col, justify="right")
-    for r in results:
-        if r.get("skipped"):
-            table.add_row(str(r["clients"]), f"{r['params']:.0e}", f"{r['dropout_fraction']:g}",
-                          "skipped", r.get("reason", ""), "", "", "", "")
-            continue
-        table.add_row(*_secagg_row(r))
-    _out().print(table)
+        print(json.dumps(rows, indent=2))  # always a list: one row per N x d x graph
+    else:
+        _out().print(bench.format_table(rows), markup=False, highlight=False)
     return 0
-
-
-def _secagg_row(r: dict[str, Any]) -> list[str]:
-    sec, plain = r["secure"], r["plain"]
-    sent_recv = sec["bytes_per_client_sent"] + sec["bytes_per_client_received"]
-    return [str(r["clients"]), f"{r['params']:.0e}", f"{r['dropout_fraction']:g}",
-            f"{sec['seconds']:.3f}", f"{plain['seconds']:.3f}",
-            f"{sec['client_seconds_max']:.3f}", f"{sec['server_seconds']:.3f}",
-            f"{sent_recv:,.0f}", f"{r['bytes_ratio']:.2f}"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -422,13 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
     bn.set_defaults(fn=cmd_bench_ns3)
 
-    bs = bsub.add_parser("secagg", help="seconds per round and bytes per client of secure"
-                         " aggregation beside plain FedAvg (no flags: the sweep)")
-    bs.add_argument("--clients", type=int, default=None)
-    bs.add_argument("--params", type=float, default=None, help="model size d")
-    bs.add_argument("--dropout", type=float, default=None, help="fraction of clients dropping")
-    bs.add_argument("--repeats", type=int, default=3)
-    bs.add_argument("--json", action="store_true")
+    bs = bsub.add_parser("secagg", help="one secure-aggregation round (all-pairs and SecAgg+)"
+                         " beside plain FedAvg: seconds, critical path, bytes per client")
+    from federation.bench import add_arguments as secagg_arguments
+
+    secagg_arguments(bs)
     bs.set_defaults(fn=cmd_bench_secagg)
 
     t = sub.add_parser("train", help="train a learner (f-/d-/c- maddqn, mappo, drqn) into a run"

@@ -80,13 +80,28 @@ def test_run_writes_report(tmp_path):
 
 def test_bench_secagg_json_reports_secure_beside_plain():
     p = run_cli("bench", "secagg", "--clients", "5", "--params", "1000", "--dropout", "0.2",
-                "--repeats", "1", "--json")
+                "--graphs", "complete", "--repeats", "1", "--json")
     assert p.returncode == 0, p.stderr
-    r = json.loads(p.stdout)
-    assert r["clients"] == 5 and r["dropped"] == 1
+    (r,) = json.loads(p.stdout)
+    assert r["clients"] == 5 and r["dropped"] == 1 and r["graph"] == "complete"
     assert r["secure"]["exact"] is True
     assert r["secure"]["bytes_per_client_sent"] > r["plain"]["bytes_per_client_sent"] > 4000
     assert set(r["secure"]["stage_seconds"]) >= {"advertise", "share_keys", "masked_input"}
+    assert 0 < r["secure"]["critical_path_seconds"] <= r["secure"]["seconds"]
+
+
+def test_bench_secagg_puts_all_pairs_and_secagg_plus_side_by_side():
+    p = run_cli("bench", "secagg", "--clients", "30", "--params", "2000", "--dropout", "0.1",
+                "--threat", "semi-honest", "--corrupt", "0.1", "--threat-dropout", "0.1",
+                "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["graph"] for r in rows] == ["complete", "harary"]
+    full, plus = rows
+    assert full["degree"] == 29 and plus["degree"] < 29
+    assert full["secure"]["exact"] and plus["secure"]["exact"]
+    # Each client pairs with k neighbours instead of N - 1: fewer bytes per client.
+    assert plus["secure"]["bytes_per_client_sent"] < full["secure"]["bytes_per_client_sent"]
 
 
 def test_bench_bridge_json_names_both_paths():
