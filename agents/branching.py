@@ -25,7 +25,7 @@ independently given the state) and so is the entropy.
 
 A flat Discrete space keeps the plain networks (no value head): its Q-values are one tensor
 rather than a list of branches, and on a tensor these helpers do exactly the flat operations
-(tests/test_agents_flat.py holds them to the pre-branching numbers).
+(tests/unit/test_agents_flat.py holds them to the pre-branching numbers).
 """
 
 from __future__ import annotations

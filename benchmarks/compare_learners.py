@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--aggregation", choices=["plain", "secure"], default="plain",
                     help="F- rounds; secure gives the same models up to quantisation"
-                         " (tests/test_train.py) at ~0.2 s a round")
+                         " (tests/e2e/test_train.py) at ~0.2 s a round")
     ap.add_argument("--out", default="runs/compare")
     args = ap.parse_args()
     extra = {"n_envs": args.n_envs, "aggregation": args.aggregation}

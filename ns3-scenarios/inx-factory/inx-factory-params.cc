@@ -5,7 +5,7 @@
  * The table below is the binary's declaration of its parameters: names, types, defaults,
  * ranges, choices, units, docs and sources equal pybridge/scenarios/inx_factory/config.py's
  * InxFactoryConfig field by field (Python checks that against --contract-json at connect time;
- * tests/test_ns3_scenario_binary.py checks it too). Parsing rules: common/scenario-params.cc.
+ * tests/ns3/test_ns3_scenario_binary.py checks it too). Parsing rules: common/scenario-params.cc.
  */
 
 #include "inx-factory-params.h"

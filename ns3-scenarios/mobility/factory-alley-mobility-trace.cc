@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: GPL-2.0-only
  *
  * fedmarl-mobility-trace: prints the factory layout or robot trajectories as text, for the
- * cross-check against the Python model (tests/test_ns3_mobility.py) and for timing.
+ * cross-check against the Python model (tests/ns3/test_ns3_mobility.py) and for timing.
  *
  *   --layout                       the lane graph: "node" and "piece" lines
  *   (default)                      CSV step,robot,piece,offset,x,y,moved after every step

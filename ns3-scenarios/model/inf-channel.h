@@ -15,7 +15,7 @@
  * The closed-form channel and rate formulas of the inx-factory scenario, as plain functions.
  *
  * They are the C++ twins of pybridge/channel/inf.py, function by function, in double precision,
- * and are cross-checked against it call by call (tests/test_ns3_models.py). The ns-3 classes
+ * and are cross-checked against it call by call (tests/ns3/test_ns3_models.py). The ns-3 classes
  * (ThreeGppIndoorFactoryPropagationLossModel, ThreeGppIndoorFactoryChannelConditionModel) are
  * thin layers over these, so a formula lives in exactly one place on each side.
  *

@@ -9,7 +9,7 @@
  *
  * Run: build/bin/fedmarl-ns3-common-test (exit status 0 iff all pass), or with ns-3's
  * test-runner options, e.g. --suite=fedmarl-common --verbose. The real scenario binary is
- * served against Python in tests/test_ns3_scenario_binary.py.
+ * served against Python in tests/ns3/test_ns3_scenario_binary.py.
  */
 
 #include "scenario-arrays.h"

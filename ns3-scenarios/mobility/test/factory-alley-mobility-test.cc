@@ -6,7 +6,7 @@
  * scenarios, the ns-3 scheduling and MobilityModel interface), as the ns-3 test suite
  * "fedmarl-mobility" with one test case per invariant group. Run it alone (exit status 0 iff
  * all pass) or with ns-3's test-runner options, e.g. --suite=fedmarl-mobility --verbose.
- * The C++ port mirrors tests/test_mobility.py; tests/test_ns3_mobility.py runs this and also
+ * The C++ port mirrors tests/unit/test_mobility.py; tests/ns3/test_ns3_mobility.py runs this and also
  * compares layouts and trajectories with the Python model.
  */
 

@@ -22,7 +22,7 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import pybridge
-from pybridge.bridge import BridgeError, find_binary
+from pybridge.bridge import BridgeError
 from pybridge.channel import inf
 from pybridge.contract import ContractError, load_contract
 from pybridge.ns3_backend import copy_run
@@ -32,14 +32,6 @@ from pybridge.scenarios.inx_factory.ns3_core import InxFactoryNs3Core
 BINARY = SPEC.ns3_binary
 
 SMALL = {"n_subnetworks": 5, "n_channels": 2, "episode_steps": 12}
-
-
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    try:
-        return find_binary(BINARY)
-    except BridgeError as exc:
-        pytest.fail(f"{exc} (the ns-3 scenario binary is part of the native build)")
 
 
 def _alive(pid: int) -> bool:

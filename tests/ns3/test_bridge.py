@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from native_build import built_binary
 
 from pybridge import bridge as br
 from pybridge.bridge import (
@@ -31,7 +32,7 @@ from pybridge.bridge import (
     sweep_stale_segments,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 W = 4
 
 
@@ -40,10 +41,7 @@ def echo_peer() -> Path:
     if br._shm is None:
         pytest.fail(f"pybridge._shm is not built ({br._SHM_IMPORT_ERROR}): run `make test` or"
                     " scripts/bootstrap.sh (or FEDMARL_BUILD_DIR=<dir> after building there)")
-    try:
-        return br.find_binary("fedmarl-echo-peer")
-    except BridgeError as exc:
-        pytest.fail(str(exc))
+    return built_binary("fedmarl-echo-peer")
 
 
 def own_segments() -> set[str]:

@@ -1,6 +1,6 @@
 """Learners (agents/): ensemble mechanics, Double-DQN targets, PPO's clip and GAE, DRQN's
 recurrent state, member parameters and FedAvg, checkpoints, registry. Small and fast: no
-environment here (tests/test_agents_learning.py trains on the twin)."""
+environment here (tests/unit/test_agents_learning.py trains on the twin)."""
 
 from __future__ import annotations
 

@@ -5,27 +5,21 @@ and both produce the same trajectories from the same placement and the same unif
 The binaries come from the CMake build: $FEDMARL_BUILD_DIR/bin (default build/bin).
 """
 
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from native_build import built_binary
 
 from pybridge.twin.mobility import AlleyMobility, build_layout
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(os.environ.get("FEDMARL_BUILD_DIR", ROOT / "build")) / "bin"
-TEST_EXE = BIN / "fedmarl-ns3-mobility-test"
-TRACE_EXE = BIN / "fedmarl-mobility-trace"
+TEST_EXE = "fedmarl-ns3-mobility-test"
+TRACE_EXE = "fedmarl-mobility-trace"
 TOL = 1e-9
 
 
-def binary(path):
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: build the ns-3 scenarios with `make test` (or "
-                    f"scripts/bootstrap.sh), or point FEDMARL_BUILD_DIR at the CMake build")
-    return str(path)
+def binary(name):
+    return str(built_binary(name))
 
 
 def run(args, timeout=60):

@@ -19,19 +19,18 @@ binary is a failure, not a skip: `make test` builds it.
 
 import dataclasses
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from native_build import built_binary as binary
 
 from pybridge import _shm
-from pybridge.bridge import Bridge, BridgeError, find_binary
+from pybridge.bridge import Bridge, BridgeError
 from pybridge.scenarios.inx_factory import InxFactoryConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(os.environ.get("FEDMARL_BUILD_DIR", ROOT / "build")) / "bin"
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = "fedmarl-inx-factory"
 
 DELAY_BINS = 64
@@ -46,18 +45,6 @@ HALL = (180.0, 80.0)  # one tile of the alley layout, m
 N, K = 5, 2
 STEPS = 20
 FLAGS = [f"--n_subnetworks={N}", f"--n_channels={K}", f"--episode_steps={STEPS}"]
-
-
-def binary(name):
-    """Path of a built binary, or a failure that says how to build it."""
-    path = BIN / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: build the ns-3 scenarios with `make test` (or "
-                    f"scripts/bootstrap.sh), or point FEDMARL_BUILD_DIR at the CMake build")
-    try:
-        return find_binary(name)
-    except BridgeError as e:  # present but not executable
-        pytest.fail(f"{e} (`make test` builds it)")
 
 
 _CONTRACT = {}

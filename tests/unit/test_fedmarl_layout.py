@@ -1,8 +1,8 @@
-"""fedmarl's import structure and scenario independence, and the study engine on a toy study."""
+"""fedmarl names no scenario outside its studies, and the study engine on a toy study (import
+cycles of every package: tests/unit/test_imports.py)."""
 
 from __future__ import annotations
 
-import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,47 +11,8 @@ from typing import ClassVar
 from fedmarl.reproduce import reproduce
 from fedmarl.study import Claim, check_claims
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEDMARL = ROOT / "fedmarl"
-
-
-def _module(path: Path) -> str:
-    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-    return name.removesuffix(".__init__")
-
-
-def _imports() -> dict[str, set[str]]:
-    """fedmarl module -> fedmarl modules it imports (function-level imports included)."""
-    mods = {_module(p): p for p in FEDMARL.rglob("*.py")}
-    edges: dict[str, set[str]] = {m: set() for m in mods}
-    for m, p in mods.items():
-        for node in ast.walk(ast.parse(p.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            edges[m] |= {n for n in names if n in mods and n != m}
-    # fedmarl.studies imports its study modules by name (pkgutil)
-    edges["fedmarl.studies"] |= {m for m in mods if m.startswith("fedmarl.studies.")}
-    return edges
-
-
-def test_no_import_cycle_in_fedmarl():
-    edges = _imports()
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-
-    def visit(m: str, stack: list[str]) -> None:
-        state[m] = 1
-        for t in sorted(edges[m]):
-            assert state.get(t) != 1, "import cycle: " + " -> ".join([*stack, t])
-            if t not in state:
-                visit(t, [*stack, t])
-        state[m] = 2
-
-    for m in sorted(edges):
-        if m not in state:
-            visit(m, [m])
 
 
 def test_only_studies_name_a_scenario():

@@ -28,7 +28,7 @@ from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
 from pybridge.scenarios.inx_factory.twin import InxFactoryTwin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("FEDMARL_BUILD_DIR", ROOT / "build"))
 LIBRARY = BUILD_DIR / "lib" / "libfedmarl-ns3-models.so"
 TEST_RUNNER = BUILD_DIR / "bin" / "fedmarl-ns3-models-test"

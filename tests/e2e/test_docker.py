@@ -4,7 +4,7 @@ this keeps them from drifting away from the commands CI does run)."""
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "docker" / "Dockerfile", ROOT / "docker" / "Dockerfile.ns3-source"]
 
 

@@ -15,20 +15,11 @@ from fedmarl.cli import main
 from fedmarl.scenario import make_baseline
 from fedmarl.scenario import spec as scenario_spec
 from fedmarl.validate import compare_samples, ks_permutation, tolerances, validate, verdict
-from pybridge.bridge import BridgeError, find_binary
 
 BINARY = scenario_spec("inx-factory").ns3_binary
 TOL = tolerances("inx-factory")
 
 SMALL = {"n_subnetworks": 5, "n_channels": 2, "episode_steps": 20}
-
-
-@pytest.fixture(scope="module")
-def binary():
-    try:
-        return find_binary(BINARY)
-    except BridgeError as exc:
-        pytest.fail(f"{exc} (the ns-3 scenario binary is part of the native build: `make test`)")
 
 
 def test_verdict_rules():
