@@ -65,7 +65,7 @@ from agents.target_q import TargetQLearner
 class DDQNConfig:
     """Hyperparameters. "ref002 code" = the reference's authors' public implementation
     (github.com/CENTRIC-WP4/6G-infactory-subnetworks, code/config.py), used where the paper is
-    silent; "ours" = chosen and measured here (see README)."""
+    silent; "ours" = chosen and measured here (see docs/training.md)."""
 
     hidden: tuple[int, ...] = (100, 100, 100)  # ref002 code: 3 hidden layers of 100, ReLU
     activation: str = "relu"  # ref002 code

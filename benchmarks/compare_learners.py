@@ -1,4 +1,4 @@
-"""Learners against the baselines over several seeds: the README's results table (a benchmark).
+"""Learners against the baselines over several seeds: docs/results/learners.md (a benchmark).
 
 Each (algorithm, seed) is one `fedmarl train` run (same code path as the CLI) followed by the
 run's greedy evaluation next to random / greedy / CGC on fresh seeds. Runs go to OUT/ALGO-sSEED;

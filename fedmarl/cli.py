@@ -11,7 +11,7 @@
   fedmarl params [SCENARIO]             (every scenario parameter, default, range and source)
   fedmarl validate --policy BASELINE|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
                                         (the same configuration on the twin and on ns-3)
-  fedmarl run                           (the main job: see README)
+  fedmarl run                           (the main job: README.md, "Set-up")
   fedmarl reproduce STUDY [--quick]     (a scenario's reference study, e.g. its paper's figures)
 
 Choices come from the registries: scenarios from `pybridge.scenarios`, policies from the chosen
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a learner (f-/d-/c- maddqn, mappo, drqn) into a run"
                        " directory")
-    t.add_argument("--config", help="YAML or TOML file of training options (see README)")
+    t.add_argument("--config", help="YAML or TOML file of training options (see docs/training.md)")
     t.add_argument("--backend", choices=BACKENDS, default=None)
     t.add_argument("--algo", default=None, choices=learner_names())
     t.add_argument("--seed", type=int, default=None)

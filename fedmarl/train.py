@@ -118,7 +118,7 @@ class TrainConfig:
                               f" {self.aggregation!r}")
         if not 0.5 < self.secagg_threshold <= 1.0:
             # t > n/2: no server can then collect both kinds of share of one client from honest
-            # clients (federation/README.md, "departures from Bonawitz").
+            # clients (federation/README.md, "Differences from Bonawitz et al. and Bell et al.").
             raise ConfigError(f"secagg_threshold must be in (0.5, 1], got {self.secagg_threshold}")
         if not self.secagg_clip > 0:
             raise ConfigError(f"secagg_clip must be > 0, got {self.secagg_clip}")

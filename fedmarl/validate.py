@@ -296,8 +296,8 @@ def default_policy(scenario: str) -> str:
 def validate(scenario: str = DEFAULT_SCENARIO, policy: str | None = None, episodes: int = 5,
              seed: int = 0, params: dict[str, Any] | None = None, batch: int | None = None,
              on_episode=None, trace: bool = True) -> dict[str, Any]:
-    """Run `policy` on the twin and on ns-3 and compare: the JSON-able result (see README,
-    "Validation"). `fedmarl.validate_report.validate_and_report` also writes the report files.
+    """Run `policy` on the twin and on ns-3 and compare: the JSON-able result
+    (docs/results/validation.md explains it). `fedmarl.validate_report.validate_and_report` also writes the report files.
 
     `trace` (scenarios whose validation module has a trace mode): the ns-3 side also records
     what it simulated (into a temporary directory removed afterwards) and the scenario replays

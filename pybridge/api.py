@@ -100,7 +100,7 @@ class Tolerance:
 
     kind: "abs" |twin - ns3| <= value; "rel" |twin - ns3| <= value * |twin|; "ks" the KS
     distance of the two sample sets <= value; "ratio" max(twin, ns3) / min(twin, ns3) <= value
-    (H-pybridge; e.g. a packet error rate). `reason` says why this tolerance (printed).
+    (e.g. a packet error rate). `reason` says why this tolerance (printed).
     """
 
     metric: str
@@ -116,7 +116,7 @@ class Column:
     key: str
     header: str
     fmt: str = "{:.3f}"
-    # H-pybridge: display scale applied before `fmt` (e.g. 1e6 shows seconds as microseconds).
+    # Display scale applied before `fmt` (e.g. 1e6 shows seconds as microseconds).
     scale: float = 1.0
 
     def format(self, row: Mapping[str, Any]) -> str:
@@ -159,7 +159,7 @@ class ScenarioSpec(abc.ABC):
     info_keys: ClassVar[tuple[str, ...]] = ()
     # Keys only the ns-3 backend adds (packet-level counters).
     ns3_info_keys: ClassVar[tuple[str, ...]] = ()
-    # H-pybridge: the dtype of every info key, the same on both backends (item 9).
+    # The dtype of every info key, the same on both backends (item 9).
     info_dtypes: ClassVar[Mapping[str, np.dtype]] = {}
     # `fedmarl eval`'s table and the headline figure of reports / training progress.
     columns: ClassVar[tuple[Column, ...]] = ()
@@ -216,7 +216,7 @@ class ScenarioSpec(abc.ABC):
     def ns3_step_data(self, cfg: ScenarioConfig, arrays: dict[str, np.ndarray], B: int,
                       constants: Mapping[str, Any] | None = None) -> Any:
         """The core's `last` from the stacked arrays [B, count] of one ns-3 step; `constants`
-        are the contract's (H-pybridge: e.g. histogram bins, metric names)."""
+        are the contract's (e.g. histogram bins, metric names)."""
         raise NotImplementedError(f"scenario {self.name!r}: ns3_step_data")
 
     # --- what a step reports ------------------------------------------------------------------
@@ -243,15 +243,11 @@ class ScenarioSpec(abc.ABC):
         (CDF plots, KS distance with an episode-level permutation test), e.g. {"rate": ...}."""
         return {}
 
-    # Optional: import path of a module with the scenario's trace mode for `fedmarl validate`
-    # (ns-3 records each interval's channel state, the twin's formulas replay it).
-    trace_module: ClassVar[str | None] = None
-
     def render(self, core: Core, b: int = 0) -> np.ndarray:
         """An RGB picture [H, W, 3] uint8 of copy b (render_mode "rgb_array")."""
         raise NotImplementedError(f"scenario {self.name!r} does not render")
 
-    # H-fedmarl: optional members the orchestration reads.
+    # Optional members the orchestration reads.
     # Import path of the scenario's extra `fedmarl validate` hooks (fedmarl.validate's
     # ValidationModule: extra sample sets gathered while running, per-episode statistics, twin
     # predictions of ns-3-only figures, trace-mode analysis); None: the generic comparison only.

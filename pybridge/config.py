@@ -2,9 +2,9 @@
 
 A scenario's parameters are one frozen dataclass whose fields carry their own documentation:
 unit, bounds or choices, and the source of the default. `make_env(**params)`, the CLI's
-`--set key=value`, config files and (later) the ns-3 scenario's command-line flags all go through
-`from_params`, so a parameter has one stable name everywhere and bad input fails in one place
-with one clear message.
+`--set key=value` and config files all go through `from_params`, and the ns-3 scenario binary's
+`--contract-json` is checked against the same fields at connect time, so a parameter has one
+stable name everywhere and bad input fails in one place with one clear message.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """A toy scenario registered here (twin core only, MultiDiscrete actions) runs through the whole
-orchestration without a shared file knowing it: `fedmarl eval` (CLI), a two-episode f-maddqn
+stack without a shared file knowing it: `make_env` with PettingZoo's API and seed tests,
+`fedmarl eval` (CLI), a two-episode f-maddqn
 training with secure aggregation, `fedmarl eval --run`, `fedmarl report`, and `fedmarl validate`
 refusing cleanly (no ns-3 backend)."""
 
@@ -14,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 from gymnasium import spaces
+from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from agents.baselines import Policy, RandomPolicy
 from fedmarl.cli import main
@@ -21,7 +23,7 @@ from fedmarl.io import RunDir
 from fedmarl.report import write_report
 from fedmarl.runs import evaluate_run
 from fedmarl.train import TrainConfig, Trainer
-from pybridge import scenarios
+from pybridge import make_env, make_vec_env, scenarios
 from pybridge.api import Column, ScenarioSpec
 from pybridge.config import ScenarioConfig, param
 
@@ -153,6 +155,19 @@ def toy():
     yield spec
     scenarios.unregister(spec.name)
     del sys.modules[module.__name__]
+
+
+def test_make_env_of_the_toy_passes_pettingzoos_api_and_seed_tests(toy):
+    env = make_env("toy-offload", n_users=4, episode_steps=8)
+    assert env.possible_agents == ["user_0", "user_1", "user_2", "user_3"]
+    assert env.action_space("user_0") == spaces.MultiDiscrete([3, 2])
+    parallel_api_test(env, num_cycles=20)
+    parallel_seed_test(lambda: make_env("toy-offload", n_users=4, episode_steps=8))
+    vec = make_vec_env("toy-offload", 2, n_users=4)
+    obs, _ = vec.reset(seed=1)
+    _, reward, _, truncated, info = vec.step(np.ones((2, 4, 2), dtype=np.int64))
+    assert obs.shape == (2, 4, 2) and reward.shape == (2, 4) and not truncated.any()
+    np.testing.assert_array_equal(info["gain"], np.ones((2, 4)))
 
 
 def test_fedmarl_eval_of_a_toy_scenario_from_the_cli(toy, capsys):

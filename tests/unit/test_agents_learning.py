@@ -1,6 +1,6 @@
 """Learning on the twin: a short MADDQN training beats random channels, robustly (3 seeds).
 
-Instance: 6 subnetworks, 3 channels, 100-step episodes, 4 env copies (the README's switching
+Instance: 6 subnetworks, 3 channels, 100-step episodes, 4 env copies (docs/training.md's switching
 delay U{1..10} and channel model unchanged). 100-step rather than 50-step episodes: every
 episode starts from random channels and the first switch lands up to 10 steps later, which in
 50 steps dilutes any policy's gain. On this instance (32 episodes, evaluation seed 77) random

@@ -128,7 +128,7 @@ def test_baselines_order_random_greedy_cgc():
 
     The reference's one-step greedy does not beat random on our corrected channel (fading
     decorrelates within the switching delay): it hops channels far more than the filtered one
-    and gains nothing from it. Both facts are asserted: they are the README's explanation.
+    and gains nothing from it. Both facts are asserted: they are docs/results/baselines.md's explanation.
     """
     res = {name: evaluate_policy("inx-factory", make_baseline(name), episodes=16, seed=123)
            for name in ("random", "greedy", "greedy-filtered", "cgc")}

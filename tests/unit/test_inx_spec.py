@@ -30,7 +30,7 @@ def test_names_spaces_and_dims_follow_the_config():
     assert SPEC.observation_space(cfg) is not SPEC.observation_space(cfg)  # new each call
     assert SPEC.ns3_dims(cfg) == {"N": 3, "M": 2, "K": 5, "W": 10}
     assert SPEC.baselines_module == "agents.baselines.inx_factory"
-    assert SPEC.trace_module == "pybridge.scenarios.inx_factory.replay"
+    assert SPEC.validation_module == "pybridge.scenarios.inx_factory.validation"
 
 
 def test_learner_hints_are_the_learners_former_defaults_and_follow_tau_max():

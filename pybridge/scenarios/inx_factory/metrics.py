@@ -67,7 +67,7 @@ class EpisodeRecorder:
         return self._episodes
 
     def summary(self) -> dict[str, float | list[float]]:
-        """The metric set of `fedmarl eval` (see README, "Metrics")."""
+        """The metric set of `fedmarl eval` (docs/scenarios/inx-factory.md, "Metrics")."""
         self.end_batch()
         if not self._episodes:
             raise ValueError("no episodes recorded")

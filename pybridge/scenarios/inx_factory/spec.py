@@ -87,10 +87,9 @@ class InxFactorySpec(ScenarioSpec):
                    " (3GPP TR 38.901 InF channel, finite-blocklength rates)")
     baselines_module = "agents.baselines.inx_factory"
     ns3_binary = "fedmarl-inx-factory"
-    trace_module = "pybridge.scenarios.inx_factory.replay"
-    validation_module = "pybridge.scenarios.inx_factory.validation"  # H-fedmarl
-    eval_baselines = ("random", "greedy", "cgc")  # H-fedmarl: `fedmarl eval --run`'s comparison
-    agents_param = "n_subnetworks"  # H-fedmarl
+    validation_module = "pybridge.scenarios.inx_factory.validation"
+    eval_baselines = ("random", "greedy", "cgc")  # `fedmarl eval --run`'s comparison
+    agents_param = "n_subnetworks"
     info_keys = tuple(INFO_DTYPES)
     ns3_info_keys = tuple(NS3_INFO_DTYPES)
     info_dtypes: ClassVar[Mapping[str, np.dtype]] = {**INFO_DTYPES, **NS3_INFO_DTYPES}

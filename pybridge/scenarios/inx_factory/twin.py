@@ -396,7 +396,7 @@ class InxFactoryTwin:
         return np.concatenate([obs, chan], axis=-1).reshape(self.B, -1)
 
     def bench_stages(self) -> dict[str, tuple[Any, float]]:
-        """H-fedmarl: the stages of a step for `fedmarl bench twin`'s breakdown: name ->
+        """The stages of a step for `fedmarl bench twin`'s breakdown: name ->
         (zero-argument call, calls per env step). Mobility and the large-scale refresh run once
         every `large_scale_update_steps` steps."""
         dt = self.cfg.large_scale_update_steps * self.cfg.step_duration
@@ -410,7 +410,7 @@ class InxFactoryTwin:
                 "observation": (self.observation, 1.0)}
 
     def bench_facts(self) -> dict[str, Any]:
-        """H-fedmarl: figures `fedmarl bench twin` reports beside the rates."""
+        """Figures `fedmarl bench twin` reports beside the rates."""
         return {"n_channels": self.K, "faded_interferers_per_device": self.n_faded,
                 "exact_fading": bool(self.exact)}
 
