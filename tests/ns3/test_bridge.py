@@ -480,11 +480,24 @@ def test_signal_cleans_up_and_chains(echo_peer, signum):
     assert process_gone(peer_pid)
 
 
-def test_peer_exits_when_owner_is_killed_and_sweep_collects(echo_peer):
+def test_peer_exits_when_owner_is_killed_and_sweep_collects(echo_peer, tmp_path_factory):
     child, name, peer_pid = run_child(echo_peer, "sleep")
-    child.kill()  # SIGKILL: no cleanup possible in the child
-    child.wait()
-    assert (br.SHM_DIR / name).exists()
-    assert wait_until(lambda: not br._pid_alive(peer_pid), 5), "peer outlived its owner"
-    assert name in sweep_stale_segments()
-    assert not (br.SHM_DIR / name).exists()
+    # The stale segment is also linked into a private folder on the same tmpfs: any bridge
+    # created by another process on this machine sweeps /dev/shm too, so the sweep under test
+    # runs on the private copy, which no other process looks at.
+    private = br.SHM_DIR / f"fedmarl-test-{os.getpid()}-{tmp_path_factory.getbasetemp().name}"
+    private.mkdir()
+    try:
+        os.link(br.SHM_DIR / name, private / name)
+        child.kill()  # SIGKILL: no cleanup possible in the child
+        child.wait()
+        assert (private / name).exists()
+        assert wait_until(lambda: not br._pid_alive(peer_pid), 5), "peer outlived its owner"
+        assert sweep_stale_segments(private) == [name]
+        assert not (private / name).exists()
+        sweep_stale_segments()  # and the /dev/shm name, unless another process swept it first
+        assert not (br.SHM_DIR / name).exists()
+    finally:
+        for p in private.iterdir():
+            p.unlink()
+        private.rmdir()
