@@ -1,8 +1,6 @@
 """The env follows PettingZoo's ParallelEnv API exactly; the batched API agrees with it."""
 
 import pickle
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -10,10 +8,9 @@ import supersuit as ss
 from gymnasium import spaces
 from pettingzoo.test import parallel_api_test, parallel_seed_test, render_test
 from pettingzoo.utils.conversions import parallel_to_aec
+from toy_scenario import registered
 
 from pybridge import ConfigError, make_config, make_env, make_vec_env, scenarios
-from pybridge.api import ScenarioSpec
-from pybridge.config import ScenarioConfig, param
 
 
 def small_env(**kw):
@@ -247,108 +244,29 @@ def test_a_core_that_is_not_a_core_is_refused():
 
 
 # ------------------------------------------------ the adapter is generic: a toy scenario
-@dataclass(frozen=True)
-class ToyConfig(ScenarioConfig):
-    scenario: ClassVar[str] = "toy-composite"
-    n_agents: int = param(3, "agents", low=1, high=50)
-    episode_steps: int = param(5, "steps per episode", low=1, high=1000)
-    seed: int = param(None, "master seed", low=0, high=2**63 - 1)
-
-
-class ToyCore:
-    """Each agent picks (target, level); the reward is target * level; obs is the last action."""
-
-    backend = "twin"
-
-    def __init__(self, cfg: ToyConfig, n_envs: int) -> None:
-        self.cfg, self.B, self.N, self.t, self.last = cfg, n_envs, cfg.n_agents, 0, None
-        self._rng = np.random.default_rng(cfg.seed)
-
-    def reset(self, seed=None):
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        self.t = 0
-        self._obs = self._rng.random((self.B, self.N, 2), dtype=np.float32)
-        self.last = {"reward": np.zeros((self.B, self.N))}
-        return self._obs
-
-    def step(self, actions):
-        actions = np.asarray(actions)
-        assert actions.shape == (self.B, self.N, 2)
-        self.t += 1
-        self._obs = actions.astype(np.float32)
-        self.last = {"reward": (actions[..., 0] * actions[..., 1]).astype(np.float64)}
-        return self._obs, self.last["reward"], self.t >= self.cfg.episode_steps
-
-    def observation(self):
-        return self._obs
-
-    def state(self):
-        return self._obs.reshape(self.B, -1)
-
-    def close(self):
-        pass
-
-
-class ToySpec(ScenarioSpec):
-    name = "toy-composite"
-    env_name = "toy_composite_v0"
-    agent_prefix = "user"
-    config_cls = ToyConfig
-    info_keys = ("reward",)
-    info_dtypes: ClassVar[dict] = {"reward": np.dtype(np.float64)}
-    render_modes = ()
-
-    def n_agents(self, cfg):
-        return cfg.n_agents
-
-    def observation_space(self, cfg):
-        return spaces.Box(0.0, 3.0, (2,), np.float32)
-
-    def action_space(self, cfg):
-        return spaces.MultiDiscrete([3, 2])
-
-    def state_space(self, cfg):
-        return spaces.Box(0.0, 3.0, (2 * cfg.n_agents,), np.float32)
-
-    def make_twin(self, cfg, n_envs):
-        return ToyCore(cfg, n_envs)
-
-    def step_info(self, core):
-        return {"reward": core.last["reward"]}
-
-    def agent_infos(self, info, b, agents):
-        r = info["reward"][b].tolist()
-        return {a: {"reward": r[n]} for n, a in enumerate(agents)}
-
-    def recorder(self, cfg):
-        raise NotImplementedError
-
-
 @pytest.fixture
 def toy():
-    spec = scenarios.register(ToySpec(), replace=True)
-    yield spec
-    scenarios.unregister(spec.name)
+    with registered() as spec:
+        yield spec
 
 
 def test_a_registered_toy_scenario_with_composite_actions_runs_through_the_adapter(toy):
-    assert "toy-composite" in scenarios.names()
-    parallel_api_test(make_env("toy-composite", n_agents=4), num_cycles=12)
-    env = make_env("toy-composite")
+    assert "toy-offload" in scenarios.names()
+    parallel_api_test(make_env("toy-offload", n_users=4), num_cycles=12)
+    env = make_env("toy-offload")
     assert env.possible_agents == ["user_0", "user_1", "user_2"]
-    assert env.metadata["name"] == "toy_composite_v0" and env.metadata["render_modes"] == []
+    assert env.metadata["name"] == "toy_offload_v0" and env.metadata["render_modes"] == []
     env.reset(seed=0)
     _, rew, _, _, infos = env.step({a: np.array([2, 1]) for a in env.agents})
-    assert rew == {a: 2.0 for a in env.possible_agents} and infos["user_1"] == {"reward": 2.0}
+    assert rew == {a: 2.0 for a in env.possible_agents} and infos["user_1"] == {"gain": 2.0}
     with pytest.raises(ConfigError, match="render_mode 'rgb_array' is not supported"):
-        make_env("toy-composite", render_mode="rgb_array")
-    vec = make_vec_env("toy-composite", 2, n_agents=5)
+        make_env("toy-offload", render_mode="rgb_array")
+    vec = make_vec_env("toy-offload", 2, n_users=5)
     vec.reset(seed=1)
     obs, rew, _, _, info = vec.step(np.ones((2, 5, 2), int))
-    assert obs.shape == (2, 5, 2) and rew.shape == (2, 5) and info["reward"].dtype == np.float64
+    assert obs.shape == (2, 5, 2) and rew.shape == (2, 5) and info["gain"].dtype == np.float64
     assert vec.single_action_space == spaces.MultiDiscrete([3, 2])
     copy = pickle.loads(pickle.dumps(vec))
     assert copy.core is not vec.core and copy.n_agents == 5
     with pytest.raises(ConfigError, match="has no ns-3 backend"):
-        make_env("toy-composite", backend="ns3")
+        make_env("toy-offload", backend="ns3")
