@@ -15,7 +15,10 @@ import math
 import secrets
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 PRIME = 2**255 - 19
+_SMALL_X = 2**62  # x below this: the differences fit int64
 SECRET_BITS = 254
 SHARE_BYTES = 32
 
@@ -66,7 +69,7 @@ def lagrange_at_zero(xs: Sequence[int]) -> list[int]:
     # big integer times a small one is much cheaper than a 255-bit modular product.
     everything = math.prod(xs)
     nums = [everything // xi % PRIME for xi in xs]
-    dens = [math.prod([xj - xi for xj in xs if xj != xi]) % PRIME for xi in xs]
+    dens = _denominators(xs)
     prefix = [1]
     for den in dens:
         prefix.append(prefix[-1] * den % PRIME)
@@ -76,6 +79,21 @@ def lagrange_at_zero(xs: Sequence[int]) -> list[int]:
         coeffs[i] = nums[i] * inv * prefix[i] % PRIME  # inv * prefix[i] = 1 / dens[i]
         inv = inv * dens[i] % PRIME
     return coeffs
+
+
+def _denominators(xs: Sequence[int]) -> list[int]:
+    """prod_{j != i} (x_j - x_i) mod PRIME for every i.
+
+    The t^2 differences of small x (client id + 1) are formed in one numpy operation and each
+    row multiplied exactly by `math.prod` (no Python loop over the pairs): half the cost of
+    the server's ~N reconstructions on the Harary graph, where no two share an x-set.
+    """
+    if len(xs) > 1 and all(0 < x < _SMALL_X for x in xs):
+        a = np.fromiter(xs, dtype=np.int64, count=len(xs))
+        diff = a[np.newaxis, :] - a[:, np.newaxis]  # diff[i, j] = x_j - x_i
+        np.fill_diagonal(diff, 1)
+        return [math.prod(row) % PRIME for row in diff.tolist()]
+    return [math.prod([xj - xi for xj in xs if xj != xi]) % PRIME for xi in xs]
 
 
 def combine(coeffs: Sequence[int], shares: Sequence[int]) -> int:
