@@ -129,6 +129,14 @@ class SecAggServer:
             MsgType.UNMASK_RESPONSE: unmask_response_max_len(degree + 1),
         }
 
+        self._handlers = {
+            MsgType.ADVERTISE: self._on_advertise,
+            MsgType.SHARES: self._on_shares,
+            MsgType.MASKED_INPUT: self._on_masked_input,
+            MsgType.CONSISTENCY_SIG: self._on_consistency_sig,
+            MsgType.UNMASK_RESPONSE: self._on_unmask_response,
+        }
+
     @property
     def stage(self) -> str:
         return self._stage.value
@@ -167,13 +175,7 @@ class SecAggServer:
             raise ProtocolError(f"{header.type.name} message refused: the server now accepts "
                                 f"{expected.name} (stale, premature or misdirected)")
         msg = bytes(msg)
-        {
-            MsgType.ADVERTISE: self._on_advertise,
-            MsgType.SHARES: self._on_shares,
-            MsgType.MASKED_INPUT: self._on_masked_input,
-            MsgType.CONSISTENCY_SIG: self._on_consistency_sig,
-            MsgType.UNMASK_RESPONSE: self._on_unmask_response,
-        }[header.type](msg)
+        self._handlers[header.type](msg)
         if self.keep_transcript:
             self.transcript.append(msg)
 
@@ -304,12 +306,12 @@ class SecAggServer:
         signed = set(u4)
         for w in u4:
             held = self.graph.holds_shares_of(w) & (self._masked_peers[w] | {w})
-            self._expected[w] = {v: SELF_MASK_SHARE if v in s3 else MASK_KEY_SHARE
-                                 for v in held}
+            self._expected[w] = (dict.fromkeys(held & s3, SELF_MASK_SHARE)
+                                 | dict.fromkeys(held - s3, MASK_KEY_SHARE))
             if self.graph.kind == "complete":
                 sigs = everyone
             else:
-                wanted = set().union(*(self.graph.holders(v) for v in held)) if held else set()
+                wanted = set().union(*map(self.graph.holders, held))
                 sigs = [self._signatures[s] for s in sorted(wanted & signed)]
             out[w] = encode_unmask_request(self._identity, self._params, self._context, w, sigs)
         self._stage = _Stage.UNMASK
