@@ -100,3 +100,13 @@ def test_parse_unmask_response_keeps_every_check():
                 [(3, SELF_MASK_SHARE, PRIME)]):                            # outside the field
         with pytest.raises(ProtocolError, match="malformed share entry"):
             parse_unmask_response(msg(bad), params, ids.pki, ctx)
+
+
+def test_bench_reports_the_servers_cpu_time():
+    """The steadier figure of the optimisation pass: CPU seconds of the server's calls."""
+    from federation.bench import bench_round
+
+    row = bench_round(6, 32, graph="complete", dropout_fraction=0.2)
+    sec = row["secure"]
+    assert sec["exact"]
+    assert 0.0 < sec["server_cpu_seconds"] <= sec["server_seconds"] * 1.5 + 0.05
