@@ -23,6 +23,7 @@ class StageTiming:
     clients_total_s: float = 0.0
     clients_max_s: float = 0.0
     server_s: float = 0.0
+    server_cpu_s: float = 0.0  # CPU time of the server's calls (excludes other jobs' turns)
 
     @property
     def total_s(self) -> float:
@@ -72,9 +73,11 @@ class RoundReport:
         return out
 
     def timed_server(self, stage: str, fn: Callable[..., T], *args: Any) -> T:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = fn(*args)
-        self.stages.setdefault(stage, StageTiming()).server_s += time.perf_counter() - t0
+        st = self.stages.setdefault(stage, StageTiming())
+        st.server_cpu_s += time.thread_time() - c0
+        st.server_s += time.perf_counter() - t0
         return out
 
     def _survivor_mean(self, counts: dict[int, int]) -> float:

@@ -130,6 +130,9 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
         "stage_seconds": stages,
         "client_seconds_max": sum(v["clients_max"] for v in stages.values()),
         "server_seconds": sum(v["server"] for v in stages.values()),
+        # Steadier than wall-clock seconds on a shared machine: other jobs' turns excluded.
+        "server_cpu_seconds": statistics.median(
+            sum(st.server_cpu_s for st in r.stages.values()) for r in secure),
         "bytes_per_client_sent": statistics.median(r.mean_bytes_sent for r in secure),
         "bytes_per_client_received": statistics.median(r.mean_bytes_received for r in secure),
         "bytes_max_client": max(max(r.bytes_sent[c] + r.bytes_received[c] for c in r.survivors)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class QuantConfig:
             raise ConfigError("max_weight * clip * 2^frac_bits exceeds 2^52: the fixed-point "
                               "encoding would no longer be exact; lower frac_bits or clip")
 
-    @property
+    @cached_property
     def dtype(self) -> np.dtype:
         return np.dtype("<u4") if self.mod_bits <= 32 else np.dtype("<u8")
 
@@ -99,16 +100,16 @@ class QuantConfig:
         """Bits of one weight limb: 16, or fewer for small moduli."""
         return max(1, min(16, self.mod_bits - 2))
 
-    @property
+    @cached_property
     def max_weight_units(self) -> int:
         """W of the largest allowed weight (in units of 2^-qw)."""
         return int(np.rint(self.max_weight * 2.0**self.weight_frac_bits))
 
-    @property
+    @cached_property
     def n_limbs(self) -> int:
         return max(1, math.ceil(self.max_weight_units.bit_length() / self.limb_bits))
 
-    @property
+    @cached_property
     def extra_words(self) -> int:
         """Words after the d parameters: the weight limbs and the clipped count."""
         return self.n_limbs + 1

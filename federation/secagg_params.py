@@ -12,6 +12,7 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from federation.errors import ConfigError
 from federation.graph import COMPLETE, GRAPHS, NeighbourGraph
@@ -65,7 +66,7 @@ class SecAggParams:
     def curve_impl(self) -> Curve:
         return get_curve(self.curve)
 
-    @property
+    @cached_property
     def vector_len(self) -> int:
         """Words in a masked vector: the d parameters, the weight limbs, the clipped count."""
         return self.n_params + self.quant.extra_words

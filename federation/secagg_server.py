@@ -109,7 +109,7 @@ class SecAggServer:
         self._ads: dict[int, Advertisement] = {}
         self._sealed: dict[int, dict[int, bytes]] = {}
         self._vectors: dict[int, np.ndarray] = {}
-        self._masked_peers: dict[int, list[int]] = {}
+        self._masked_peers: dict[int, frozenset[int]] = {}
         self._u3: list[int] = []
         self._signatures: dict[int, bytes] = {}
         self._responses: dict[int, dict[int, tuple[int, int]]] = {}
@@ -127,6 +127,14 @@ class SecAggServer:
             MsgType.MASKED_INPUT: masked_input_max_len(params, degree),
             MsgType.CONSISTENCY_SIG: CONSISTENCY_SIG_LEN,
             MsgType.UNMASK_RESPONSE: unmask_response_max_len(degree + 1),
+        }
+
+        self._handlers = {
+            MsgType.ADVERTISE: self._on_advertise,
+            MsgType.SHARES: self._on_shares,
+            MsgType.MASKED_INPUT: self._on_masked_input,
+            MsgType.CONSISTENCY_SIG: self._on_consistency_sig,
+            MsgType.UNMASK_RESPONSE: self._on_unmask_response,
         }
 
     @property
@@ -167,13 +175,7 @@ class SecAggServer:
             raise ProtocolError(f"{header.type.name} message refused: the server now accepts "
                                 f"{expected.name} (stale, premature or misdirected)")
         msg = bytes(msg)
-        {
-            MsgType.ADVERTISE: self._on_advertise,
-            MsgType.SHARES: self._on_shares,
-            MsgType.MASKED_INPUT: self._on_masked_input,
-            MsgType.CONSISTENCY_SIG: self._on_consistency_sig,
-            MsgType.UNMASK_RESPONSE: self._on_unmask_response,
-        }[header.type](msg)
+        self._handlers[header.type](msg)
         if self.keep_transcript:
             self.transcript.append(msg)
 
@@ -188,8 +190,8 @@ class SecAggServer:
     def _on_shares(self, msg: bytes) -> None:
         sender, sealed = parse_shares(msg, self._params, self._pki, self._context)
         self._check_member(sender, self._ads, self._sealed, "shares")
-        expected = {h for h in self.graph.holders(sender) if h in self._ads and h != sender}
-        if set(sealed) != expected:
+        expected = (self.graph.holders(sender) & self._ads.keys()) - {sender}
+        if sealed.keys() != expected:
             raise ProtocolError(f"client {sender} must send shares to exactly its "
                                 f"{len(expected)} advertised share holders")
         self._sealed[sender] = sealed
@@ -198,15 +200,14 @@ class SecAggServer:
         sender, words, peers = parse_masked_input(msg, self._params, self._pki, self._context,
                                                   self.graph.degree)
         self._check_member(sender, self._sealed, self._vectors, "masked input")
-        nbrs = self.graph.neighbours(sender)
-        bad = [p for p in peers if p not in nbrs or p not in self._sealed]
+        bad = sorted(set(peers) - (self.graph.neighbours(sender) & self._sealed.keys()))
         if bad:
             raise ProtocolError(f"client {sender} claims to have masked with {bad}, "
                                 f"which did not share keys with it")
         # Kept until U3 is fixed: a later report may drop this sender after all. A read-only
         # view of the (immutable) message, not a copy.
         self._vectors[sender] = words
-        self._masked_peers[sender] = peers
+        self._masked_peers[sender] = frozenset(peers)
 
     def _on_consistency_sig(self, msg: bytes) -> None:
         header, body = open_signed(msg, MsgType.CONSISTENCY_SIG, self._params, self._context,
@@ -267,10 +268,11 @@ class SecAggServer:
     def route_shares(self) -> dict[int, bytes]:
         self._close(_Stage.SHARE_KEYS, len(self._sealed), "shared keys")
         u2 = sorted(self._sealed)
+        sealed = self._sealed
         out = {v: encode_share_routing(
             self._identity, self._params, self._context, v,
-            {u: self._sealed[u][v] for u in self.graph.holds_shares_of(v)
-             if u != v and u in self._sealed and v in self._sealed[u]}) for v in u2}
+            {u: sealed[u][v] for u in (self.graph.holds_shares_of(v) & sealed.keys()) - {v}
+             if v in sealed[u]}) for v in u2}
         self.sets["shared_keys"] = u2
         self._stage = _Stage.MASKED_INPUT
         return out
@@ -303,14 +305,13 @@ class SecAggServer:
         everyone = [self._signatures[s] for s in u4]
         signed = set(u4)
         for w in u4:
-            u2_w = set(self._masked_peers[w]) | {w}
-            held = self.graph.holds_shares_of(w) & u2_w
-            self._expected[w] = {v: SELF_MASK_SHARE if v in s3 else MASK_KEY_SHARE
-                                 for v in held}
+            held = self.graph.holds_shares_of(w) & (self._masked_peers[w] | {w})
+            self._expected[w] = (dict.fromkeys(held & s3, SELF_MASK_SHARE)
+                                 | dict.fromkeys(held - s3, MASK_KEY_SHARE))
             if self.graph.kind == "complete":
                 sigs = everyone
             else:
-                wanted = set().union(*(self.graph.holders(v) for v in held)) if held else set()
+                wanted = set().union(*map(self.graph.holders, held))
                 sigs = [self._signatures[s] for s in sorted(wanted & signed)]
             out[w] = encode_unmask_request(self._identity, self._params, self._context, w, sigs)
         self._stage = _Stage.UNMASK
@@ -330,12 +331,13 @@ class SecAggServer:
                 self._session, v, secret_bytes(s)) == self._ads[v].b_commit)
             stream.subtract(total, self_mask_key(b_seed, self._session, v, layout))
         s3 = set(self._u3)
-        dropped = sorted({u for v in self._u3 for u in self._masked_peers[v]} - s3)
+        dropped = sorted(set().union(*(self._masked_peers[v] for v in self._u3)) - s3)
         for v in dropped:
             m_seed = self._rebuild(v, MASK_KEY_SHARE, lambda s, v=v: self._curve.public_bytes(
                 self._curve.from_seed(secret_bytes(s))) == self._ads[v].s_pk)
             s_sk = self._curve.from_seed(secret_bytes(m_seed))
-            for u in self._u3:
+            # Only v's neighbours can have masked with it.
+            for u in sorted(self.graph.neighbours(v) & s3):
                 if v not in self._masked_peers[u]:
                     continue
                 agreed = self._curve.exchange(s_sk, self._ads[u].s_key)
@@ -361,10 +363,14 @@ class SecAggServer:
         """v's secret from any t good shares among the responders holding one; responders
         caught with a wrong share are remembered in `liars` and tried last."""
         # Only v's share holders can hold a share of v: O(k) on the Harary graph, not O(N).
-        holders = sorted((r for r in self.graph.holders(v) if r in self._responses),
-                         key=lambda r: (r in self.liars, r))
-        points = [(x_of(r), self._responses[r][v][1]) for r in holders
-                  if v in self._responses[r] and self._responses[r][v][0] == kind]
+        responses, liars = self._responses, self.liars
+        holders = sorted(self.graph.holders(v) & responses.keys(),
+                         key=(lambda r: (r in liars, r)) if liars else None)
+        points = []
+        for r in holders:
+            entry = responses[r].get(v)
+            if entry is not None and entry[0] == kind:
+                points.append((x_of(r), entry[1]))
         found = reconstruct_verified(points, self._params.threshold, is_right)
         if found is None:
             self._stage = _Stage.FAILED
