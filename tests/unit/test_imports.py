@@ -13,6 +13,7 @@ scenario loads no torch.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,9 +47,14 @@ def _modules() -> dict[str, Path]:
 
 def _extensions() -> set[str]:
     """Compiled modules (pybridge._shm): leaves of the graph, `from pybridge import _shm`
-    imports the extension, not the package."""
-    return {_module_name(p.with_name(p.name.split(".")[0] + ".py"))
-            for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.so")}
+    imports the extension, not the package. Found from the pybind11 sources, so the rule holds
+    whether or not the extension is built yet."""
+    found = set()
+    for pkg in PACKAGES:
+        for src in (ROOT / pkg).rglob("*.cc"):
+            for name in re.findall(r"PYBIND11_MODULE\(\s*(\w+)", src.read_text()):
+                found.add(f"{pkg}.{name}")
+    return found
 
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
