@@ -1,0 +1,215 @@
+"""Behaviour of fedmarl's orchestration helpers that mutation testing (mutmut) found unasserted.
+
+Hand values only (no timings): the study helpers (claims, curves, JSON cleaning), validation's
+statistic names and transfer gap, run-directory checkpoints, a strategy's report, the trainer's
+progress text and signal handling, and the defaults `fedmarl validate` passes on.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from fedmarl import validate
+from fedmarl.io import RunDir, write_yaml
+from fedmarl.study import Claim, check_claims, clean, episodes_to, tail_mean
+from fedmarl.train import TrainConfig, Trainer
+from pybridge.api import Tolerance
+from pybridge.config import ConfigError
+
+TINY = {"n_subnetworks": 3, "n_channels": 2, "episode_steps": 10}
+
+
+# ------------------------------------------------------------------------------- study
+def test_tail_mean_is_the_mean_of_the_last_fraction_and_at_least_one_value():
+    y = [float(v) for v in range(1, 11)]
+    assert tail_mean(y) == 9.5  # last 20 %: 9, 10
+    assert tail_mean(y, frac=0.5) == 8.0  # 6..10
+    assert tail_mean([3.0, 7.0], frac=0.2) == 7.0  # int(0.4) = 0, still one value
+
+
+def test_episodes_to_uses_the_first_smoothed_value_and_the_rise():
+    # 10 batches: smoothing window 1. Offset 1, rise 2: 90 % of the rise is 2.8, first reached
+    # at batch index 2, i.e. after 3 batches of 4 copies.
+    y = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+    assert episodes_to(y, n_envs=4) == 12
+    assert episodes_to(y, n_envs=4, frac=1.0) == 12  # the maximum itself counts as reached
+    assert episodes_to(y, n_envs=1, frac=0.4) == 2  # 1.8: batch index 1
+    # Window 1 below 20 batches: a step is seen at its own batch.
+    step = [0.0] * 5 + [1.0] * 5
+    assert episodes_to(step, n_envs=1) == 6
+
+
+def test_check_claims_keeps_the_numbers_and_makes_holds_a_bool():
+    claims = (Claim("up", "the value rises", lambda d: {"holds": np.bool_(d["v"] > 1),
+                                                         "v": d["v"]}),
+              Claim("down", "the value falls", lambda d: {"holds": 0, "v": -d["v"]}))
+    out = check_claims(claims, {"v": 2.0})
+    assert out == {"up": {"claim": "the value rises", "holds": True, "v": 2.0},
+                   "down": {"claim": "the value falls", "holds": False, "v": -2.0}}
+    assert type(out["up"]["holds"]) is bool and type(out["down"]["holds"]) is bool
+
+
+def test_clean_makes_json_values():
+    x = {1: np.float32(2.5), "a": [np.int64(3), float("nan")],
+         "b": (np.array([1.0, np.inf]),), "c": "text", "d": -math.inf}
+    out = clean(x)
+    assert out == {"1": 2.5, "a": [3, None], "b": [[1.0, None]], "c": "text", "d": None}
+    assert type(out["a"][0]) is int and type(out["1"]) is float
+
+
+# --------------------------------------------------------------------------- validation
+def test_tolerances_by_name_in_the_scenarios_order_from_a_name_or_a_spec():
+    from fedmarl.scenario import spec
+
+    s = spec("inx-factory")
+    by_name = validate.tolerances("inx-factory")
+    assert list(by_name) == [t.metric for t in s.tolerances]
+    assert by_name["mean_rate"].kind == "rel"
+    fake = SimpleNamespace(tolerances=(Tolerance("x", "abs", 1.0, "r"),))
+    assert list(validate.tolerances(fake)) == ["x"]
+
+
+def test_default_policy_is_the_first_evaluation_baseline(monkeypatch):
+    from fedmarl import runs
+
+    assert validate.default_policy("inx-factory") == runs.eval_baselines("inx-factory")[0]
+    assert validate.default_policy("inx-factory") == "random"
+    monkeypatch.setattr(runs, "eval_baselines", lambda scenario: [])
+    with pytest.raises(ConfigError, match="has no baselines"):
+        validate.default_policy("inx-factory")
+
+
+def test_sample_rows_names_every_percentile_both_ways_and_the_short_ks_name():
+    cmp = {"mean": "M", "p5": "A", "p50": "B", "p97.5": "C", "ks": "K"}
+    rows = validate._sample_rows("sinr_db", cmp)
+    assert rows == {"mean_sinr_db": ("stat", "M"),
+                    "p5_sinr_db": ("stat", "A"), "sinr_db_p5": ("stat", "A"),
+                    "p50_sinr_db": ("stat", "B"), "sinr_db_p50": ("stat", "B"),
+                    "p97.5_sinr_db": ("stat", "C"), "sinr_db_p97.5": ("stat", "C"),
+                    "ks_sinr_db": ("ks", "K"), "ks_sinr": ("ks", "K")}
+    assert set(validate._sample_rows("rate", {"mean": 1, "ks": 2})) == {"mean_rate", "ks_rate"}
+    # Only the last unit suffix (_db or _dbm) is dropped from the short KS name.
+    assert set(validate._sample_rows("rx_power_dbm", {"mean": 1, "ks": 2})) == {
+        "mean_rx_power_dbm", "ks_rx_power_dbm", "ks_rx_power"}
+    assert set(validate._sample_rows("gain_dbx", {"mean": 1, "ks": 2})) == {
+        "mean_gain_dbx", "ks_gain_dbx"}
+
+
+def test_ks_row_carries_the_permutation_figures():
+    tol = Tolerance("ks_rate", "ks", 0.1, "why")
+    row = validate.ks_verdict(tol, {"distance": 0.3, "critical_95": 0.2,
+                                    "pvalue_episodes": 0.01})
+    assert (row["critical_95"], row["pvalue_episodes"], row["verdict"]) == (0.2, 0.01, "differ")
+
+
+def test_jsonable_turns_arrays_and_numpy_scalars_into_json_values():
+    x = {"a": np.array([1.0, np.nan]), "t": (np.int32(2), np.inf), "cfg": 1, "s": "x"}
+    out = validate.jsonable(x)
+    assert out == {"a": [1.0, None], "t": [2, None], "s": "x"}
+    assert type(out["t"][0]) is int
+
+
+def _cmp(twin, ns3, lo, hi):
+    return {"twin": twin, "ns3": ns3, "diff": ns3 - twin, "diff_ci": (lo, hi)}
+
+
+def test_transfer_gap_is_other_minus_training_backend_for_either_direction():
+    samples = {"rate": {"mean": _cmp(10.0, 12.0, 1.0, 3.0), "p5": _cmp(4.0, 3.0, -2.0, -0.5),
+                        "ks": {"distance": 0.1}}}
+    spec = SimpleNamespace(tolerances=(Tolerance("mean_rate", "rel", 0.05, ""),
+                                       Tolerance("p5_rate", "rel", 0.1, ""),
+                                       Tolerance("ks_rate", "ks", 0.1, "")))
+    info = {"run": "r", "trained_on": "twin"}
+    on_twin = validate.transfer_gap(info, spec, samples)
+    assert on_twin["evaluated_on"] == "ns3" and "ks_rate" not in on_twin
+    assert on_twin["mean_rate"] == {"on_training_backend": 10.0, "on_other_backend": 12.0,
+                                    "gap": 2.0, "gap_ci": (1.0, 3.0), "gap_rel": 0.2}
+    on_ns3 = validate.transfer_gap({"run": "r", "trained_on": "ns3"}, spec, samples)
+    assert on_ns3["evaluated_on"] == "twin"
+    assert on_ns3["mean_rate"] == {"on_training_backend": 12.0, "on_other_backend": 10.0,
+                                   "gap": -2.0, "gap_ci": (-3.0, -1.0),
+                                   "gap_rel": pytest.approx(-2.0 / 12.0)}
+    assert on_ns3["p5_rate"]["gap"] == 1.0 and on_ns3["p5_rate"]["gap_ci"] == (0.5, 2.0)
+
+
+def test_flat_concatenates_episodes_and_is_empty_for_none():
+    assert validate.flat([]).shape == (0,)
+    np.testing.assert_array_equal(validate.flat([np.ones((2, 2)), np.array([3.0])]),
+                                  [1.0, 1.0, 1.0, 1.0, 3.0])
+
+
+def test_validate_passes_its_documented_defaults_on(monkeypatch):
+    seen = {}
+
+    def fake_compare(*args):
+        seen["args"] = args
+        return {"x": np.float64(1.5), "cfg": object()}, {}
+
+    monkeypatch.setattr(validate, "compare", fake_compare)
+    assert validate.validate() == {"x": 1.5}  # jsonable: numpy scalars out, "cfg" dropped
+    assert seen["args"] == ("inx-factory", None, 5, 0, None, None, None, True)
+    marker = object()
+    validate.validate("inx-factory", "greedy", 3, 7, {"n_channels": 2}, 2, marker, False)
+    assert seen["args"] == ("inx-factory", "greedy", 3, 7, {"n_channels": 2}, 2, marker, False)
+
+
+# -------------------------------------------------------------------------- run directory
+def test_latest_checkpoint_is_the_newest_of_any_number(tmp_path):
+    rd = RunDir(tmp_path)
+    assert rd.latest_checkpoint() is None
+    rd.ckpt_dir.mkdir()
+    (rd.ckpt_dir / "ckpt-000001.pt").write_bytes(b"1")
+    assert rd.latest_checkpoint() == rd.ckpt_dir / "ckpt-000001.pt"
+    for e in (2, 3):
+        (rd.ckpt_dir / f"ckpt-{e:06d}.pt").write_bytes(b"x")
+    assert rd.latest_checkpoint() == rd.ckpt_dir / "ckpt-000003.pt"
+
+
+# ----------------------------------------------------------------------------- training
+def _cfg(**kw) -> TrainConfig:
+    data = {"algo": "f-maddqn", "episodes": 2, "n_envs": 1, "aggregation": "plain",
+            "params": dict(TINY)}
+    data.update(kw)
+    return TrainConfig.from_dict(data)
+
+
+def test_config_load_and_load_run_of_a_hand_written_run(tmp_path):
+    path = tmp_path / "c.yaml"
+    write_yaml(path, {"algo": "d-maddqn", "episodes": 3, "params": dict(TINY)})
+    cfg = TrainConfig.load(path)
+    assert (cfg.algo, cfg.episodes, cfg.params) == ("d-maddqn", 3, TINY)
+    # A run directory whose config has no resolved parameters (written by hand) still loads.
+    write_yaml(tmp_path / "run" / "config.yaml", {"algo": "d-maddqn", "seed": 4})
+    assert TrainConfig.load_run(tmp_path / "run").seed == 4
+
+
+def test_progress_text_shows_the_scenarios_headline_when_the_row_has_it(tmp_path):
+    t = Trainer(_cfg(), tmp_path / "run")
+    assert t._progress_text({"mean_reward": 1.234, "mean_rate": 5.678}) == \
+        "f-maddqn reward 1.23 rate 5.68"
+    assert t._progress_text({"mean_reward": -1.0}) == "f-maddqn reward -1.00"
+    t.spec = SimpleNamespace(headline="mean_reward")
+    assert t._progress_text({"mean_reward": 2.0}) == "f-maddqn reward 2.00"
+
+
+def test_a_signal_marks_the_trainer_interrupted(tmp_path):
+    t = Trainer(_cfg(), tmp_path / "run")
+    assert t.interrupted is False
+    t._on_signal(2, None)
+    assert t.interrupted is True
+
+
+# --------------------------------------------------------------------------- strategies
+def test_plain_report_has_the_protocols_figures_and_the_wall_clock_seconds():
+    from federation.strategy import PlainFedAvg
+
+    updates = [{"w": np.full(3, float(i), np.float32)} for i in range(4)]
+    average, report = PlainFedAvg(1).aggregate(updates, 0)
+    np.testing.assert_allclose(average["w"], [1.5, 1.5, 1.5])
+    assert report["mode"] == "plain" and report["n_clients"] == 4 and report["n_params"] == 3
+    assert 0.0 <= report["seconds"] < 60.0
+    assert not {k for k in report if k.lower() != k or "XX" in k}
