@@ -106,6 +106,25 @@ def test_ks_row_carries_the_permutation_figures():
     assert (row["critical_95"], row["pvalue_episodes"], row["verdict"]) == (0.2, 0.01, "differ")
 
 
+def test_verdict_edges_na_zero_twin_exact_tolerance_and_ci_touching_zero():
+    ab = Tolerance("m", "abs", 0.5, "why")
+    for twin, ns3 in ((1.0, math.nan), (math.nan, 1.0), (None, 1.0), (1.0, None)):
+        row = validate.verdict(ab, twin, ns3)
+        assert (row["verdict"], row["deviation"]) == ("n/a", None)
+    assert validate.verdict(ab, 2.0, 2.5)["verdict"] == "agree"  # |diff| == tolerance
+    assert validate.verdict(ab, -2.0, -2.4)["deviation"] == pytest.approx(0.4)
+    rel = validate.verdict(Tolerance("m", "rel", 0.1, ""), 0.0, 0.5)
+    assert (rel["deviation"], rel["verdict"]) == (math.inf, "differ")
+    assert validate.verdict(ab, 1.0, 3.0, (0.0, 1.0))["verdict"] == "inconclusive"
+    assert validate.verdict(ab, 1.0, 3.0, (-1.0, 0.0))["verdict"] == "inconclusive"
+    assert validate.verdict(ab, 1.0, 3.0, (0.5, 1.0))["verdict"] == "differ"
+    with pytest.raises(ConfigError, match="tolerance m: unknown kind 'bogus'"):
+        validate.verdict(Tolerance("m", "bogus", 1.0, ""), 1.0, 2.0)
+    ks = validate.ks_verdict(Tolerance("ks_x", "ks", 0.1, ""),
+                             {"distance": 0.2, "critical_95": 0.2, "pvalue_episodes": 0.05})
+    assert ks["verdict"] == "inconclusive"  # D at the critical value is not "differ"
+
+
 def test_jsonable_turns_arrays_and_numpy_scalars_into_json_values():
     x = {"a": np.array([1.0, np.nan]), "t": (np.int32(2), np.inf), "cfg": 1, "s": "x"}
     out = validate.jsonable(x)
