@@ -3,6 +3,8 @@ and cuts back, and the member-average policy of a study (tiny twin runs, a few s
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -96,3 +98,31 @@ def test_member_average_policy_keeps_or_averages_the_members(tmp_path):
     three = study.member_average_policy(run, 3, {})
     assert three.learner.n_agents == 3 and three.name == "d-maddqn"
     assert three.learner.policy_state_dict()[key].shape[0] == 3
+
+
+def test_train_one_trains_reuses_a_finished_run_and_retrains_a_changed_or_torn_one(tmp_path):
+    spec = {"algo": "d-maddqn", "episodes": 2, "n_envs": 1, "params": dict(TINY)}
+    first = study.train_one("a", spec, str(tmp_path))
+    run = tmp_path / "a"
+    rows = RunDir(run).read_jsonl("metrics.jsonl")
+    assert [r["episode"] for r in rows] == [0, 1]
+    assert first == {"name": "a", "run": str(run), "spec": spec,
+                     "wall_seconds": first["wall_seconds"], "metrics": rows,
+                     "reward": [r["mean_reward"] for r in rows]}
+    assert first["wall_seconds"] > 0
+    assert json.loads((run / "reproduce.json").read_text()) == {
+        "wall_seconds": first["wall_seconds"]}
+    stamp = (run / "policy.pt").stat().st_mtime_ns
+
+    again = study.train_one("a", spec, str(tmp_path))  # same config: reused, not retrained
+    assert again == first and (run / "policy.pt").stat().st_mtime_ns == stamp
+
+    changed = study.train_one("a", {**spec, "seed": 1}, str(tmp_path))
+    assert RunDir(run).read_config()["seed"] == 1
+    assert changed["wall_seconds"] != first["wall_seconds"]
+
+    (run / "reproduce.json").unlink()  # no record of the wall time: trained again
+    (run / "stray.txt").write_text("left by an interrupted run")
+    redone = study.train_one("a", {**spec, "seed": 1}, str(tmp_path))
+    assert not (run / "stray.txt").exists() and (run / "reproduce.json").exists()
+    assert redone["reward"] == changed["reward"]  # same config, same seed: same run

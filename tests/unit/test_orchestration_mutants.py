@@ -139,9 +139,10 @@ def _cmp(twin, ns3, lo, hi):
 def test_transfer_gap_is_other_minus_training_backend_for_either_direction():
     samples = {"rate": {"mean": _cmp(10.0, 12.0, 1.0, 3.0), "p5": _cmp(4.0, 3.0, -2.0, -0.5),
                         "ks": {"distance": 0.1}}}
-    spec = SimpleNamespace(tolerances=(Tolerance("mean_rate", "rel", 0.05, ""),
-                                       Tolerance("p5_rate", "rel", 0.1, ""),
-                                       Tolerance("ks_rate", "ks", 0.1, "")))
+    spec = SimpleNamespace(tolerances=(Tolerance("ks_rate", "ks", 0.1, ""),
+                                       Tolerance("jain", "abs", 0.1, ""),
+                                       Tolerance("mean_rate", "rel", 0.05, ""),
+                                       Tolerance("p5_rate", "rel", 0.1, "")))
     info = {"run": "r", "trained_on": "twin"}
     on_twin = validate.transfer_gap(info, spec, samples)
     assert on_twin["evaluated_on"] == "ns3" and "ks_rate" not in on_twin
@@ -153,6 +154,31 @@ def test_transfer_gap_is_other_minus_training_backend_for_either_direction():
                                    "gap": -2.0, "gap_ci": (-3.0, -1.0),
                                    "gap_rel": pytest.approx(-2.0 / 12.0)}
     assert on_ns3["p5_rate"]["gap"] == 1.0 and on_ns3["p5_rate"]["gap_ci"] == (0.5, 2.0)
+    assert set(on_ns3) == {"run", "trained_on", "evaluated_on", "mean_rate", "p5_rate"}
+    zero = {"rate": {"mean": _cmp(0.0, 1.0, 0.5, 1.5), "ks": {}}}
+    gap = validate.transfer_gap(info, spec, zero)["mean_rate"]
+    assert gap["gap"] == 1.0 and math.isnan(gap["gap_rel"])  # no relative gap from 0
+
+
+def test_validation_module_of_a_spec_with_or_without_one():
+    import json
+
+    assert validate.validation_module(SimpleNamespace()) is None
+    assert validate.validation_module(SimpleNamespace(validation_module=None)) is None
+    assert validate.validation_module(SimpleNamespace(validation_module="json")) is json
+
+
+def test_resolve_policy_errors_name_the_baselines_and_the_scenarios(tmp_path, monkeypatch):
+    from fedmarl import runs
+
+    with pytest.raises(ConfigError, match=r"--policy 'nope' is neither a baseline of"
+                       r" 'inx-factory' \(random, fixed, greedy, greedy-filtered, cgc\)"
+                       r" nor a run directory"):
+        validate.resolve_policy("nope", "inx-factory", {})
+    monkeypatch.setattr(runs, "load_run_policy", lambda run: (None, {"scenario": "other"}))
+    with pytest.raises(ConfigError, match=f"run {tmp_path} was trained on 'other', not"
+                       " 'inx-factory'"):
+        validate.resolve_policy(str(tmp_path), "inx-factory", {})
 
 
 def test_flat_concatenates_episodes_and_is_empty_for_none():
