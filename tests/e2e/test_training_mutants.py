@@ -126,3 +126,8 @@ def test_train_one_trains_reuses_a_finished_run_and_retrains_a_changed_or_torn_o
     redone = study.train_one("a", {**spec, "seed": 1}, str(tmp_path))
     assert not (run / "stray.txt").exists() and (run / "reproduce.json").exists()
     assert redone["reward"] == changed["reward"]  # same config, same seed: same run
+
+    (run / "policy.pt").unlink()  # interrupted before the policy export: not finished
+    stamp = (run / "reproduce.json").stat().st_mtime_ns
+    study.train_one("a", {**spec, "seed": 1}, str(tmp_path))
+    assert (run / "policy.pt").exists() and (run / "reproduce.json").stat().st_mtime_ns != stamp
