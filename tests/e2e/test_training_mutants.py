@@ -131,3 +131,22 @@ def test_train_one_trains_reuses_a_finished_run_and_retrains_a_changed_or_torn_o
     stamp = (run / "reproduce.json").stat().st_mtime_ns
     study.train_one("a", {**spec, "seed": 1}, str(tmp_path))
     assert (run / "policy.pt").exists() and (run / "reproduce.json").stat().st_mtime_ns != stamp
+
+
+def test_resolve_policy_of_a_run_merges_its_parameters_and_describes_it(tmp_path):
+    from fedmarl.validate import resolve_policy
+
+    run = tmp_path / "run"
+    cfg = TrainConfig.from_dict({"algo": "d-maddqn", "episodes": 1, "n_envs": 1,
+                                 "params": dict(TINY)})
+    Trainer(cfg, run).start()
+    policy, scenario, params, info = resolve_policy(str(run), "inx-factory", {"n_channels": 3})
+    assert policy.name == "d-maddqn" and scenario == "inx-factory"
+    assert params == {**TINY, "n_channels": 3}
+    assert info == {"run": str(run), "algo": "d-maddqn", "trained_on": "twin",
+                    "train_episodes": 1, "params_overridden": ["n_channels"]}
+    data = RunDir(run).read_config()
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace(
+        "backend: twin", "backend: ns3"))
+    assert data["backend"] == "twin"
+    assert resolve_policy(str(run), "inx-factory", {})[3]["trained_on"] == "ns3"

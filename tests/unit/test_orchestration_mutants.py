@@ -125,6 +125,21 @@ def test_verdict_edges_na_zero_twin_exact_tolerance_and_ci_touching_zero():
     assert ks["verdict"] == "inconclusive"  # D at the critical value is not "differ"
 
 
+def test_mean_ci_is_a_student_t_interval_over_episode_means():
+    m, lo, hi = validate.mean_ci([1, 2, 3])  # t(0.975, 2) = 4.3027, s = 1, n = 3
+    assert m == 2.0
+    assert (lo, hi) == (pytest.approx(2.0 - 2.48413771175), pytest.approx(2.0 + 2.48413771175))
+    one = validate.mean_ci(np.array([5.0]))
+    assert one[0] == 5.0 and math.isnan(one[1]) and math.isnan(one[2])
+
+
+def test_bootstrap_resamples_every_episode():
+    rng = np.random.default_rng(0)
+    reps = validate._boot_quantile([np.zeros(3), np.ones(3)], 50.0, rng)
+    assert reps.shape == (validate.BOOTSTRAP,)
+    assert set(np.unique(reps)) == {0.0, 0.5, 1.0}  # both, either or neither episode drawn
+
+
 def test_jsonable_turns_arrays_and_numpy_scalars_into_json_values():
     x = {"a": np.array([1.0, np.nan]), "t": (np.int32(2), np.inf), "cfg": 1, "s": "x"}
     out = validate.jsonable(x)
