@@ -273,3 +273,42 @@ def test_plain_report_has_the_protocols_figures_and_the_wall_clock_seconds():
     assert report["mode"] == "plain" and report["n_clients"] == 4 and report["n_params"] == 3
     assert 0.0 <= report["seconds"] < 60.0
     assert not {k for k in report if k.lower() != k or "XX" in k}
+
+
+# ----------------------------------------------------------------- evaluation and statistics
+def test_default_batch_caps_copies_by_backend(monkeypatch):
+    from fedmarl import evaluate
+
+    assert evaluate.default_batch(40, "twin") == evaluate.MAX_BATCH == 16
+    assert evaluate.default_batch(3, "twin") == 3
+    monkeypatch.setattr(evaluate.os, "cpu_count", lambda: 6)
+    assert evaluate.default_batch(40, "ns3") == 6 and evaluate.default_batch(3, "ns3") == 3
+    monkeypatch.setattr(evaluate.os, "cpu_count", lambda: None)
+    assert evaluate.default_batch(40, "ns3") == 1
+
+
+def test_evaluate_policy_refuses_no_episodes():
+    from fedmarl.evaluate import evaluate_policy
+
+    with pytest.raises(ValueError, match="episodes must be >= 1"):
+        evaluate_policy("inx-factory", None, 0)
+
+
+def test_welch_half_edges():
+    half = validate._welch_half
+    assert math.isnan(half(np.array([1.0]), np.array([1.0, 2.0, 3.0])))
+    assert math.isnan(half(np.array([1.0, 2.0, 3.0]), np.array([1.0])))
+    assert half(np.array([1.0, 1.0]), np.array([2.0, 2.0])) == 0.0  # no spread: no interval
+    # se = 1 exactly, 1 degree of freedom: t(0.975, 1) = 12.706
+    assert half(np.array([0.0, 0.0]), np.array([-1.0, 1.0])) == pytest.approx(12.7062047)
+    assert math.isfinite(half(np.array([1.0, 2.0]), np.array([1.0, 2.0, 4.0])))
+
+
+def test_ks_permutation_p_value_counts_ties_and_is_seeded():
+    same = [np.zeros(2), np.zeros(2)]
+    ks = validate.ks_permutation(same, same, seed=0, n_perm=9)
+    assert (ks["distance"], ks["critical_95"], ks["pvalue_episodes"]) == (0.0, 0.0, 1.0)
+    rng = np.random.default_rng(3)
+    a = [rng.normal(0, 1, 30) for _ in range(4)]
+    b = [rng.normal(0.3, 1, 30) for _ in range(4)]
+    assert validate.ks_permutation(a, b, seed=5) == validate.ks_permutation(a, b, seed=5)
