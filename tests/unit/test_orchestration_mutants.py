@@ -312,3 +312,14 @@ def test_ks_permutation_p_value_counts_ties_and_is_seeded():
     a = [rng.normal(0, 1, 30) for _ in range(4)]
     b = [rng.normal(0.3, 1, 30) for _ in range(4)]
     assert validate.ks_permutation(a, b, seed=5) == validate.ks_permutation(a, b, seed=5)
+
+
+def test_make_baseline_error_names_the_scenario_and_its_baselines():
+    from fedmarl.scenario import make_baseline, spec
+
+    msg = (r"unknown policy 'nope' for scenario 'inx-factory'; its baselines: random, fixed,"
+           r" greedy, greedy-filtered, cgc")
+    for scenario in ("inx-factory", spec("inx-factory")):
+        with pytest.raises(ConfigError, match=msg):
+            make_baseline(scenario, "nope")
+    assert make_baseline("inx-factory", "greedy").name == "greedy"
