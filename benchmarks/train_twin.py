@@ -22,8 +22,8 @@ import torch
 from agents.policy import LearnerPolicy
 from agents.registry import make_learner
 from fedmarl.evaluate import evaluate_policy
-from fedmarl.scenario import DEFAULT_SCENARIO, learner_overrides, make_baseline
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import DEFAULT_SCENARIO, learner_overrides, make_baseline
+from fedmarl.registries import spec as scenario_spec
 from pybridge import make_vec_env
 
 

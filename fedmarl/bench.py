@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from fedmarl.scenario import DEFAULT_SCENARIO
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import DEFAULT_SCENARIO
+from fedmarl.registries import spec as scenario_spec
 from pybridge import make_env, make_vec_env
 from pybridge.config import ConfigError
 

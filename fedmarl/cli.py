@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fedmarl.scenario import DEFAULT_SCENARIO, baseline_names, learner_names, scenario_names
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import DEFAULT_SCENARIO, baseline_names, learner_names, scenario_names
+from fedmarl.registries import spec as scenario_spec
 from pybridge.api import BACKENDS
 from pybridge.bridge import BridgeError
 from pybridge.config import ConfigError
@@ -79,7 +79,7 @@ def _policies(scenario: str, names: list[str] | None) -> list[str]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from fedmarl.evaluate import evaluate_policy
-    from fedmarl.scenario import make_baseline
+    from fedmarl.registries import make_baseline
 
     if args.run:
         return _eval_runs(args)
@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_run)
 
-    from fedmarl.studies import study_names
+    from fedmarl.scenarios import study_names
 
     rr = sub.add_parser("reproduce", help="a scenario's reference study (e.g. its paper's figures)"
                         " on our simulators: a results page with PNGs, tables and the claims"

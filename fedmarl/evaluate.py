@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from agents.baselines import Policy
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import spec as scenario_spec
 from pybridge import make_vec_env
 from pybridge.api import Recorder
 

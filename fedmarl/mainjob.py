@@ -17,10 +17,10 @@ from typing import Any
 from rich.console import Console
 
 from fedmarl.io import write_atomic, write_json
+from fedmarl.registries import DEFAULT_SCENARIO, baseline_names
+from fedmarl.registries import spec as scenario_spec
 from fedmarl.report import cdf_pngs, eval_table, write_report
 from fedmarl.runs import evaluate_run
-from fedmarl.scenario import DEFAULT_SCENARIO, baseline_names
-from fedmarl.scenario import spec as scenario_spec
 from fedmarl.train import TrainConfig, Trainer
 
 # The main job's training run: f-maddqn on the default scenario for a few CPU minutes.

@@ -17,7 +17,7 @@ import numpy as np
 
 from fedmarl import plots
 from fedmarl.io import RunDir, write_atomic
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import spec as scenario_spec
 from pybridge.api import ScenarioSpec
 
 CDF_SUFFIX = "_cdf_quantiles"

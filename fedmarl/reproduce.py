@@ -1,6 +1,6 @@
 """`fedmarl reproduce STUDY`: run a reference study and check its claims.
 
-A study (a module in fedmarl/studies/, built from fedmarl/study.py) supplies its budgets, the
+A study (a module in fedmarl/scenarios/, built from fedmarl/study.py) supplies its budgets, the
 training runs it needs (`run_specs`), what it evaluates (`evaluate`), its claims as rules
 (`claims`: each a `Claim` whose check turns the study's numbers into a statement that holds or
 not), its figures and its results page. This job trains the runs through the same code path as
@@ -19,7 +19,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from fedmarl import studies
+from fedmarl import scenarios as studies
 from fedmarl.io import write_atomic
 from fedmarl.study import Study, check_claims, clean, train_all
 

@@ -16,15 +16,15 @@ import torch
 from agents.policy import LearnerPolicy
 from fedmarl.evaluate import evaluate_policy
 from fedmarl.io import write_json
-from fedmarl.scenario import build_learner, make_baseline
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import build_learner, make_baseline
+from fedmarl.registries import spec as scenario_spec
 from pybridge.config import ConfigError
 
 
 def eval_baselines(scenario: str) -> list[str]:
     """The baselines a trained run is compared with: the scenario's `eval_baselines`, or all of
     its baselines module."""
-    from fedmarl.scenario import baseline_names
+    from fedmarl.registries import baseline_names
 
     s = scenario_spec(scenario)
     chosen = getattr(s, "eval_baselines", None)

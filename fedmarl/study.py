@@ -1,8 +1,8 @@
 """What a reference study is made of: its protocol, claims as rules, training, helpers.
 
-The job that runs a study is fedmarl/reproduce.py; the studies are fedmarl/studies/*.py.
+The job that runs a study is fedmarl/reproduce.py; the studies are fedmarl/scenarios/*.py.
 
-A study (a module in fedmarl/studies/, see there) supplies its budgets, the training runs it
+A study (a module in fedmarl/scenarios/, see there) supplies its budgets, the training runs it
 needs (`run_specs`), what it evaluates (`evaluate`), its claims as rules (`claims`: each a
 `Claim` whose check turns the study's numbers into a statement that holds or not), its figures
 and its results page. The engine trains the runs through the same code path as `fedmarl train`
@@ -108,8 +108,8 @@ def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
     the member average of the trained networks, which for F- runs is the federation's global
     model (members are equal after each aggregation and drift only tau_agg transitions)."""
     from agents.policy import LearnerPolicy
+    from fedmarl.registries import build_learner
     from fedmarl.runs import load_run_policy
-    from fedmarl.scenario import build_learner
 
     policy, record = load_run_policy(run)
     old = policy.learner

@@ -38,8 +38,8 @@ from agents.registry import make_learner
 from federation.strategy import AGGREGATIONS, Strategy, make_strategy
 from fedmarl.evaluate import episode_seed
 from fedmarl.io import RunDir, read_config, write_atomic, write_yaml
-from fedmarl.scenario import DEFAULT_SCENARIO, learner_overrides
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import DEFAULT_SCENARIO, learner_overrides
+from fedmarl.registries import spec as scenario_spec
 from pybridge import make_vec_env
 from pybridge.api import BACKENDS
 from pybridge.config import ConfigError

@@ -45,8 +45,8 @@ from scipy import stats
 from agents.baselines import Policy
 from fedmarl.evaluate import run_episodes
 from fedmarl.io import RunDir
-from fedmarl.scenario import DEFAULT_SCENARIO, baseline_names, baselines, make_baseline
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import DEFAULT_SCENARIO, baseline_names, baselines, make_baseline
+from fedmarl.registries import spec as scenario_spec
 from pybridge.api import ScenarioSpec, Tolerance
 from pybridge.config import ConfigError
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from fedmarl import plots
 from fedmarl.io import write_atomic
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import spec as scenario_spec
 from fedmarl.validate import compare, flat, jsonable, validation_module
 
 

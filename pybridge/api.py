@@ -78,8 +78,8 @@ class LearnerHints:
     `obs_shift`/`obs_scale`: the fixed affine map x -> (x - shift) / scale that brings the
     scenario's observations to about [-2, 2] (scalars or arrays broadcastable to the obs shape;
     fixed rather than running so that federated members map inputs identically).
-    `decision_period`: env steps between an agent's decisions (e.g. inx-factory's tau_max: a
-    channel request lands 1..tau_max steps later).
+    `decision_period`: env steps between an agent's decisions (e.g. tau_max when a channel
+    request lands 1..tau_max steps later).
     """
 
     obs_shift: float | np.ndarray = 0.0
@@ -144,8 +144,8 @@ class ScenarioSpec(abc.ABC):
     metric names for the same config.
     """
 
-    name: ClassVar[str]  # registry name, e.g. "inx-factory"
-    env_name: ClassVar[str]  # PettingZoo metadata name, e.g. "inx_factory_v0"
+    name: ClassVar[str]  # registry name, e.g. "edge-offload"
+    env_name: ClassVar[str]  # PettingZoo metadata name, e.g. "edge_offload_v0"
     agent_prefix: ClassVar[str]  # agents are f"{agent_prefix}_{n}"
     config_cls: ClassVar[type[ScenarioConfig]]
     description: ClassVar[str] = ""

@@ -14,6 +14,10 @@ import pkgutil
 from pybridge.api import ScenarioSpec
 from pybridge.config import ConfigError
 
+# The scenario the CLI, the main job and a training config use when none is named: the
+# project's first seed system (a fact about the set of scenarios, so it lives with them).
+DEFAULT = "inx-factory"
+
 _REGISTRY: dict[str, ScenarioSpec] = {}
 _BUILTINS_LOADED = False
 

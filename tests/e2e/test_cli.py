@@ -119,7 +119,7 @@ def test_choices_come_from_the_registries(capsys):
 
     from agents.registry import LEARNERS
     from fedmarl.cli import build_parser
-    from fedmarl.scenario import baseline_names
+    from fedmarl.registries import baseline_names
     from pybridge import scenarios
 
     parser = build_parser()

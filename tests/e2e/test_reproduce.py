@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedmarl.studies.inx_factory import BUDGETS, n_policy, run_specs
+from fedmarl.scenarios.inx_factory import BUDGETS, n_policy, run_specs
 from fedmarl.study import episodes_to
 from fedmarl.train import TrainConfig, Trainer
 from pybridge import make_vec_env

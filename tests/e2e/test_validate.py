@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from fedmarl.cli import main
-from fedmarl.scenario import make_baseline
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import make_baseline
+from fedmarl.registries import spec as scenario_spec
 from fedmarl.validate import compare_samples, ks_permutation, tolerances, validate, verdict
 
 BINARY = scenario_spec("inx-factory").ns3_binary

@@ -123,11 +123,10 @@ def test_importing_pybridge_and_its_scenarios_loads_no_torch():
 # Shared layers name no scenario: the one allowed mention per file, with its reason.
 SHARED = ("pybridge", "agents", "federation", "fedmarl", "ns3-scenarios/common")
 OWN_FOLDERS = ("pybridge/scenarios/inx_factory/", "agents/baselines/inx_factory.py",
-               "fedmarl/studies/inx_factory.py")
+               "fedmarl/scenarios/inx_factory.py")
 ALLOWED = {
-    "fedmarl/scenario.py": "DEFAULT_SCENARIO, the default of --scenario and of a training config",
-    "pybridge/api.py": "examples in docstrings of the declared interface",
-    "pybridge/scenarios/__init__.py": "an example in the registry's docstring",
+    "pybridge/scenarios/__init__.py": "the registry: DEFAULT, the scenario used when none is"
+                                      " named, and an example in its docstring",
     "pybridge/native/include/fedmarl/shm_layout.h": "the layout comment counts one scenario's"
                                                     " arrays as an example",
 }

@@ -63,7 +63,7 @@ def test_clean_makes_json_values():
 
 # --------------------------------------------------------------------------- validation
 def test_tolerances_by_name_in_the_scenarios_order_from_a_name_or_a_spec():
-    from fedmarl.scenario import spec
+    from fedmarl.registries import spec
 
     s = spec("inx-factory")
     by_name = validate.tolerances("inx-factory")
@@ -315,7 +315,7 @@ def test_ks_permutation_p_value_counts_ties_and_is_seeded():
 
 
 def test_make_baseline_error_names_the_scenario_and_its_baselines():
-    from fedmarl.scenario import make_baseline, spec
+    from fedmarl.registries import make_baseline, spec
 
     msg = (r"unknown policy 'nope' for scenario 'inx-factory'; its baselines: random, fixed,"
            r" greedy, greedy-filtered, cgc")

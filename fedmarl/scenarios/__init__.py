@@ -1,8 +1,10 @@
-"""Reference studies (`fedmarl reproduce STUDY`): one module per study in this package.
+"""A scenario's orchestration-level parts, one module per scenario (as agents/baselines/ holds
+its heuristics): today its reference study (`fedmarl reproduce STUDY`).
 
-A study is inherently about one scenario and one publication (e.g. the figures of the paper a
-scenario comes from), so it is the one place in fedmarl that names a scenario; adding a study
-adds a module here that defines `STUDY` (a `fedmarl.study.Study`) and edits nothing else.
+A study is about one scenario and one publication (the figures of the paper a scenario comes
+from) and trains learners, so it cannot live in the scenario's pybridge package (pybridge
+imports no torch); adding one adds `fedmarl/scenarios/<name>.py` defining `STUDY` (a
+`fedmarl.study.Study`) and edits nothing else. The generic engine is fedmarl/study.py.
 """
 
 from __future__ import annotations

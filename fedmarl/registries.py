@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pybridge import scenarios
 from pybridge.api import ScenarioSpec
 from pybridge.config import ConfigError
 
-DEFAULT_SCENARIO = "inx-factory"  # the default of `--scenario` and of a training config
+DEFAULT_SCENARIO = scenarios.DEFAULT  # the default of `--scenario` and of a training config
 
 
 def spec(name: str) -> ScenarioSpec:

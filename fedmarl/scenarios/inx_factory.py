@@ -2,7 +2,7 @@
 
 `fedmarl reproduce inx-factory [--quick]`. This module is about one scenario and one paper by
 nature (the figures, their settings and the claims are the paper's), which is why a study lives
-in fedmarl/studies/ and not in the generic engine (fedmarl/reproduce.py, fedmarl/study.py). Figures:
+in fedmarl/scenarios/ and not in the generic engine (fedmarl/reproduce.py, fedmarl/study.py). Figures:
 - Fig. 3: training reward vs episodes, F-MADDQN at tau_agg 128/256/512/1024 (a), F-MAPPO (b);
 - Fig. 4: rate CDF per device of F-/D-/C-MADDQN, F-MAPPO (tau_agg 512) and random/greedy/CGC;
 - Fig. 5: min / mean / max device rate when the models trained on sparse clutter (r = 20 %,
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from fedmarl import plots
-from fedmarl.scenario import make_baseline
-from fedmarl.scenario import spec as scenario_spec
+from fedmarl.registries import make_baseline
+from fedmarl.registries import spec as scenario_spec
 from fedmarl.study import Claim, episodes_to, member_average_policy, tail_mean
 from fedmarl.validate import collect, mean_ci
 
