@@ -10,6 +10,7 @@ histogram and the global metrics (names in the contract's constants).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,9 +26,16 @@ def ns3_dims(cfg: InxFactoryConfig) -> dict[str, int]:
 
 def delay_bin_edges(constants: Mapping[str, Any]) -> np.ndarray:
     """The delay histogram's bin edges (s): log-spaced over the contract's range."""
-    bins = int(constants["delay_hist_bins"])
-    lo, hi = float(constants["delay_hist_min_s"]), float(constants["delay_hist_max_s"])
-    return np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+    return _edges(int(constants["delay_hist_bins"]), float(constants["delay_hist_min_s"]),
+                  float(constants["delay_hist_max_s"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _edges(bins: int, lo: float, hi: float) -> np.ndarray:
+    # Every ns-3 step's data carries the edges: computed once per contract, read-only.
+    edges = np.logspace(np.log10(lo), np.log10(hi), bins + 1)
+    edges.flags.writeable = False
+    return edges
 
 
 class Ns3StepData:
