@@ -170,20 +170,11 @@ class ParamTable
                               ParamDoc d)
     {
         ParamInfo info = FloatInfo(std::move(name), low, high, lowOpen, std::move(d));
-        info.noneAllowed = true;
-        return Add(
-            info,
-            [member, info](P& p, const std::string& v) {
-                if (IsNoneText(v))
-                {
-                    p.*member = std::nullopt;
-                    return;
-                }
-                p.*member = info.ParseFloat(v);
-            },
-            [member](const P& p) {
-                return (p.*member) ? JsonDouble(*(p.*member)) : std::string("null");
-            });
+        return AddOptional(
+            std::move(info),
+            member,
+            [](const ParamInfo& i, const std::string& v) { return i.ParseFloat(v); },
+            [](double x) { return JsonDouble(x); });
     }
 
     /// An integer parameter whose default, None (std::nullopt), means "the scenario's own
@@ -195,19 +186,31 @@ class ParamTable
                             ParamDoc d)
     {
         ParamInfo info = IntInfo(std::move(name), low, high, std::move(d));
+        return AddOptional(
+            std::move(info),
+            member,
+            [](const ParamInfo& i, const std::string& v) { return i.ParseInt(v); },
+            [](int64_t x) { return JsonInt(x); });
+    }
+
+    /// The None-or-value mechanism both optional kinds share: "None"/"none"/"null" selects
+    /// std::nullopt (the scenario's own default), anything else is parsed and range-checked.
+    template <typename T, typename Parse, typename Json>
+    ParamTable& AddOptional(ParamInfo info, std::optional<T> P::*member, Parse parse, Json json)
+    {
         info.noneAllowed = true;
         return Add(
             info,
-            [member, info](P& p, const std::string& v) {
+            [member, info, parse](P& p, const std::string& v) {
                 if (IsNoneText(v))
                 {
                     p.*member = std::nullopt;
                     return;
                 }
-                p.*member = info.ParseInt(v);
+                p.*member = parse(info, v);
             },
-            [member](const P& p) {
-                return (p.*member) ? JsonInt(*(p.*member)) : std::string("null");
+            [member, json](const P& p) {
+                return (p.*member) ? json(*(p.*member)) : std::string("null");
             });
     }
 
