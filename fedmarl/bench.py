@@ -8,7 +8,6 @@ uniform random draws from the scenario's action space. N is set through the scen
 
 from __future__ import annotations
 
-import platform
 import time
 from typing import Any
 
@@ -94,6 +93,13 @@ def _breakdown(env, seconds: float) -> dict[str, float]:
     return out
 
 
+def machine() -> str:
+    """CPU model, CPU count and Python version: every absolute figure is given with it."""
+    from pybridge.bench_bridge import _machine
+
+    return _machine()
+
+
 def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
                scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
     """Throughput of the twin for N = n agents (see module docstring)."""
@@ -105,11 +111,14 @@ def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
     r_single = _core_rate(single, rng, seconds)
     r_batched = _core_rate(batched, rng, seconds) * batch
     r_parallel = _parallel_rate(scenario, p, seconds)
+    # Scenario facts the core declares (e.g. interferers kept per device): shown as extra
+    # columns, named by the core, so that the table is not written for one scenario.
     facts = single.core.bench_facts() if hasattr(single.core, "bench_facts") else {}
     return {
         "scenario": scenario,
         "n_agents": n,
         **facts,
+        "facts": sorted(facts),
         "batch": batch,
         "env_steps_per_s_single": r_single,
         "env_steps_per_s_parallel_env_api": r_parallel,
@@ -117,7 +126,7 @@ def bench_twin(n: int, batch: int | None = None, seconds: float = 2.0,
         "agent_steps_per_s_single": r_single * n,
         "agent_steps_per_s_batched": r_batched * n,
         "us_per_stage_single": _breakdown(single, seconds),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+        "machine": machine(),
     }
 
 

@@ -211,20 +211,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _print_json(results)
         return 0
     table = Table(title="twin throughput (env-steps/s; agent-steps/s = x N)")
-    for col in ("N", "single", "ParallelEnv API", "batched", "B", "agent-steps/s batched",
-                "us/step amortised", "faded/device"):
+    facts = sorted({k for r in results for k in r.get("facts", ())})
+    staged = any(r["us_per_stage_single"] for r in results)
+    cols = ["N", "single", "ParallelEnv API", "batched", "B", "agent-steps/s batched"]
+    cols += ["us/step amortised"] if staged else []
+    for col in cols + [f.replace("_", " ") for f in facts]:
         table.add_column(col, justify="right")
     for r in results:
-        table.add_row(str(r["n_agents"]), f"{r['env_steps_per_s_single']:,.0f}",
-                      f"{r['env_steps_per_s_parallel_env_api']:,.0f}",
-                      f"{r['env_steps_per_s_batched']:,.0f}", str(r["batch"]),
-                      f"{r['agent_steps_per_s_batched']:,.0f}",
-                      f"{r['us_per_stage_single'].get('per_step_amortised', float('nan')):.0f}",
-                      str(r.get("faded_interferers_per_device", "")))
+        row = [str(r["n_agents"]), f"{r['env_steps_per_s_single']:,.0f}",
+               f"{r['env_steps_per_s_parallel_env_api']:,.0f}",
+               f"{r['env_steps_per_s_batched']:,.0f}", str(r["batch"]),
+               f"{r['agent_steps_per_s_batched']:,.0f}"]
+        if staged:
+            row.append(f"{r['us_per_stage_single'].get('per_step_amortised', float('nan')):.0f}")
+        table.add_row(*row, *(str(r.get(f, "")) for f in facts))
     _out().print(table)
     for r in results:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_stage_single"].items())
-        _out().print(f"N={r['n_agents']} us per call: {stages}")
+        if stages:
+            _out().print(f"N={r['n_agents']} us per call: {stages}")
+    if results:
+        _out().print(f"machine: {results[0]['machine']}")
     return 0
 
 
