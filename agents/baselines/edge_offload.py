@@ -108,7 +108,6 @@ class GreedyCompletion(EdgePolicy):
         flat = est.reshape(B, U, -1)
         best = flat.min(-1, keepdims=True)
         cand = flat <= best * (1.0 + self.TIE)
-        E1, K, F = shape
         # offloading options: only f = 0 is a candidate (the level does not change them)
         off = np.zeros(shape, bool)
         off[1:, :, 1:] = True

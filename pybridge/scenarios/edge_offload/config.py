@@ -163,6 +163,13 @@ class EdgeOffloadConfig(ScenarioConfig):
                     f"edge-offload: {c}_rate x interval_s = {rate * self.interval_s:g} > 1:"
                     " Bernoulli arrivals need at most one task per interval")
         parse_cpu_levels(self.cpu_levels_ghz)
+        h_c = self.clutter_params()["clutter_height"]
+        if not self.ap_height > h_c > self.user_height:
+            # ours: the InF-SH/DH LOS probability (38.901 Table 7.4.2-1) needs it
+            raise ConfigError(
+                f"edge-offload: clutter={self.clutter!r} (clutter height {h_c:g} m) needs"
+                f" ap_height > clutter height > user_height, got ap_height={self.ap_height:g},"
+                f" user_height={self.user_height:g} m")
 
     # Derived values ------------------------------------------------------------------------
     @property

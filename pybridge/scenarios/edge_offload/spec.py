@@ -58,7 +58,7 @@ TOLERANCES = (
         "5 points: URLLC's 10 ms deadline is where the twin's fluid uplink (no per-packet"
         " backoff draws) differs most from packet-level contention")),
     Tolerance("ks_latency", "ks", 0.15, (
-        "0.15: latencies are reconstructed from +-6 % histogram bins and the twin's TXOP and"
+        "0.15: latencies are reconstructed from histogram bins (+-12 %) and the twin's TXOP and"
         " preamble timings are analytic means")),
     Tolerance("energy_per_task_j", "rel", 0.20, (
         "20 %: CPU energy is the same formula on both sides; the radio part is Bianchi's mean"

@@ -103,7 +103,7 @@ def bianchi(n_max: int, cw_min: int = CW_MIN, cw_max: int = CW_MAX
     tau (the map is monotone). Entry 0 is (0, 0).
     """
     W = cw_min + 1
-    m = int(round(np.log2((cw_max + 1) / W)))
+    m = round(np.log2((cw_max + 1) / W))
     n = np.arange(n_max + 1, dtype=F64)
     lo, hi = np.zeros_like(n), np.ones_like(n)
     for _ in range(80):
@@ -358,7 +358,7 @@ class EdgeOffloadTwin:
         """Advance one interval. actions [B, U, 3] = (target, channel, CPU level)."""
         cfg = self.cfg
         a = cfg.check_step(actions, self.B, self.t, self._started)
-        B, U, E, K, T = self.B, self.U, self.E, self.K, self.T
+        B, U, _E, K, T = self.B, self.U, self.E, self.K, self.T
         t0 = self.t * T
         t1 = t0 + T
         target, chan, lvl = a[..., 0], a[..., 1], a[..., 2]
@@ -374,7 +374,6 @@ class EdgeOffloadTwin:
         need = int((self.n_occ + n_acc).max())
         if need > self.Q:
             self._grow_user(need)
-        Q = self.Q
         if n_acc.any():
             bb, uu, jj = np.nonzero(accepted)
             slot = self.n_occ[bb, uu] + rank[bb, uu, jj]
