@@ -192,7 +192,8 @@ def estimated_completion(obs: np.ndarray, cfg: EdgeOffloadConfig) -> np.ndarray:
     out[:, :, 1:] = offload[..., None]
     return out
 
-# Task-table rows. Users: [6, B, U, Q]; servers: [7, B, E, Qs]; float64, empty slots = *_EMPTY.
+# Task-table rows. Users: [6, Q, B, U]; servers: [7, Qs, B, E] (slot axis first: the per-slot
+# recursions then run over contiguous [B, U] planes); float64, empty slots = *_EMPTY.
 ST, CL, TA, TD, WK, SV = range(6)  # stage (0 empty, 1 local, 2 uplink), class, arrival,
 U_EMPTY = np.array([0.0, 0.0, 0.0, np.inf, 0.0, 0.0])  # deadline, work, target server
 OC, SW, SA, STA, STD, SC, SU = range(7)  # occupied, cycles, arrival at the server, arrival,
@@ -259,11 +260,13 @@ class EdgeOffloadTwin:
         self._res_rx_by = self._res_by - RESULT_EXTRA_S
         self._rng = np.random.default_rng(cfg.seed)
         self._k_range = np.arange(self.K)
-        self._bu3 = (np.arange(B * U) * N_CLASSES).reshape(B, U, 1)  # (b U + u) 3
-        self._bU = (np.arange(B) * U).reshape(B, 1, 1)
+        self._bu3 = (np.arange(B * U) * N_CLASSES).reshape(B, U)  # (b U + u) 3
+        self._bU = (np.arange(B) * U).reshape(B, 1)
+        self._ar_bu = np.arange(B * U)
+        self._ar_bu_e = np.arange(B * U) * E
         self._bK = (np.arange(B) * self.K).reshape(B, 1)
         self._bE = (np.arange(B) * E).reshape(B, 1)
-        self._e_flat = np.arange(E).reshape(1, E, 1)
+        self._e_flat = np.arange(E).reshape(1, E)
         self._n_bu3 = B * U * N_CLASSES
         self._hist_base = (np.arange(B * N_CLASSES) * HIST_BINS)
         self.t = 0
@@ -322,14 +325,13 @@ class EdgeOffloadTwin:
 
     def _alloc_user(self, q: int) -> None:
         self.Q = q
-        self.ut = np.empty((6, self.B, self.U, q))
+        self.ut = np.empty((6, q, self.B, self.U))
         self.ut[:] = U_EMPTY[:, None, None, None]
         self.tail = np.zeros((self.B, self.U), np.int64)
-        self._rowQ = (np.arange(self.B * self.U) * q).reshape(self.B, self.U)
 
     def _alloc_server(self, q: int) -> None:
         self.Qs = q
-        self.stab = np.empty((7, self.B, self.E, q))
+        self.stab = np.empty((7, q, self.B, self.E))
         self.stab[:] = S_EMPTY[:, None, None, None]
         self.s_tail = np.zeros((self.B, self.E), np.int64)
 
@@ -404,8 +406,8 @@ class EdgeOffloadTwin:
             self._room_user(n_acc)
             bu, c = np.nonzero(accepted.reshape(B * U, N_CLASSES))
             tgt = target.reshape(-1)[bu]
-            slot = self._rowQ.reshape(-1)[bu] + self.tail.reshape(-1)[bu] + rank.reshape(
-                B * U, N_CLASSES)[bu, c]
+            slot = (self.tail.reshape(-1)[bu] + rank.reshape(B * U, N_CLASSES)[bu, c]) * (
+                B * U) + bu
             t_a = at.reshape(B * U, N_CLASSES)[bu, c]
             off = tgt > 0
             self.ut.reshape(6, -1)[:, slot] = (
@@ -424,10 +426,10 @@ class EdgeOffloadTwin:
         # 2. uplink share (Bianchi, section 4) ---------------------------------------------------
         any_up = bool(is_up.any())
         if any_up:
-            backlog = (w * is_up).sum(-1)  # bits [B, U]
-            head = np.argmax(is_up, axis=-1)
-            head_srv = ut[SV].reshape(-1)[self._rowQ.reshape(-1) + head.reshape(-1)]
-            m1 = self._mcs1.reshape(-1)[np.arange(B * U) * E + head_srv.astype(np.int64)]
+            backlog = (w * is_up).sum(0)  # bits [B, U]
+            head = np.argmax(is_up, axis=0)
+            head_srv = ut[SV].reshape(self.Q, B * U)[head.reshape(-1), self._ar_bu]
+            m1 = self._mcs1.reshape(-1)[self._ar_bu_e + head_srv.astype(np.int64)]
             m1 = m1.reshape(B, U)
             rate = self._rate_by[m1]
             active = (backlog > 0) & (rate > 0)
@@ -456,17 +458,17 @@ class EdgeOffloadTwin:
         else:
             inv_up = np.zeros((B, U))
         # 3. local CPU and uplink FIFOs in one max-plus pass ----------------------------------------
-        x2 = np.stack([w * (is_loc / f[..., None]), w * (is_up * inv_up[..., None])])
+        x2 = np.stack([w * (is_loc / f), w * (is_up * inv_up)])
         a2 = np.stack([np.where(is_loc, avail, -np.inf), np.where(is_up, avail, -np.inf)])
-        S = np.cumsum(x2, axis=-1)
-        D2 = S + np.maximum.accumulate(a2 - S + x2, axis=-1)
+        S = np.cumsum(x2, axis=1)
+        D2 = S + np.maximum.accumulate(a2 - S + x2, axis=1)
         rem = np.minimum(np.maximum(D2 - t1, 0.0), x2)
         frac = rem / np.maximum(x2, 1e-300)
         w_new = w * (frac[0] + frac[1])
         fin2 = D2 <= t1
         worked = w - w_new
-        executed = (worked * is_loc).sum(-1)  # cycles [B, U]
-        sent = (worked * is_up).sum(-1)  # payload bits [B, U]
+        executed = (worked * is_loc).sum(0)  # cycles [B, U]
+        sent = (worked * is_up).sum(0)  # payload bits [B, U]
         td = ut[TD]
         due = td <= t1
         D_loc = D2[0]
@@ -477,7 +479,7 @@ class EdgeOffloadTwin:
         up_late = is_up & ~up_dep & due
         ut[WK] = w_new
         # events of the user tables
-        cls_u = self._bu3 + ut[CL].astype(np.int64)  # [B, U, Q] (b U + u) 3 + c
+        cls_u = self._bu3 + ut[CL].astype(np.int64)  # [Q, B, U] (b U + u) 3 + c
         i_ld = cls_u[loc_done]
         l_ld = (D_loc - ut[TA])[loc_done]
         i_late = [cls_u[loc_late | up_late]]
@@ -493,8 +495,8 @@ class EdgeOffloadTwin:
             occ = sb[OC] > 0
             x = sb[SW] * (1.0 / cfg.server_cpu_hz)
             a_s = np.where(occ, np.maximum(sb[SA], t0), -np.inf)
-            S = np.cumsum(x, axis=-1)
-            D = S + np.maximum.accumulate(a_s - S + x, axis=-1)
+            S = np.cumsum(x, axis=0)
+            D = S + np.maximum.accumulate(a_s - S + x, axis=0)
             rem = np.minimum(np.maximum(D - t1, 0.0), x)
             sb[SW] = rem * cfg.server_cpu_hz
             s_fin = occ & (D <= t1)
@@ -512,17 +514,17 @@ class EdgeOffloadTwin:
             gone = s_fin | s_late
             if gone.any():
                 sb[:, gone] = S_EMPTY[:, None]
-                self.s_n = self.s_n - gone.sum(-1)
+                self.s_n = self.s_n - gone.sum(0)
                 self.s_tail = np.where(self.s_n == 0, 0, self.s_tail)
                 self.n_at_srv = self.n_at_srv - np.bincount(su[gone], minlength=B * U).reshape(
                     B, U)
-            srv_work_left = sb[SW].sum(-1)
+            srv_work_left = sb[SW].sum(0)
 
         # remove what left the user tables (finished locally, sent, late) ----------------------------
         gone_u = loc_fin | loc_late | up_dep | up_late
         if gone_u.any():
             ut[:, gone_u] = U_EMPTY[:, None]
-            self.n_occ = self.n_occ - gone_u.sum(-1)
+            self.n_occ = self.n_occ - gone_u.sum(0)
             self.tail = np.where(self.n_occ == 0, 0, self.tail)
 
         # 5. accounting -------------------------------------------------------------------------
@@ -612,12 +614,12 @@ class EdgeOffloadTwin:
 
     # --------------------------------------------------------------------- task tables
     def _enqueue_servers(self, dep: np.ndarray, D: np.ndarray) -> None:
-        """Append the tasks whose last uplink bit left (mask `dep` [B, U, Q]) to their server's
+        """Append the tasks whose last uplink bit left (mask `dep` [Q, B, U]) to their server's
         FIFO, in the order of their arrival there (D)."""
         fi = np.flatnonzero(dep)
         vals = self.ut.reshape(6, -1)[:, fi]
         tt = D.reshape(-1)[fi]
-        bu = fi // self.Q
+        bu = fi % (self.B * self.U)
         bb = bu // self.U
         ee = vals[SV].astype(np.int64)
         g = bb * self.E + ee
@@ -626,7 +628,7 @@ class EdgeOffloadTwin:
         count = np.bincount(g, minlength=self.B * self.E)
         self._room_server(count.reshape(self.B, self.E))
         first = np.searchsorted(g, g, side="left")
-        pos = g * self.Qs + self.s_tail.reshape(-1)[g] + (np.arange(g.size) - first)
+        pos = (self.s_tail.reshape(-1)[g] + (np.arange(g.size) - first)) * (self.B * self.E) + g
         cls = vals[CL].astype(np.int64)
         self.stab.reshape(7, -1)[:, pos] = (np.ones_like(tt), self.cycles_c[cls], tt, vals[TA],
                                             vals[TD], vals[CL], bu % self.U)
@@ -700,14 +702,14 @@ class EdgeOffloadTwin:
         st, w = ut[ST], ut[WK]
         is_loc, is_up = st == 1.0, st == 2.0
         obs = np.empty((B, U, self.cfg.obs_width), np.float32)
-        obs[..., 0] = is_loc.sum(-1)
-        obs[..., 1] = (w * is_loc).sum(-1) * 1e-9
-        obs[..., 2] = is_up.sum(-1)
-        obs[..., 3] = (w * is_up).sum(-1) * 1e-6
+        obs[..., 0] = is_loc.sum(0)
+        obs[..., 1] = (w * is_loc).sum(0) * 1e-9
+        obs[..., 2] = is_up.sum(0)
+        obs[..., 3] = (w * is_up).sum(0) * 1e-6
         obs[..., 4] = self.energy_last * 1e3
         obs[..., 5] = self.level_last * (1.0 / max(self.F - 1, 1))
         obs[..., 6:6 + K] = self.busy[:, None, :]
-        idx = (self._rowQ + np.argmin(ut[TD], axis=-1)).reshape(-1)
+        idx = np.argmin(ut[TD], axis=0).reshape(-1) * (B * U) + self._ar_bu
         hol_dl = ut[TD].reshape(-1)[idx].reshape(B, U)
         hol_cls = ut[CL].reshape(-1)[idx].reshape(B, U)
         has = hol_dl < np.inf
@@ -731,7 +733,7 @@ class EdgeOffloadTwin:
     # ------------------------------------------------------------------------------ views
     def server_backlog(self) -> np.ndarray:
         """Every server's current backlog, remaining cycles / server_cpu_hz, [B, E] s."""
-        return self.stab[SW].sum(-1) / self.cfg.server_cpu_hz
+        return self.stab[SW].sum(0) / self.cfg.server_cpu_hz
 
     def server_backlog_broadcast(self) -> np.ndarray:
         """The servers' load as the observation shows it (one interval late), [B, E] s."""
@@ -771,7 +773,7 @@ class EdgeOffloadTwin:
         """The users' task tables [B, U, Q] (stage 0 empty / 1 local / 2 uplink, class, arrival,
         deadline, remaining work: cycles if local, bits if uplink, target server); FIFO order
         is slot order, empty slots may lie between tasks."""
-        ut = self.ut
+        ut = np.moveaxis(self.ut, 1, -1)
         return {"stage": ut[ST].astype(np.int64), "cls": ut[CL].astype(np.int64),
                 "arrival": ut[TA].copy(), "deadline": ut[TD].copy(), "work": ut[WK].copy(),
                 "server": ut[SV].astype(np.int64)}
@@ -779,7 +781,7 @@ class EdgeOffloadTwin:
     def server_tasks(self) -> dict[str, np.ndarray]:
         """The servers' FIFO tables [B, E, Qs] (occupied, remaining cycles, arrival at the
         server, creation time, deadline, class, user)."""
-        sb = self.stab
+        sb = np.moveaxis(self.stab, 1, -1)
         return {"occupied": sb[OC] > 0, "cycles": sb[SW].copy(),
                 "arrival_server": sb[SA].copy(), "arrival": sb[STA].copy(),
                 "deadline": sb[STD].copy(), "cls": sb[SC].astype(np.int64),
@@ -798,11 +800,11 @@ _CLASS_F = np.arange(N_CLASSES, dtype=F64)
 
 def _compact_into(old: np.ndarray, occ: np.ndarray, new: np.ndarray) -> None:
     """Copy the occupied slots (mask `occ` over old's last three axes) of table `old`
-    [R, B, X, Q] into `new` [R, B, X, Q'] (pre-filled with empties), slot order kept."""
-    q_old, q_new = old.shape[-1], new.shape[-1]
+    [R, Q, B, X] into `new` [R, Q', B, X] (pre-filled with empties), slot order kept."""
+    rows = old.shape[2] * old.shape[3]
     src = np.flatnonzero(occ)
-    pos = (np.cumsum(occ, axis=-1) - 1).reshape(-1)[src]
-    dst = (src // q_old) * q_new + pos
+    pos = (np.cumsum(occ, axis=0) - 1).reshape(-1)[src]
+    dst = pos * rows + src % rows
     R = old.shape[0]
     new.reshape(R, -1)[:, dst] = old.reshape(R, -1)[:, src]
 
