@@ -312,3 +312,42 @@ def test_u1000_runs_and_tables_grow():
         obs, rew, done = core.step(rng.integers(0, [3, 4, 4], size=(2, 1000, 3)))
     assert obs.shape == (2, 1000, 18) and rew.shape == (2, 1000) and done
     assert np.isfinite(rew).all() and np.isfinite(obs).all()
+
+
+def test_block_fading_is_unit_power_ar1_with_jakes_rho():
+    cfg = make_config("edge-offload", n_users=50, episode_steps=200)
+    core = EdgeOffloadTwin(cfg, 20)
+    core.reset(seed=3)
+    h0 = core.h[0] + 1j * core.h[1]
+    powers, corr = [], []
+    for _ in range(40):
+        core.step(np.zeros((20, 50, 3), int))
+        h1 = core.h[0] + 1j * core.h[1]
+        powers.append(np.mean(np.abs(h1) ** 2))
+        corr.append(np.mean(h1 * np.conj(h0)).real)
+        h0 = h1
+    # rho = J0(2 pi f_D T), f_D = 1.5 m/s x 6 GHz / c = 30 Hz, T = 10 ms: J0(1.886) = 0.2898 (tables)
+    assert core.rho == pytest.approx(0.2898, abs=1e-3)
+    assert np.mean(powers) == pytest.approx(1.0, abs=0.02)
+    assert np.mean(corr) == pytest.approx(core.rho, abs=0.02)
+
+
+def test_slot_loop_and_numpy_fifo_agree(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.exponential(1e-3, size=(6, 2, 40, 30)) * (rng.random((6, 2, 40, 30)) < 0.7)
+    a = np.where(x > 0, rng.uniform(0, 0.01, x.shape), -np.inf)
+    monkeypatch.setattr(tw, "LOOP_MIN_PLANE", 10**9)
+    numpy_path = tw._fifo(x, a)
+    monkeypatch.setattr(tw, "LOOP_MIN_PLANE", 1)
+    loop_path = tw._fifo(x, a)
+    np.testing.assert_allclose(loop_path, numpy_path, rtol=1e-12)
+    # one queue by the recursion D_k = max(D_{k-1}, a_k) + x_k
+    q = (slice(None), 0, 3, 7)
+    d, out = -np.inf, []
+    for xk, ak in zip(x[q], a[q]):
+        if xk > 0:
+            d = max(d, ak) + xk
+        out.append(d)
+    got = loop_path[q]
+    mask = x[q] > 0
+    np.testing.assert_allclose(got[mask], np.array(out)[mask], rtol=1e-12)
