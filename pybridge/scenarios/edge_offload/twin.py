@@ -396,23 +396,23 @@ class EdgeOffloadTwin:
         created = new.astype(np.int64)
         offloaded = np.zeros((B, U), np.int64)
         late_rej = None
-        if new.any():
-            # rank of each arrival among the user's arrivals by time (ties: class order)
-            t_0, t_1, t_2 = at[..., 0], at[..., 1], at[..., 2]
-            rank = np.stack([(t_1 < t_0).astype(np.int64) + (t_2 < t_0),
-                             (t_0 <= t_1).astype(np.int64) + (t_2 < t_1),
-                             (t_0 <= t_2).astype(np.int64) + (t_1 <= t_2)], axis=-1)
-            held = self.n_occ + self.n_at_srv
-            accepted = new & (held[..., None] + rank < cfg.max_tasks)
-            n_acc = _sum3(accepted)
-            if not accepted.all() and (new & ~accepted).any():
-                late_rej = (new & ~accepted).astype(np.int64)
-            self._room_user(n_acc)
-            bu, c = np.nonzero(accepted.reshape(B * U, N_CLASSES))
-            tgt = target.reshape(-1)[bu]
-            slot = (self.tail.reshape(-1)[bu] + rank.reshape(B * U, N_CLASSES)[bu, c]) * (
-                B * U) + bu
+        bu, c = np.nonzero(new.reshape(B * U, N_CLASSES))  # the arrivals, by user then class
+        if bu.size:
             t_a = at.reshape(B * U, N_CLASSES)[bu, c]
+            if bu.size > 1:  # time order within each user (lexsort is stable: ties by class)
+                order = np.lexsort((t_a, bu))
+                bu, c, t_a = bu[order], c[order], t_a[order]
+            rank = np.arange(bu.size) - np.searchsorted(bu, bu)  # earlier arrivals of the user
+            held = (self.n_occ + self.n_at_srv).reshape(-1)[bu]
+            ok = held + rank < cfg.max_tasks
+            if not ok.all():
+                late_rej = np.bincount(bu[~ok] * N_CLASSES + c[~ok],
+                                       minlength=self._n_bu3).reshape(B, U, N_CLASSES)
+                bu, c, t_a, rank = bu[ok], c[ok], t_a[ok], rank[ok]
+            n_acc = np.bincount(bu, minlength=B * U).reshape(B, U)
+            self._room_user(n_acc)
+            tgt = target.reshape(-1)[bu]
+            slot = (self.tail.reshape(-1)[bu] + rank) * (B * U) + bu
             off = tgt > 0
             self.ut.reshape(6, -1)[:, slot] = (
                 np.where(off, 2.0, 1.0), c, t_a, t_a + self.deadline_c[c],
