@@ -26,9 +26,17 @@ Per interval [t0, t1 = t0 + T) every copy:
    the next interval.
 
 Implementer's calls (the plan leaves them open; ns-3 follows the same where it can):
-- Task tables: per user [B, U, Q] slots (Q grows with need, up to max_tasks) of the tasks not yet
-  at a server, compacted in arrival order, so local and uplink FIFO order is slot order; per
-  server [B, E, Qs] slots of the tasks at that server, in server-arrival order.
+- Task tables: one float array per queue kind, slot axis first: users [6, Q, B, U] (the tasks
+  not yet at a server, in arrival order, so local and uplink FIFO order is slot order), servers
+  [7, Qs, B, E] (in server-arrival order). A finished task leaves a hole (no service time in the
+  recursion); new tasks go after the row's tail; a row whose tasks are all gone restarts at slot
+  0; a table is compacted, then grown, only when a row runs out of slots (Q <= max_tasks).
+- The FIFO recursion runs as numpy's cumsum / maximum.accumulate along the slot axis, or, for
+  large batches (>= LOOP_MIN_PLANE queues), slot position by slot position, each step one
+  vectorised operation over every queue of every user and copy (a loop over queue depth, never
+  over users or tasks: numpy's accumulate along a short axis costs ~15x more there).
+- Arrivals: one uniform u per user, class and interval: a task iff u < p_c, arriving at
+  t0 + (u / p_c) T (given u < p_c, u / p_c is uniform and independent of the draw).
 - A task's done/late verdict is counted in the interval in which its server (or local CPU)
   completes it, even when its result lands just after t1 (<= one result PPDU, ~0.1 ms later);
   its latency is the exact result time - arrival.
@@ -313,12 +321,12 @@ class EdgeOffloadTwin:
         zu = np.zeros((B, U))
         zi = np.zeros((B, U), np.int64)
         self.last = StepData(
-            created=z3, done=z3, late=z3, waiting=z3, latency_sum=np.zeros((B, U, N_CLASSES)),
-            latency_max=np.zeros((B, U, N_CLASSES)),
+            created=z3, done=z3.copy(), late=z3.copy(), waiting=z3.copy(),
+            latency_sum=np.zeros((B, U, N_CLASSES)), latency_max=np.zeros((B, U, N_CLASSES)),
             latency_hist=np.zeros((B, N_CLASSES, HIST_BINS), np.int64), bits_done=zu,
-            energy_cpu=zu, energy_radio=zu, offloaded=zi, uplink_bits=zu,
-            channel_busy=np.zeros((B, K)), server_backlog_s=np.zeros((B, E)), target=zi,
-            channel=zi, cpu_level=zi, reward=zu)
+            energy_cpu=zu.copy(), energy_radio=zu.copy(), offloaded=zi, uplink_bits=zu.copy(),
+            channel_busy=np.zeros((B, K)), server_backlog_s=np.zeros((B, E)),
+            target=zi.copy(), channel=zi.copy(), cpu_level=zi.copy(), reward=zu.copy())
         self._obs = self._observe()
         return self._obs
 
