@@ -332,22 +332,40 @@ def test_block_fading_is_unit_power_ar1_with_jakes_rho():
     assert np.mean(corr) == pytest.approx(core.rho, abs=0.02)
 
 
-def test_slot_loop_and_numpy_fifo_agree(monkeypatch):
-    rng = np.random.default_rng(0)
-    x = rng.exponential(1e-3, size=(6, 2, 40, 30)) * (rng.random((6, 2, 40, 30)) < 0.7)
-    a = np.where(x > 0, rng.uniform(0, 0.01, x.shape), -np.inf)
-    monkeypatch.setattr(tw, "LOOP_MIN_PLANE", 10**9)
-    numpy_path = tw._fifo(x, a)
-    monkeypatch.setattr(tw, "LOOP_MIN_PLANE", 1)
-    loop_path = tw._fifo(x, a)
-    np.testing.assert_allclose(loop_path, numpy_path, rtol=1e-12)
-    # one queue by the recursion D_k = max(D_{k-1}, a_k) + x_k
-    q = (slice(None), 0, 3, 7)
-    d, out = -np.inf, []
-    for xk, ak in zip(x[q], a[q]):
-        if xk > 0:
-            d = max(d, ak) + xk
-        out.append(d)
-    got = loop_path[q]
-    mask = x[q] > 0
-    np.testing.assert_allclose(got[mask], np.array(out)[mask], rtol=1e-12)
+def _fifo_oracle(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Departures of a work-conserving FIFO single server in max-plus form (the numpy twin's
+    former implementation): D_k = S_k + max_{j <= k} (a_j - S_{j-1}), S the running sum of x."""
+    S = np.cumsum(x)
+    return S + np.maximum.accumulate(a - S + x)
+
+
+def test_local_fifo_departures_match_the_max_plus_recursion():
+    # Four local tasks over two intervals at 1.5 GHz, one waiting behind another in each
+    # interval; the kernel's slot-by-slot recursion must give the max-plus form's departures.
+    core = one_user()
+    core.reset(seed=0)
+    f = 1.5e9
+    cyc = {0: 1000 * 1000.0, 2: 1600 * 1000.0}  # URLLC 1 kbit, mMTC 200 B; 1000 cycles/bit
+    arrivals = [[(2, 0.001), (0, 0.0015)], [(0, 0.0101), (2, 0.0102)]]
+    a = np.array([t for step in arrivals for _, t in step])
+    x = np.array([cyc[c] / f for step in arrivals for c, _ in step])
+    D = _fifo_oracle(x, a)
+    d, rec = -np.inf, []  # the recursion D_k = max(D_{k-1}, a_k) + x_k
+    for xk, ak in zip(x, a):
+        d = max(d, ak) + xk
+        rec.append(d)
+    np.testing.assert_allclose(D, rec, rtol=1e-12)
+    k = 0
+    for step in arrivals:
+        new = np.zeros((1, 1, 3), bool)
+        times = np.full((1, 1, 3), np.inf)
+        for c, t in step:
+            new[0, 0, c], times[0, 0, c] = True, t
+        core.set_arrivals(new, times)
+        core.step(np.array([[[0, 0, 3]]]))
+        lat = core.last.latency_sum[0, 0]
+        assert core.last.done[0, 0].sum() == 2 and core.last.late.sum() == 0
+        for c, t in step:
+            assert lat[c] == pytest.approx(D[k] - t, rel=1e-12)
+            k += 1
+    assert D[1] > a[1] + x[1] and D[3] > a[3] + x[3]  # the second task of each interval waited

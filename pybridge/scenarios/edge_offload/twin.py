@@ -1,7 +1,11 @@
-"""Numpy twin of the edge-offload scenario (issue 11; model: /work/plan/edge-offload.md).
+"""Twin of the edge-offload scenario (issue 11; model: /work/plan/edge-offload.md).
 
-B independent copies x U users, stepped together; no Python loop over users, tasks or links
-(loops run over the E servers only where a per-server queue is built).
+B independent copies x U users, stepped together. The per-interval work (steps 1-5 and the
+fading / link / arrival / observation part of 6) runs in two compiled numba kernels
+(kernels.py) that loop over copies, users, servers and queue slots; Python draws the random
+numbers (numpy Generator, one stream per core: same seed, same episode), moves the users and
+refreshes the large-scale gains (numpy, every LARGE_SCALE_EVERY intervals), and allocates the
+step's fresh output arrays. No Python loop over users, tasks or links.
 
 Per interval [t0, t1 = t0 + T) every copy:
 1. takes this interval's arrivals (drawn at the end of the previous step, so that the central
@@ -15,7 +19,7 @@ Per interval [t0, t1 = t0 + T) every copy:
    service times, a_j = max(availability, t0); what is left of task k at t1 is
    w_k clip(D_k - t1, 0, x_k) / x_k (x_k its service time);
 3. appends the tasks whose last uplink bit left in the interval to their server's FIFO (in the
-   order of their arrival there, across users) and serves every server queue the same way;
+   order of their arrival there, across users; exact ties by user, then FIFO position) and serves every server queue the same way;
    a server completion at D returns its result at D + t_res(u, e) (one downlink PPDU of
    result_bits at the link's MCS + AIFS + CWmin/2 slots);
 4. accounts: done = result back (local: completion) at or before the deadline; late = a task
@@ -26,15 +30,13 @@ Per interval [t0, t1 = t0 + T) every copy:
    the next interval.
 
 Implementer's calls (the plan leaves them open; ns-3 follows the same where it can):
-- Task tables: one float array per queue kind, slot axis first: users [6, Q, B, U] (the tasks
-  not yet at a server, in arrival order, so local and uplink FIFO order is slot order), servers
-  [7, Qs, B, E] (in server-arrival order). A finished task leaves a hole (no service time in the
-  recursion); new tasks go after the row's tail; a row whose tasks are all gone restarts at slot
-  0; a table is compacted, then grown, only when a row runs out of slots (Q <= max_tasks).
-- The FIFO recursion runs as numpy's cumsum / maximum.accumulate along the slot axis, or, for
-  large batches (>= LOOP_MIN_PLANE queues), slot position by slot position, each step one
-  vectorised operation over every queue of every user and copy (a loop over queue depth, never
-  over users or tasks: numpy's accumulate along a short axis costs ~15x more there).
+- Task tables: packed FIFOs, one float array per queue kind: users [6, B, U, Q] (the tasks not
+  yet at a server, in arrival order, so local and uplink FIFO order is slot order: the n_occ
+  tasks of a row lie in slots 0..n_occ-1), servers [7, B, E, Qs] (in server-arrival order). A
+  task that finishes, departs or is late is squeezed out at the end of the interval (order
+  kept); a table is grown (doubled) only when a row runs out of slots (Q <= max_tasks).
+- The FIFO recursion is the max-plus one of a work-conserving single server, per queue, slot
+  by slot: D_k = max(D_{k-1}, a_k) + x_k (equal to the cumsum / cummax form above).
 - Arrivals: one uniform u per user, class and interval: a task iff u < p_c, arriving at
   t0 + (u / p_c) T (given u < p_c, u / p_c is uniform and independent of the draw).
 - A task's done/late verdict is counted in the interval in which its server (or local CPU)
@@ -73,28 +75,24 @@ from scipy.special import ndtri
 
 from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
+from pybridge.scenarios.edge_offload import kernels as kn
 from pybridge.scenarios.edge_offload.config import EdgeOffloadConfig
+from pybridge.scenarios.edge_offload.kernels import (
+    AIFS_S,
+    CW_MAX,
+    CW_MIN,
+    HIST_BINS,
+    HIST_DECADES,
+    HIST_MIN_S,
+    N_CLASSES,
+    SLOT_S,
+    SYMBOL_S,
+    hist_bin,  # noqa: F401 (public here too)
+    ppdu_s,
+)
 
 F64 = np.float64
-N_CLASSES = 3
-HIST_BINS = 60
-HIST_MIN_S = 1e-5
-HIST_DECADES = 6  # 1e-5 .. 10 s
 LARGE_SCALE_EVERY = 10
-
-# 802.11ax EDCA best effort and PHY (plan section 4).
-SLOT_S = 9e-6
-SIFS_S = 16e-6
-AIFS_S = SIFS_S + 3 * SLOT_S
-CW_MIN, CW_MAX = 15, 1023
-PREAMBLE_S = 44e-6
-SYMBOL_S = 13.6e-6
-BLOCKACK_S = 32e-6
-MAX_AMPDU_BITS = 65535 * 8
-MAX_PPDU_S = 5.484e-3
-DATAGRAM_BITS = 1472 * 8
-MPDU_OVERHEAD_BITS = 70 * 8
-SERVICE_TAIL_BITS = 22
 # HE SU, 20 MHz, 1 SS: data bits per 13.6 us symbol (234 data subcarriers x bits x code rate).
 N_DBPS = np.array([117, 234, 351, 468, 702, 936, 1053, 1170, 1404, 1560, 1755, 1950], F64)
 MCS_RATE_BPS = N_DBPS / SYMBOL_S  # 8.6 .. 143.4 Mbit/s
@@ -127,23 +125,12 @@ def bianchi(n_max: int, cw_min: int = CW_MIN, cw_max: int = CW_MAX
     return tau, p
 
 
-def ppdu_s(bits: np.ndarray, n_dbps: np.ndarray) -> np.ndarray:
-    """HE SU PPDU duration (s) carrying `bits` of payload at `n_dbps` data bits per symbol."""
-    n_mpdu = np.ceil(bits / DATAGRAM_BITS)
-    air = SERVICE_TAIL_BITS + bits + MPDU_OVERHEAD_BITS * n_mpdu
-    return PREAMBLE_S + np.ceil(air / np.maximum(n_dbps, 1.0)) * SYMBOL_S
-
 
 def mcs_index(snr_db: np.ndarray) -> np.ndarray:
     """Highest MCS whose threshold the SNR meets; -1 below MCS 0."""
     return np.searchsorted(MCS_SNR_DB, snr_db, side="right") - 1
 
 
-def hist_bin(latency_s: np.ndarray) -> np.ndarray:
-    """Latency histogram bin: floor(H log10(x / 1e-5) / 6), clamped to [0, H - 1]."""
-    x = np.maximum(latency_s, 1e-300)
-    b = np.floor(HIST_BINS * np.log10(x / HIST_MIN_S) / HIST_DECADES)
-    return np.clip(b, 0, HIST_BINS - 1).astype(np.int64)
 
 
 def hist_edges() -> np.ndarray:
@@ -200,13 +187,9 @@ def estimated_completion(obs: np.ndarray, cfg: EdgeOffloadConfig) -> np.ndarray:
     out[:, :, 1:] = offload[..., None]
     return out
 
-# Task-table rows. Users: [6, Q, B, U]; servers: [7, Qs, B, E] (slot axis first: the per-slot
-# recursions then run over contiguous [B, U] planes); float64, empty slots = *_EMPTY.
-ST, CL, TA, TD, WK, SV = range(6)  # stage (0 empty, 1 local, 2 uplink), class, arrival,
-U_EMPTY = np.array([0.0, 0.0, 0.0, np.inf, 0.0, 0.0])  # deadline, work, target server
-OC, SW, SA, STA, STD, SC, SU = range(7)  # occupied, cycles, arrival at the server, arrival,
-S_EMPTY = np.array([0.0, 0.0, 0.0, 0.0, np.inf, 0.0, 0.0])  # deadline, class, user
-BIG = 1e30  # service time of an uplink task whose user cannot send (finite: no inf - inf)
+
+ST, CL, TA, TD, WK, SV = range(6)  # user-table rows (kernels.py)
+OC, SW, SA, STA, STD, SC, SU = range(7)  # server-table rows
 
 
 class StepData:
@@ -218,13 +201,9 @@ class StepData:
 
 
 class EdgeOffloadTwin:
-    """Vectorised edge-offload simulator over `n_envs` copies (implements pybridge.api.Core).
-
-    Task tables keep FIFO order as slot order; a slot freed by a finished or late task becomes a
-    hole (empty slots take no service time in the max-plus recursion), new tasks go after the
-    row's last used slot (`tail`), a row whose tasks are all gone restarts at slot 0, and a table
-    is compacted (then grown) only when a row runs out of slots.
-    """
+    """Edge-offload simulator over `n_envs` copies (implements pybridge.api.Core); the interval's
+    queue work runs in kernels.step_queues, the next interval's links, arrivals and observation
+    in kernels.next_interval."""
 
     backend = "twin"
 
@@ -232,7 +211,7 @@ class EdgeOffloadTwin:
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         self.cfg = cfg
-        self.B = B = n_envs
+        self.B = n_envs
         self.N = self.U = U = cfg.n_users
         self.E = E = cfg.n_servers
         self.K = cfg.n_channels
@@ -265,17 +244,29 @@ class EdgeOffloadTwin:
         self._ndbps_by = np.concatenate([[N_DBPS[0]], N_DBPS])
         self._res_by = ppdu_s(np.float64(cfg.result_bits), self._ndbps_by) + RESULT_EXTRA_S
         self._res_rx_by = self._res_by - RESULT_EXTRA_S
+        # Kernel tables (kernels.py: M_*, C_*, P_* rows).
+        self._mcs_tab = np.stack([self._rate_by, self._ndbps_by, self._res_by, self._res_rx_by])
+        self._cls_tab = np.stack([self.bits_c, self.cycles_c, self.deadline_c,
+                                  self.inv_deadline]).astype(F64)
+        par = np.zeros(kn.N_PAR)
+        par[kn.P_T] = self.T
+        par[kn.P_KAPPA] = cfg.kappa
+        par[kn.P_IDLE_W] = cfg.cpu_idle_power_w
+        par[kn.P_SRV_HZ] = cfg.server_cpu_hz
+        par[kn.P_VOLT] = cfg.radio_voltage_v
+        par[kn.P_I_TX] = cfg.radio_tx_current_a
+        par[kn.P_I_RX] = cfg.radio_rx_current_a
+        par[kn.P_W_SUCC] = cfg.w_success
+        par[kn.P_W_LAT] = cfg.w_latency
+        par[kn.P_W_E] = cfg.w_energy
+        par[kn.P_W_SPEC] = cfg.w_spectral / (cfg.channel_bandwidth_hz * self.T)
+        par[kn.P_W_FAIR] = cfg.w_fairness
+        par[kn.P_MAX_TASKS] = cfg.max_tasks
+        self._par = par
+        self._f_hz = np.ascontiguousarray(self.f_hz, F64)
+        self._p_c = np.ascontiguousarray(self.p_c, F64)
+        self._level_scale = 1.0 / max(self.F - 1, 1)
         self._rng = np.random.default_rng(cfg.seed)
-        self._k_range = np.arange(self.K)
-        self._bu3 = (np.arange(B * U) * N_CLASSES).reshape(B, U)  # (b U + u) 3
-        self._bU = (np.arange(B) * U).reshape(B, 1)
-        self._ar_bu = np.arange(B * U)
-        self._ar_bu_e = np.arange(B * U) * E
-        self._bK = (np.arange(B) * self.K).reshape(B, 1)
-        self._bE = (np.arange(B) * E).reshape(B, 1)
-        self._e_flat = np.arange(E).reshape(1, E)
-        self._n_bu3 = B * U * N_CLASSES
-        self._hist_base = (np.arange(B * N_CLASSES) * HIST_BINS)
         self.t = 0
         self._started = False
         self.last: StepData | None = None
@@ -299,12 +290,14 @@ class EdgeOffloadTwin:
         ap = np.broadcast_to(self.ap_xy, (B, E, 2))
         self._s_ap_sh = self.shadow_field(ap)
         self._s_ap_los = self.los_field(ap)
-        self.h = self._complex_gaussian((2, B, U, E), np.float32(1.0))  # CN(0, 1)
-        self._refresh_large_scale()
-        self._update_links()
-        self._alloc_user(4)
+        self.h = np.zeros((2, B, U, E), np.float32)
+        self.snr_db_now = np.empty((B, U, E))
+        self._mcs1 = np.empty((B, U, E), np.int64)
+        self.ut = np.empty((6, B, U, 4))
+        self.ut[:] = kn.U_EMPTY[:, None, None, None]
         self.n_occ = np.zeros((B, U), np.int64)
-        self._alloc_server(8)
+        self.stab = np.empty((7, B, E, 8))
+        self.stab[:] = kn.S_EMPTY[:, None, None, None]
         self.s_n = np.zeros((B, E), np.int64)
         self.n_at_srv = np.zeros((B, U), np.int64)
         self.waiting = np.zeros((B, U, N_CLASSES), np.int64)
@@ -315,7 +308,9 @@ class EdgeOffloadTwin:
         self.busy = np.zeros((B, K))
         self.energy_last = np.zeros((B, U))
         self.level_last = np.zeros((B, U), np.int64)
-        self._draw_arrivals()
+        u_fade = rng.random((2, B, U, E), dtype=np.float32)  # h = CN(0, 1): rho 0, innov 1
+        self._refresh_large_scale()
+        self._next_interval(u_fade, 0.0, 1.0)
         self._started = True
         z3 = np.zeros((B, U, N_CLASSES), np.int64)
         zu = np.zeros((B, U))
@@ -327,61 +322,31 @@ class EdgeOffloadTwin:
             energy_cpu=zu.copy(), energy_radio=zu.copy(), offloaded=zi, uplink_bits=zu.copy(),
             channel_busy=np.zeros((B, K)), server_backlog_s=np.zeros((B, E)),
             target=zi.copy(), channel=zi.copy(), cpu_level=zi.copy(), reward=zu.copy())
-        self._obs = self._observe()
         return self._obs
 
-    def _alloc_user(self, q: int) -> None:
-        self.Q = q
-        self.ut = np.empty((6, q, self.B, self.U))
-        self.ut[:] = U_EMPTY[:, None, None, None]
-        self.tail = np.zeros((self.B, self.U), np.int64)
-
-    def _alloc_server(self, q: int) -> None:
-        self.Qs = q
-        self.stab = np.empty((7, q, self.B, self.E))
-        self.stab[:] = S_EMPTY[:, None, None, None]
-        self.s_tail = np.zeros((self.B, self.E), np.int64)
-
-    def _room_user(self, need: np.ndarray) -> None:
-        """Make every row hold `need` [B, U] more tasks after its tail."""
-        if int((self.tail + need).max()) <= self.Q:
-            return
-        occ = self.ut[ST] > 0
-        q = max(self.Q, int((self.n_occ + need).max()))
-        if q > self.Q:
-            q = max(q, min(2 * self.Q, self.cfg.max_tasks))
-        old = self.ut
-        self._alloc_user(q)
-        _compact_into(old, occ, self.ut)
-        self.tail = self.n_occ.copy()
-
-    def _room_server(self, need: np.ndarray) -> None:
-        """Make every server queue hold `need` [B, E] more tasks after its tail."""
-        if int((self.s_tail + need).max()) <= self.Qs:
-            return
-        occ = self.stab[OC] > 0
-        q = max(self.Qs, int((self.s_n + need).max()))
-        if q > self.Qs:
-            q = max(q, 2 * self.Qs)
-        old = self.stab
-        self._alloc_server(q)
-        _compact_into(old, occ, self.stab)
-        self.s_tail = self.s_n.copy()
-
-    def _draw_arrivals(self) -> None:
-        """The next interval's arrivals in class order, [B, U, 3]: flags and times (inf where
-        none)."""
+    def _next_interval(self, u_fade: np.ndarray, rho: float, innov: float) -> None:
+        """Fading (from the uniforms u_fade), links, the interval's arrivals (drawn here: one
+        uniform per user and class) and the observation, for the interval starting at t T."""
+        B, U = self.B, self.U
+        fixed = self.fixed_gain is not None
+        gain = (np.ascontiguousarray(np.broadcast_to(self.fixed_gain, (B, U, self.E)), F64)
+                if fixed else self.gain)
         # One uniform per user and class: an arrival iff u < p; given that, u / p is uniform on
         # [0, 1) and independent of the draw, so it places the arrival in the interval.
-        u = self._rng.random((self.B, self.U, N_CLASSES))
-        self.arr_new = u < self.p_c
-        t0 = self.t * self.T
-        self.arr_time = np.where(self.arr_new, t0 + u * self._t_per_p, np.inf)
+        u_arr = self._rng.random((B, U, N_CLASSES))
+        self.arr_new = np.empty((B, U, N_CLASSES), np.bool_)
+        self.arr_time = np.empty((B, U, N_CLASSES))
+        self._obs = np.empty((B, U, self.cfg.obs_width), np.float32)
+        kn.next_interval(self.h, u_fade, rho, innov, gain, not fixed, self._snr_scale,
+                         MCS_SNR_DB, self.snr_db_now, self._mcs1, u_arr, self._p_c,
+                         self._t_per_p, self.t * self.T, self.arr_new, self.arr_time,
+                         self.ut, self.n_occ, self.energy_last, self.level_last,
+                         self._level_scale, self.busy, self.broadcast, self._obs)
 
     def set_arrivals(self, new: np.ndarray, time: np.ndarray) -> None:
         """Test hook: replace this interval's arrivals (flags and absolute times [B, U, 3], in
         class order)."""
-        self.arr_new = np.asarray(new, bool)
+        self.arr_new = np.ascontiguousarray(new, np.bool_)
         self.arr_time = np.where(self.arr_new, np.asarray(time, F64), np.inf)
 
     # ------------------------------------------------------------------------------ step
@@ -395,260 +360,44 @@ class EdgeOffloadTwin:
         a = a.astype(np.int64)  # our own copy: the step data keep views of it
         B, U, E, K, T = self.B, self.U, self.E, self.K, self.T
         t0 = self.t * T
-        t1 = t0 + T
-        target, chan, lvl = a[..., 0], a[..., 1], a[..., 2]
-        f = self.f_hz[lvl]  # [B, U]
-
-        # 1. arrivals ------------------------------------------------------------------------
-        new, at = self.arr_new, self.arr_time
-        created = new.astype(np.int64)
-        offloaded = np.zeros((B, U), np.int64)
-        late_rej = None
-        bu, c = np.nonzero(new.reshape(B * U, N_CLASSES))  # the arrivals, by user then class
-        if bu.size:
-            t_a = at.reshape(B * U, N_CLASSES)[bu, c]
-            if bu.size > 1:  # time order within each user (lexsort is stable: ties by class)
-                order = np.lexsort((t_a, bu))
-                bu, c, t_a = bu[order], c[order], t_a[order]
-            rank = np.arange(bu.size) - np.searchsorted(bu, bu)  # earlier arrivals of the user
-            held = (self.n_occ + self.n_at_srv).reshape(-1)[bu]
-            ok = held + rank < cfg.max_tasks
-            if not ok.all():
-                late_rej = np.bincount(bu[~ok] * N_CLASSES + c[~ok],
-                                       minlength=self._n_bu3).reshape(B, U, N_CLASSES)
-                bu, c, t_a, rank = bu[ok], c[ok], t_a[ok], rank[ok]
-            n_acc = np.bincount(bu, minlength=B * U).reshape(B, U)
-            self._room_user(n_acc)
-            tgt = target.reshape(-1)[bu]
-            slot = (self.tail.reshape(-1)[bu] + rank) * (B * U) + bu
-            off = tgt > 0
-            self.ut.reshape(6, -1)[:, slot] = (
-                np.where(off, 2.0, 1.0), c, t_a, t_a + self.deadline_c[c],
-                np.where(off, self.bits_c[c], self.cycles_c[c]), np.maximum(tgt - 1, 0))
-            self.tail += n_acc
-            self.n_occ += n_acc
-            offloaded = n_acc * (target > 0)
-
-        ut = self.ut
-        st, w = ut[ST], ut[WK]
-        is_loc = st == 1.0
-        is_up = st == 2.0
-        avail = np.maximum(ut[TA], t0)
-
-        # 2. uplink share (Bianchi, section 4) ---------------------------------------------------
-        any_up = bool(is_up.any())
-        if any_up:
-            backlog = (w * is_up).sum(0)  # bits [B, U]
-            head = np.argmax(is_up, axis=0)
-            head_srv = ut[SV].reshape(self.Q, B * U)[head.reshape(-1), self._ar_bu]
-            m1 = self._mcs1.reshape(-1)[self._ar_bu_e + head_srv.astype(np.int64)]
-            m1 = m1.reshape(B, U)
-            rate = self._rate_by[m1]
-            active = (backlog > 0) & (rate > 0)
-            L = np.minimum(np.minimum(backlog, MAX_AMPDU_BITS), rate * (MAX_PPDU_S - PREAMBLE_S))
-            L = np.where(active, np.maximum(L, 1.0), 0.0)
-            ppdu = ppdu_s(L, self._ndbps_by[m1]) * active
-            Ts = (ppdu + (SIFS_S + BLOCKACK_S + AIFS_S)) * active
-            kidx = (self._bK + chan).reshape(-1)
-            n_k = np.bincount(kidx, active.reshape(-1), minlength=B * K)
-            sum_ts = np.bincount(kidx, Ts.reshape(-1), minlength=B * K)
-            max_ts = np.zeros(B * K)
-            np.maximum.at(max_ts, kidx, Ts.reshape(-1))
-            n_int = n_k.astype(np.int64)
-            tau = self.tau[n_int]
-            one_m = 1.0 - tau
-            idle = one_m ** n_k
-            p_tr = 1.0 - idle
-            succ = n_k * tau * one_m ** np.maximum(n_k - 1.0, 0.0)  # P_tr P_s
-            ts_mean = sum_ts / np.maximum(n_k, 1.0)
-            slot_mean = idle * SLOT_S + succ * ts_mean + (p_tr - succ) * max_ts
-            e_c = slot_mean / np.maximum(succ, 1e-300)  # channel time per success
-            busy_frac = (1.0 - idle * SLOT_S / slot_mean) * (n_k > 0)
-            n_u = n_int[kidx].reshape(B, U)
-            s_up = np.where(active, L / (np.maximum(n_u, 1) * e_c[kidx].reshape(B, U)), 0.0)
-            inv_up = np.where(active, 1.0 / np.maximum(s_up, 1e-300), BIG)
-        else:
-            inv_up = np.zeros((B, U))
-        # 3. local CPU and uplink FIFOs in one max-plus pass ----------------------------------------
-        # [Q, 2, B, U]: local queue (0) and uplink buffer (1) of every user, slot-major
-        x2 = np.stack([w * (is_loc / f), w * (is_up * inv_up)], axis=1)
-        a2 = np.stack([np.where(is_loc, avail, -np.inf), np.where(is_up, avail, -np.inf)],
-                      axis=1)
-        D2 = _fifo(x2, a2)
-        rem = np.minimum(np.maximum(D2 - t1, 0.0), x2)
-        frac = rem / np.maximum(x2, 1e-300)
-        w_new = w * (frac[:, 0] + frac[:, 1])
-        fin2 = D2 <= t1
-        worked = w - w_new
-        executed = (worked * is_loc).sum(0)  # cycles [B, U]
-        sent = (worked * is_up).sum(0)  # payload bits [B, U]
-        td = ut[TD]
-        due = td <= t1
-        D_loc = D2[:, 0]
-        loc_fin = is_loc & fin2[:, 0]
-        loc_done = loc_fin & (D_loc <= td)
-        loc_late = is_loc & ~loc_done & (due | loc_fin)
-        up_dep = is_up & fin2[:, 1]
-        up_late = is_up & ~up_dep & due
-        ut[WK] = w_new
-        # events of the user tables
-        cls_u = self._bu3 + ut[CL].astype(np.int64)  # [Q, B, U] (b U + u) 3 + c
-        i_ld = cls_u[loc_done]
-        l_ld = (D_loc - ut[TA])[loc_done]
-        i_late = [cls_u[loc_late | up_late]]
-
-        # 4. servers ----------------------------------------------------------------------------
-        if any_up and up_dep.any():
-            self._enqueue_servers(up_dep, D2[:, 1])
-        i_sd = l_sd = None
-        srv_work_left = None
-        res_u = res_t = None
-        if self.s_n.any():
-            sb = self.stab
-            occ = sb[OC] > 0
-            x = sb[SW] * (1.0 / cfg.server_cpu_hz)
-            a_s = np.where(occ, np.maximum(sb[SA], t0), -np.inf)
-            D = _fifo(x, a_s)
-            rem = np.minimum(np.maximum(D - t1, 0.0), x)
-            sb[SW] = rem * cfg.server_cpu_hz
-            s_fin = occ & (D <= t1)
-            su = (self._bU + sb[SU].astype(np.int64))  # b U + u
-            m1 = self._mcs1.reshape(-1)[su * E + self._e_flat]
-            s_res = D + self._res_by[m1]
-            s_done = s_fin & (s_res <= sb[STD])
-            s_late = occ & ~s_done & ((sb[STD] <= t1) | s_fin)
-            cls_s = su * N_CLASSES + sb[SC].astype(np.int64)
-            i_sd = cls_s[s_done]
-            l_sd = (s_res - sb[STA])[s_done]
-            i_late.append(cls_s[s_late])
-            res_u = su[s_fin]
-            res_t = self._res_rx_by[m1[s_fin]]
-            gone = s_fin | s_late
-            if gone.any():
-                sb[:, gone] = S_EMPTY[:, None]
-                self.s_n = self.s_n - gone.sum(0)
-                self.s_tail = np.where(self.s_n == 0, 0, self.s_tail)
-                self.n_at_srv = self.n_at_srv - np.bincount(su[gone], minlength=B * U).reshape(
-                    B, U)
-            srv_work_left = sb[SW].sum(0)
-
-        # remove what left the user tables (finished locally, sent, late) ----------------------------
-        gone_u = loc_fin | loc_late | up_dep | up_late
-        if gone_u.any():
-            ut[:, gone_u] = U_EMPTY[:, None]
-            self.n_occ = self.n_occ - gone_u.sum(0)
-            self.tail = np.where(self.n_occ == 0, 0, self.tail)
-
-        # 5. accounting -------------------------------------------------------------------------
-        nbu3 = self._n_bu3
-        if i_sd is not None:
-            done_idx = np.concatenate([i_ld, i_sd])
-            done_lat = np.concatenate([l_ld, l_sd])
-        else:
-            done_idx, done_lat = i_ld, l_ld
-        shape3 = (B, U, N_CLASSES)
-        if done_idx.size:
-            done = np.bincount(done_idx, minlength=nbu3).reshape(shape3)
-            lat_sum = np.bincount(done_idx, done_lat, minlength=nbu3).reshape(shape3)
-            lat_max = np.zeros(nbu3)
-            np.maximum.at(lat_max, done_idx, done_lat)
-            lat_max = lat_max.reshape(shape3)
-            hidx = self._hist_base[(done_idx // (U * N_CLASSES)) * N_CLASSES
-                                   + done_idx % N_CLASSES] + hist_bin(done_lat)
-            hist = np.bincount(hidx, minlength=B * N_CLASSES * HIST_BINS).reshape(
-                B, N_CLASSES, HIST_BINS)
-        else:
-            done = np.zeros(shape3, np.int64)
-            lat_sum = np.zeros(shape3)
-            lat_max = np.zeros(shape3)
-            hist = np.zeros((B, N_CLASSES, HIST_BINS), np.int64)
-        late_idx = np.concatenate(i_late) if len(i_late) > 1 else i_late[0]
-        late = np.bincount(late_idx, minlength=nbu3).reshape(shape3)
-        if late_rej is not None:
-            late = late + late_rej
-        self.waiting = self.waiting + created - done - late
-        bits_done = done @ self.bits_c
-
-        # 6. energy and reward ----------------------------------------------------------------
-        e_cpu = cfg.kappa * f * f * executed + cfg.cpu_idle_power_w * (T - np.minimum(
-            executed / f, T))
-        if any_up:
-            n_succ = sent / np.maximum(L, 1.0)  # TXOPs (0 for inactive users)
-            t_tx = n_succ / (1.0 - self.p_coll[n_u]) * ppdu
-            t_active = sent * np.where(active, 1.0 / np.maximum(s_up, 1e-300), 0.0)
-            busy_k = busy_frac[kidx].reshape(B, U)
-            t_rx = n_succ * BLOCKACK_S + np.maximum(busy_k * t_active - t_tx, 0.0)
-            act_k = np.zeros(B * K)
-            np.maximum.at(act_k, kidx, t_active.reshape(-1))
-            ch_busy = np.minimum(busy_frac * act_k * (1.0 / T), 1.0).reshape(B, K)
-        else:
-            t_tx = t_rx = 0.0
-            ch_busy = np.zeros((B, K))
-        if res_u is not None and res_u.size:
-            t_rx = t_rx + np.bincount(res_u, res_t, minlength=B * U).reshape(B, U)
-        e_radio = cfg.radio_voltage_v * (cfg.radio_tx_current_a * t_tx
-                                         + cfg.radio_rx_current_a * t_rx)
-        e_radio = np.broadcast_to(e_radio, (B, U)) if np.ndim(e_radio) == 0 else e_radio
-        n_done, n_late = _sum3(done), _sum3(late)
-        self.done_run += n_done
-        self.late_run += n_late
-        reward = (cfg.w_success * (n_done - n_late) - cfg.w_latency * (lat_sum @ self.inv_deadline)
-                  - cfg.w_energy * (e_cpu + e_radio)
-                  + cfg.w_spectral / (cfg.channel_bandwidth_hz * T) * sent)
-        if cfg.w_fairness:
-            fin = self.done_run + self.late_run
-            ratio = np.where(fin > 0, self.done_run / np.maximum(fin, 1.0), 1.0)
-            reward = reward - cfg.w_fairness * (1.0 - _jain(ratio))[:, None]
-        backlog_s = (srv_work_left * (1.0 / cfg.server_cpu_hz) if srv_work_left is not None
-                     else np.zeros((B, E)))
+        e3 = np.empty((B, U, N_CLASSES), np.int64)
+        f3 = np.empty((B, U, N_CLASSES))
+        created, done, late, waiting = e3, e3.copy(), e3.copy(), e3.copy()
+        lat_sum, lat_max = f3, f3.copy()
+        hist = np.zeros((B, N_CLASSES, HIST_BINS), np.int64)
+        fu = np.empty((6, B, U))
+        bits_done, e_cpu, e_radio, sent, reward = fu[0], fu[1], fu[2], fu[3], fu[4]
+        offloaded = np.empty((B, U), np.int64)
+        ch_busy = np.empty((B, K))
+        backlog_s = np.empty((B, E))
+        self.ut, self.stab = kn.step_queues(
+            t0, t0 + T, a, self.arr_new, self.arr_time, self.ut, self.n_occ, self.n_at_srv,
+            self.stab, self.s_n, self._mcs1, self.waiting, self.done_run, self.late_run,
+            self._cls_tab, self._f_hz, self._mcs_tab, self.tau, self.p_coll, self._par,
+            created, done, late, waiting, lat_sum, lat_max, hist, bits_done, e_cpu, e_radio,
+            offloaded, sent, ch_busy, backlog_s, reward)
+        self.waiting = waiting
         self.last = StepData(
-            created=created, done=done, late=late, waiting=self.waiting, latency_sum=lat_sum,
+            created=created, done=done, late=late, waiting=waiting, latency_sum=lat_sum,
             latency_max=lat_max, latency_hist=hist, bits_done=bits_done, energy_cpu=e_cpu,
-            energy_radio=np.array(e_radio, F64), offloaded=offloaded, uplink_bits=sent,
-            channel_busy=ch_busy, server_backlog_s=backlog_s, target=target, channel=chan,
-            cpu_level=lvl, reward=reward)
+            energy_radio=e_radio, offloaded=offloaded, uplink_bits=sent,
+            channel_busy=ch_busy, server_backlog_s=backlog_s, target=a[..., 0],
+            channel=a[..., 1], cpu_level=a[..., 2], reward=reward)
         self.busy = ch_busy
-        self.energy_last = e_cpu + e_radio
-        self.level_last = lvl
+        self.energy_last = fu[5]
+        np.add(e_cpu, e_radio, out=self.energy_last)
+        self.level_last = a[:, :, 2].copy()
 
-        # 7. next interval ------------------------------------------------------------------------
+        # 6-7. next interval: users move, large-scale gains, fading, arrivals, observation ------
         self.t += 1
         if self.t % LARGE_SCALE_EVERY == 0:
             self._move(LARGE_SCALE_EVERY * T)
             self._refresh_large_scale()
-        self._advance_fading()
-        self._update_links()
+        u_fade = self._rng.random((2, B, U, E), dtype=np.float32)
         self.broadcast = self.recorded_backlog
         self.recorded_backlog = backlog_s
-        self._draw_arrivals()
-        self._obs = self._observe()
+        self._next_interval(u_fade, self.rho, self._innov)
         return self._obs, reward, self.t >= cfg.episode_steps
-
-    # --------------------------------------------------------------------- task tables
-    def _enqueue_servers(self, dep: np.ndarray, D: np.ndarray) -> None:
-        """Append the tasks whose last uplink bit left (mask `dep` [Q, B, U]) to their server's
-        FIFO, in the order of their arrival there (D)."""
-        fi = np.flatnonzero(dep)
-        vals = self.ut.reshape(6, -1)[:, fi]
-        tt = D.reshape(-1)[fi]
-        bu = fi % (self.B * self.U)
-        bb = bu // self.U
-        ee = vals[SV].astype(np.int64)
-        g = bb * self.E + ee
-        order = np.lexsort((tt, g))
-        g, tt, bu, vals = g[order], tt[order], bu[order], vals[:, order]
-        count = np.bincount(g, minlength=self.B * self.E)
-        self._room_server(count.reshape(self.B, self.E))
-        first = np.searchsorted(g, g, side="left")
-        pos = (self.s_tail.reshape(-1)[g] + (np.arange(g.size) - first)) * (self.B * self.E) + g
-        cls = vals[CL].astype(np.int64)
-        self.stab.reshape(7, -1)[:, pos] = (np.ones_like(tt), self.cycles_c[cls], tt, vals[TA],
-                                            vals[TD], vals[CL], bu % self.U)
-        c2 = count.reshape(self.B, self.E)
-        self.s_tail = self.s_tail + c2
-        self.s_n = self.s_n + c2
-        self.n_at_srv = self.n_at_srv + np.bincount(bu, minlength=self.B * self.U).reshape(
-            self.B, self.U)
 
     # ------------------------------------------------------------------------------ channel
     def _move(self, dt: float) -> None:
@@ -687,66 +436,12 @@ class EdgeOffloadTwin:
         sh = inf.shadow_std_db(p.scenario, self.los) * z_sh
         self.gain = 10.0 ** (-(pl + sh) / 10.0)  # [B, U, E] linear
 
-    def _complex_gaussian(self, shape: tuple[int, ...], scale: np.float32) -> np.ndarray:
-        """[2, ...] float32 real and imaginary parts of CN(0, scale^2) samples, polar form:
-        |w|^2 = -ln(1 - u1) is Exp(1), the phase 2 pi u2 uniform (exactly circular Gaussian;
-        float32 and no ziggurat: ~2x faster than standard_normal here)."""
-        u = self._rng.random(shape, dtype=np.float32)
-        r = np.sqrt(-np.log1p(-u[0]))
-        r *= scale
-        theta = u[1] * np.float32(2.0 * np.pi)
-        out = np.empty(shape, np.float32)
-        np.multiply(r, np.cos(theta), out=out[0])
-        np.multiply(r, np.sin(theta), out=out[1])
-        return out
-
-    def _advance_fading(self) -> None:
-        """AR(1) block fading, h <- rho h + sqrt(1 - rho^2) w, once per interval."""
-        self.h *= np.float32(self.rho)
-        self.h += self._complex_gaussian(self.h.shape, np.float32(self._innov))
-
-    def _update_links(self) -> None:
-        """SNR [B, U, E] of the interval and the MCS of every link (mcs + 1 kept: 0 = none)."""
-        if self.fixed_gain is not None:
-            g = np.broadcast_to(self.fixed_gain, (self.B, self.U, self.E))
-        else:
-            h = self.h
-            g = self.gain * (h[0] * h[0] + h[1] * h[1])
-        with np.errstate(divide="ignore"):
-            self.snr_db_now = 10.0 * np.log10(g * self._snr_scale)
-        self._mcs1 = np.searchsorted(MCS_SNR_DB, self.snr_db_now, side="right")
-
     @property
     def mcs(self) -> np.ndarray:
         """MCS index of every (user, AP) link this interval, [B, U, E]; -1 below MCS 0."""
         return self._mcs1 - 1
 
     # -------------------------------------------------------------------------- observation
-    def _observe(self) -> np.ndarray:
-        B, U, K, E = self.B, self.U, self.K, self.E
-        ut = self.ut
-        st, w = ut[ST], ut[WK]
-        is_loc, is_up = st == 1.0, st == 2.0
-        obs = np.empty((B, U, self.cfg.obs_width), np.float32)
-        obs[..., 0] = is_loc.sum(0)
-        obs[..., 1] = (w * is_loc).sum(0) * 1e-9
-        obs[..., 2] = is_up.sum(0)
-        obs[..., 3] = (w * is_up).sum(0) * 1e-6
-        obs[..., 4] = self.energy_last * 1e3
-        obs[..., 5] = self.level_last * (1.0 / max(self.F - 1, 1))
-        obs[..., 6:6 + K] = self.busy[:, None, :]
-        idx = np.argmin(ut[TD], axis=0).reshape(-1) * (B * U) + self._ar_bu
-        hol_dl = ut[TD].reshape(-1)[idx].reshape(B, U)
-        hol_cls = ut[CL].reshape(-1)[idx].reshape(B, U)
-        has = hol_dl < np.inf
-        for c in range(N_CLASSES):
-            obs[..., 6 + K + c] = (hol_cls == c) & has
-        obs[..., 9 + K] = np.where(has, np.minimum(np.maximum(hol_dl - self.t * self.T, 0.0),
-                                                   10.0), 0.0)
-        obs[..., 10 + K:10 + K + E] = self.broadcast[:, None, :]
-        obs[..., 10 + K + E:] = np.minimum(np.maximum(self.snr_db_now, -50.0), 100.0)
-        return obs
-
     def observation(self) -> np.ndarray:
         return self._obs
 
@@ -760,7 +455,7 @@ class EdgeOffloadTwin:
     # ------------------------------------------------------------------------------ views
     def server_backlog(self) -> np.ndarray:
         """Every server's current backlog, remaining cycles / server_cpu_hz, [B, E] s."""
-        return self.stab[SW].sum(0) / self.cfg.server_cpu_hz
+        return self.stab[SW].sum(-1) / self.cfg.server_cpu_hz
 
     def server_backlog_broadcast(self) -> np.ndarray:
         """The servers' load as the observation shows it (one interval late), [B, E] s."""
@@ -799,8 +494,8 @@ class EdgeOffloadTwin:
     def user_tasks(self) -> dict[str, np.ndarray]:
         """The users' task tables [B, U, Q] (stage 0 empty / 1 local / 2 uplink, class, arrival,
         deadline, remaining work: cycles if local, bits if uplink, target server); FIFO order
-        is slot order, empty slots may lie between tasks."""
-        ut = np.moveaxis(self.ut, 1, -1)
+        is slot order, a row's tasks first (packed), then empty slots."""
+        ut = self.ut
         return {"stage": ut[ST].astype(np.int64), "cls": ut[CL].astype(np.int64),
                 "arrival": ut[TA].copy(), "deadline": ut[TD].copy(), "work": ut[WK].copy(),
                 "server": ut[SV].astype(np.int64)}
@@ -808,7 +503,7 @@ class EdgeOffloadTwin:
     def server_tasks(self) -> dict[str, np.ndarray]:
         """The servers' FIFO tables [B, E, Qs] (occupied, remaining cycles, arrival at the
         server, creation time, deadline, class, user)."""
-        sb = np.moveaxis(self.stab, 1, -1)
+        sb = self.stab
         return {"occupied": sb[OC] > 0, "cycles": sb[SW].copy(),
                 "arrival_server": sb[SA].copy(), "arrival": sb[STA].copy(),
                 "deadline": sb[STD].copy(), "cls": sb[SC].astype(np.int64),
@@ -818,54 +513,15 @@ class EdgeOffloadTwin:
         return {"n_servers": self.E, "n_channels": self.K, "task_slots": self.Q,
                 "server_slots": self.Qs}
 
+    @property
+    def Q(self) -> int:
+        """Slots per user row of the task table (grown on demand, <= max_tasks)."""
+        return self.ut.shape[-1]
+
+    @property
+    def Qs(self) -> int:
+        """Slots per server row of the server table (grown on demand)."""
+        return self.stab.shape[-1]
+
     def close(self) -> None:
         """Nothing to release in process."""
-
-
-def _compact_into(old: np.ndarray, occ: np.ndarray, new: np.ndarray) -> None:
-    """Copy the occupied slots (mask `occ` over old's last three axes) of table `old`
-    [R, Q, B, X] into `new` [R, Q', B, X] (pre-filled with empties), slot order kept."""
-    rows = old.shape[2] * old.shape[3]
-    src = np.flatnonzero(occ)
-    pos = (np.cumsum(occ, axis=0) - 1).reshape(-1)[src]
-    dst = pos * rows + src % rows
-    R = old.shape[0]
-    new.reshape(R, -1)[:, dst] = old.reshape(R, -1)[:, src]
-
-
-# Above this many queues per slot plane, the FIFO recursion runs slot by slot (each step one
-# vectorised operation over every queue): numpy's cumsum / maximum.accumulate along the short
-# slot axis cost ~5 ns per element there, the slot loop ~0.3 ns (measured, numpy 2.4).
-LOOP_MIN_PLANE = 384
-
-
-def _fifo(x: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Departure times of work-conserving FIFO single servers along the slot axis 0: service
-    times x, availability a (-inf for slots not in the queue, which have x = 0):
-    D_k = S_k + max_{j <= k} (a_j - S_{j-1}), S the running sum of x."""
-    n_slots = x.shape[0]
-    if x.size < LOOP_MIN_PLANE * n_slots or n_slots < 3:
-        S = np.cumsum(x, axis=0)
-        return S + np.maximum.accumulate(a - S + x, axis=0)
-    D = np.empty_like(x)
-    S = x[0].copy()
-    M = a[0].copy()
-    np.add(S, M, out=D[0])
-    for q in range(1, n_slots):
-        np.maximum(M, a[q] - S, out=M)  # a_q - S_{q-1}
-        S += x[q]
-        np.add(S, M, out=D[q])
-    return D
-
-
-def _sum3(x: np.ndarray) -> np.ndarray:
-    """Sum over a last axis of length 3 (int64), unrolled (a reduction over such a short axis
-    costs ~4x more)."""
-    return x[..., 0].astype(np.int64) + x[..., 1] + x[..., 2]
-
-
-def _jain(x: np.ndarray) -> np.ndarray:
-    """Jain's index along the last axis (1 where every value is 0)."""
-    num = x.sum(-1) ** 2
-    den = x.shape[-1] * (x * x).sum(-1)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
