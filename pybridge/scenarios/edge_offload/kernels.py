@@ -437,28 +437,34 @@ def next_interval(h, u_fade, rho, innov, gain, use_h, snr_scale, snr_thr, snr_db
     (a task iff u < p_c, at t0 + u T / p_c); the observation [B, U, W] (plan section 5)."""
     B, U, E = gain.shape
     K = busy.shape[1]
+    n = B * U * E
     rho32 = np.float32(rho)
     innov32 = np.float32(innov)
     two_pi32 = np.float32(2.0 * np.pi)
     n_thr = snr_thr.size
+    # Three flat passes (fading, links, then per user): split, each loop is ~2x faster.
+    h2 = h.reshape((2, n))
+    uf = u_fade.reshape((2, n))
+    for i in range(n):  # float32 throughout, like the former numpy float32 path
+        r = math.sqrt(-math.log1p(-uf[0, i])) * innov32
+        theta = uf[1, i] * two_pi32
+        h2[0, i] = h2[0, i] * rho32 + r * math.cos(theta)
+        h2[1, i] = h2[1, i] * rho32 + r * math.sin(theta)
+    g1 = gain.reshape(n)
+    snr1 = snr_db.reshape(n)
+    mcs_1 = mcs1.reshape(n)
+    for i in range(n):
+        h0 = h2[0, i]
+        h1 = h2[1, i]
+        lin = (g1[i] * np.float64(h0 * h0 + h1 * h1) if use_h else g1[i]) * snr_scale
+        s = 10.0 * math.log10(lin) if lin > 0 else -np.inf
+        snr1[i] = s
+        m = 0
+        for j in range(n_thr):  # thresholds are increasing: the count is searchsorted's
+            m += snr_thr[j] <= s
+        mcs_1[i] = m
     for b in range(B):
         for u in range(U):
-            for e in range(E):
-                r = np.float32(math.sqrt(-math.log1p(-np.float64(u_fade[0, b, u, e]))))
-                r = r * innov32
-                theta = np.float64(u_fade[1, b, u, e] * two_pi32)
-                h0 = h[0, b, u, e] * rho32 + r * np.float32(math.cos(theta))
-                h1 = h[1, b, u, e] * rho32 + r * np.float32(math.sin(theta))
-                h[0, b, u, e] = h0
-                h[1, b, u, e] = h1
-                g = gain[b, u, e] * np.float64(h0 * h0 + h1 * h1) if use_h else gain[b, u, e]
-                lin = g * snr_scale
-                s = 10.0 * math.log10(lin) if lin > 0 else -np.inf
-                snr_db[b, u, e] = s
-                m = 0
-                while m < n_thr and snr_thr[m] <= s:
-                    m += 1
-                mcs1[b, u, e] = m
             for c in range(N_CLASSES):
                 x = u_arr[b, u, c]
                 arr_new[b, u, c] = x < p_c[c]
