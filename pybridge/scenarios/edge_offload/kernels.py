@@ -61,15 +61,21 @@ M_RATE, M_NDBPS, M_RES, M_RES_RX = range(4)
 C_BITS, C_CYCLES, C_DEADLINE, C_INV_DEADLINE = range(4)
 
 
+_warned = []
+
+
 def _cached(kind, *args, **kw):
     """numba decorator `kind` with cache=True; where no cache location is writable (numba
-    raises RuntimeError when the decorator runs), warn and compile in memory instead."""
+    raises RuntimeError when the decorator runs), warn (once) and compile in memory instead."""
     def wrap(fn):
         try:
             return kind(*args, cache=True, **kw)(fn)
         except RuntimeError as err:
-            warnings.warn(f"edge-offload kernels: {err}; compiling without a cache (every "
-                          "process pays the compile time)", RuntimeWarning, stacklevel=2)
+            if not _warned:
+                _warned.append(err)
+                warnings.warn(f"edge-offload kernels: {err}; compiling without a cache (every "
+                              "process pays the compile time, ~10 s)", RuntimeWarning,
+                              stacklevel=2)
             return kind(*args, **kw)(fn)
     return wrap
 
