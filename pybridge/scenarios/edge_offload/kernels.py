@@ -114,14 +114,22 @@ def _grow(tab, q_new, empty):
 
 @_cached(numba.njit)
 def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, mcs1,
-                waiting_old, done_run, late_run, cls_tab, f_hz, mcs_tab, tau, p_coll, par,
+                waiting_old, done_run, late_run, cls_tab, f_hz, mcs_tab, chan_tab, high, par,
                 created, done, late, waiting, lat_sum, lat_max, hist, bits_done, e_cpu,
                 e_radio, offloaded, sent_out, ch_busy, backlog, reward):
     """One interval [t0, t1) of every copy (twin.py's docstring, steps 1-5). Updates the tables
     (ut, stab), their counts (n_occ, n_at_srv, s_n) and done_run / late_run in place, fills the
-    outputs (created .. reward) and returns the tables (grown ones are new arrays)."""
+    outputs (created .. reward) and returns (True, tables) (grown ones are new arrays); an
+    action outside [0, high) returns (False, ...) before anything changes.
+    chan_tab [3, U + 1]: per number n of contending users, Bianchi's idle probability
+    (1 - tau)^n, P_tr P_s = n tau (1 - tau)^(n - 1) and the collision probability p."""
     B, U = act.shape[0], act.shape[1]
     E, K = s_n.shape[1], ch_busy.shape[1]
+    for b in range(B):
+        for u in range(U):
+            for j in range(3):
+                if act[b, u, j] < 0 or act[b, u, j] >= high[j]:
+                    return False, ut, stab
     T = par[P_T]
     srv_hz = par[P_SRV_HZ]
     inv_srv_hz = 1.0 / srv_hz
@@ -224,11 +232,9 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
                 ppdu[u] = 0.0
         for k in range(K):
             n = n_k[k]
-            tau_k = tau[int(n)]
-            one_m = 1.0 - tau_k
-            idle = one_m ** n
+            idle = chan_tab[0, int(n)]
             p_tr = 1.0 - idle
-            succ = n * tau_k * one_m ** max(n - 1.0, 0.0)  # P_tr P_s
+            succ = chan_tab[1, int(n)]  # P_tr P_s
             ts_mean = sum_ts[k] / max(n, 1.0)
             slot_mean = idle * SLOT_S + succ * ts_mean + (p_tr - succ) * max_ts[k]
             e_c[k] = slot_mean / max(succ, 1e-300)  # channel time per success
@@ -390,7 +396,7 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             k = act[b, u, 1]
             if active[u]:
                 n_succ = sent_out[b, u] / max(L[u], 1.0)  # TXOPs
-                t_tx = n_succ / (1.0 - p_coll[int(n_k[k])]) * ppdu[u]
+                t_tx = n_succ / (1.0 - chan_tab[2, int(n_k[k])]) * ppdu[u]
                 t_active = sent_out[b, u] * (1.0 / max(s_up[u], 1e-300))
                 t_rx = n_succ * BLOCKACK_S + max(busy_frac[k] * t_active - t_tx, 0.0)
                 act_k[k] = max(act_k[k], t_active)
@@ -429,7 +435,7 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             jain = s1 * s1 / (U * s2) if s2 > 0 else 1.0
             for u in range(U):
                 reward[b, u] -= par[P_W_FAIR] * (1.0 - jain)
-    return ut, stab
+    return True, ut, stab
 
 
 @_cached(numba.njit)

@@ -223,6 +223,10 @@ class EdgeOffloadTwin:
         self.inv_deadline = 1.0 / self.deadline_c
         self._t_per_p = np.where(self.p_c > 0, self.T / np.maximum(self.p_c, 1e-300), 0.0)
         self.tau, self.p_coll = bianchi(U)
+        n = np.arange(U + 1, dtype=F64)
+        one_m = 1.0 - self.tau
+        self._chan_tab = np.stack([one_m ** n, n * self.tau * one_m ** np.maximum(n - 1.0, 0.0),
+                                   self.p_coll])  # kernels.step_queues's chan_tab
         self._high = np.array([1 + E, self.K, self.F])
         clutter = cfg.clutter_params()
         self.los_params = inf.LosParams(
@@ -355,9 +359,10 @@ class EdgeOffloadTwin:
         cfg = self.cfg
         a = np.asarray(actions)
         if (not self._started or self.t >= cfg.episode_steps or a.shape != (self.B, self.U, 3)
-                or a.dtype.kind not in "iu" or ((a < 0) | (a >= self._high)).any()):
-            a = cfg.check_step(a, self.B, self.t, self._started)  # raises with the message
-        a = a.astype(np.int64)  # our own copy: the step data keep views of it
+                or a.dtype.kind not in "iu"):
+            a = cfg.check_step(a, self.B, self.t, self._started)  # raises, or integral floats
+        given = a
+        a = a.astype(np.int64)  # our own copy: the step data keep views of it (range: kernel)
         B, U, E, K, T = self.B, self.U, self.E, self.K, self.T
         t0 = self.t * T
         e3 = np.empty((B, U, N_CLASSES), np.int64)
@@ -370,12 +375,14 @@ class EdgeOffloadTwin:
         offloaded = np.empty((B, U), np.int64)
         ch_busy = np.empty((B, K))
         backlog_s = np.empty((B, E))
-        self.ut, self.stab = kn.step_queues(
+        ok, self.ut, self.stab = kn.step_queues(
             t0, t0 + T, a, self.arr_new, self.arr_time, self.ut, self.n_occ, self.n_at_srv,
             self.stab, self.s_n, self._mcs1, self.waiting, self.done_run, self.late_run,
-            self._cls_tab, self._f_hz, self._mcs_tab, self.tau, self.p_coll, self._par,
+            self._cls_tab, self._f_hz, self._mcs_tab, self._chan_tab, self._high, self._par,
             created, done, late, waiting, lat_sum, lat_max, hist, bits_done, e_cpu, e_radio,
             offloaded, sent, ch_busy, backlog_s, reward)
+        if not ok:  # an action out of range (the kernel changed nothing)
+            cfg.check_step(given, self.B, self.t, self._started)  # raises with the message
         self.waiting = waiting
         self.last = StepData(
             created=created, done=done, late=late, waiting=waiting, latency_sum=lat_sum,
