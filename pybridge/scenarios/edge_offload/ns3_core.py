@@ -1,0 +1,60 @@
+"""The edge-offload ns-3 core: the generic `Ns3Core` plus the views the baselines read, the same
+methods as the twin core, from the step's arrays (plan section 8). Task tables exist only in the
+twin: the central heuristic is twin-only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pybridge.ns3_backend import Ns3Core
+from pybridge.scenarios.edge_offload.contract import Ns3StepData
+from pybridge.scenarios.edge_offload.twin import MCS_RATE_BPS, estimated_completion, mcs_index
+
+
+class EdgeOffloadNs3Core(Ns3Core):
+    """B edge-offload copies in B `fedmarl-edge-offload` processes."""
+
+    last: Ns3StepData
+
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        # The twin's checks and messages, so both backends refuse bad input alike.
+        return self.cfg.check_step(actions, self.B, self.t, self._started)
+
+    def _load_slice(self) -> slice:
+        K, E = self.cfg.n_channels, self.cfg.n_servers
+        return slice(10 + K, 10 + K + E)
+
+    def server_backlog_broadcast(self) -> np.ndarray:
+        """[B, E] s: what the observation shows (one interval late; equal for every user)."""
+        return np.asarray(self.observation()[:, 0, self._load_slice()], np.float64)
+
+    def server_backlog(self) -> np.ndarray:
+        return self.last.server_backlog_s.copy()
+
+    def snr_db(self) -> np.ndarray:
+        return self.last.snr_db.copy()
+
+    def channel_busy(self) -> np.ndarray:
+        return self.last.channel_busy.copy()
+
+    def estimated_completion(self) -> np.ndarray:
+        return estimated_completion(self.observation(), self.cfg)
+
+    def positions(self) -> np.ndarray:
+        return self.last.positions.copy()
+
+    def ap_positions(self) -> np.ndarray:
+        cfg = self.cfg
+        e = np.arange(cfg.n_servers)
+        return np.stack([cfg.hall_length * (e + 0.5) / cfg.n_servers,
+                         np.full(cfg.n_servers, cfg.hall_width / 2.0)], axis=-1)
+
+    def link_rate_bps(self) -> np.ndarray:
+        mcs = mcs_index(self.last.snr_db)
+        return np.where(mcs >= 0, MCS_RATE_BPS[np.maximum(mcs, 0)], 0.0)
+
+    def state(self) -> np.ndarray:
+        """[B, U * W + E]: every observation, then every server's current backlog (s)."""
+        self._require_started("state()")
+        obs = self.observation().reshape(self.B, -1).astype(np.float32)
+        return np.concatenate([obs, self.last.server_backlog_s.astype(np.float32)], axis=-1)

@@ -1,0 +1,304 @@
+"""edge-offload twin: hand-computed single tasks, deadline accounting, rejection, conservation,
+determinism, bad input (plan /work/plan/edge-offload.md sections 1-6).
+
+Hooks used (documented in pybridge/scenarios/edge_offload/twin.py): `set_arrivals(new, time,
+cls)` replaces the interval's drawn arrivals; `fixed_gain` [B, U, E] replaces the InF link gains
+(and sets |h|^2 = 1) so the SNR and hence the MCS are known.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from pybridge import ConfigError, make_config
+from pybridge.scenarios.edge_offload import twin as tw
+from pybridge.scenarios.edge_offload.config import EdgeOffloadConfig
+from pybridge.scenarios.edge_offload.twin import EdgeOffloadTwin
+
+QUIET = {"urllc_rate": 0.0, "embb_rate": 0.0, "mmtc_rate": 0.0}
+
+
+def one_user(**kw) -> EdgeOffloadTwin:
+    params = dict(n_users=1, n_servers=1, n_channels=1, cycles_per_bit=1000.0, **QUIET)
+    params.update(kw)
+    return EdgeOffloadTwin(EdgeOffloadConfig.from_params(**params), 1)
+
+
+def arrive(core, cls: int, time: float) -> None:
+    new = np.zeros((1, 1, 3), bool)
+    new[0, 0, 0] = True
+    times = np.full((1, 1, 3), np.inf)
+    times[0, 0, 0] = time
+    order = np.array([[[cls] + [c for c in range(3) if c != cls]]])
+    core.set_arrivals(new, times, order)
+
+
+def test_one_task_run_locally():
+    core = one_user()
+    core.reset(seed=0)
+    arrive(core, 0, 0.002)  # URLLC: 1000 bit x 1000 cycles/bit = 1e6 cycles
+    core.step(np.array([[[0, 0, 2]]]))  # local, level 2 = 1.0 GHz
+    last = core.last
+    assert last.created[0, 0].tolist() == [1, 0, 0]
+    assert last.done[0, 0].tolist() == [1, 0, 0] and last.late.sum() == 0
+    assert last.latency_sum[0, 0, 0] == pytest.approx(1e6 / 1e9, rel=1e-12)  # cycles / f
+    assert last.latency_max[0, 0, 0] == pytest.approx(1e-3, rel=1e-12)
+    # kappa f^2 cycles + idle power for the rest of the 10 ms interval
+    e = 1e-28 * (1e9) ** 2 * 1e6 + 0.01 * (0.01 - 1e-3)
+    assert last.energy_cpu[0, 0] == pytest.approx(e, rel=1e-12)
+    assert last.energy_radio[0, 0] == 0.0 and last.uplink_bits[0, 0] == 0.0
+    assert last.bits_done[0, 0] == 1000.0 and last.offloaded[0, 0] == 0
+    # bin floor(60 log10(1e-3 / 1e-5) / 6) = 20
+    assert np.flatnonzero(last.latency_hist[0, 0]).tolist() == [20]
+    assert last.waiting.sum() == 0
+
+
+def test_local_task_spanning_two_intervals_keeps_its_work_and_level_change_applies():
+    core = one_user()
+    core.reset(seed=0)
+    arrive(core, 0, 0.005)
+    core.step(np.array([[[0, 0, 0]]]))  # 1e6 cycles at 0.3 GHz: 3.333 ms < the 5 ms left
+    assert core.last.done.sum() == 1
+    assert core.last.latency_sum[0, 0, 0] == pytest.approx(1e6 / 0.3e9, rel=1e-12)
+    core.reset(seed=0)
+    arrive(core, 1, 0.0)  # eMBB: 2e6 bits x 1000 = 2e9 cycles
+    core.step(np.array([[[0, 0, 3]]]))  # 1.5 GHz for the whole 10 ms: 1.5e7 cycles
+    assert core.user_tasks()["work"][0, 0, 0] == pytest.approx(2e9 - 1.5e7, rel=1e-12)
+    core.step(np.array([[[0, 0, 0]]]))  # 0.3 GHz: 3e6 cycles
+    assert core.user_tasks()["work"][0, 0, 0] == pytest.approx(2e9 - 1.8e7, rel=1e-12)
+    e = 1e-28 * (0.3e9) ** 2 * 3e6  # busy all interval: no idle power
+    assert core.last.energy_cpu[0, 0] == pytest.approx(e, rel=1e-12)
+
+
+def test_one_task_offloaded_over_a_known_snr():
+    core = one_user()
+    snr = 1e4  # 40 dB: MCS 11, 1950 data bits per 13.6 us symbol
+    core.fixed_gain = np.full((1, 1, 1), snr * core.noise_w / core.tx_power_w)
+    core.reset(seed=0)
+    arrive(core, 0, 0.002)
+    core.step(np.array([[[1, 0, 0]]]))
+    last = core.last
+    us = 1e-6
+    # PPDU: 44 us preamble + ceil((22 + 1000 + 70 * 8) / 1950) = 1 symbol of 13.6 us
+    ppdu = 44 * us + 13.6 * us
+    ts = ppdu + 16 * us + 32 * us + (16 + 27) * us  # + SIFS + BlockAck + AIFS
+    tau = 2 / 17  # Bianchi n = 1
+    slot = (1 - tau) * 9 * us + tau * ts
+    e_c = slot / tau  # channel time per successful TXOP = 7.5 slots of backoff + T_s
+    airtime = 1000 / (1000 / e_c)  # L / s, s = L / (n E_c)
+    server = 1e6 / 20e9
+    result = (44 + 13.6) * us + 43 * us + 7.5 * 9 * us  # 800-bit PPDU + AIFS + CWmin/2 slots
+    assert last.done[0, 0].tolist() == [1, 0, 0]
+    assert last.latency_sum[0, 0, 0] == pytest.approx(airtime + server + result, rel=1e-9)
+    assert last.latency_sum[0, 0, 0] == pytest.approx(434.2e-6, rel=1e-9)
+    assert last.offloaded[0, 0] == 1 and last.uplink_bits[0, 0] == 1000.0
+    # CPU idle all interval; radio: one PPDU sent, then the BlockAck, the channel's other busy
+    # time while backlogged and the result received
+    assert last.energy_cpu[0, 0] == pytest.approx(0.01 * 0.01, rel=1e-12)
+    busy = 1 - (1 - tau) * 9 * us / slot
+    t_rx = 32 * us + (busy * airtime - ppdu) + (44 + 13.6) * us
+    e_radio = 3.0 * (0.380 * ppdu + 0.313 * t_rx)
+    assert last.energy_radio[0, 0] == pytest.approx(e_radio, rel=1e-9)
+    assert last.channel_busy[0, 0] == pytest.approx(busy * airtime / 0.01, rel=1e-9)
+    assert last.server_backlog_s[0, 0] == 0.0 and last.waiting.sum() == 0
+
+
+def test_below_mcs0_nothing_is_sent_and_the_task_dies_at_its_deadline():
+    core = one_user()
+    core.fixed_gain = np.full((1, 1, 1), 1e-3 * core.noise_w / core.tx_power_w)  # -30 dB
+    core.reset(seed=0)
+    arrive(core, 0, 0.002)
+    core.step(np.array([[[1, 0, 0]]]))
+    assert core.last.uplink_bits[0, 0] == 0.0 and core.last.waiting.sum() == 1
+    core.step(np.array([[[1, 0, 0]]]))  # deadline 0.012 falls in interval 1
+    assert core.last.late[0, 0].tolist() == [1, 0, 0] and core.last.waiting.sum() == 0
+
+
+def test_deadline_accounting_at_the_boundary():
+    # Completion exactly at the deadline: done ("at or before").
+    core = one_user(urllc_deadline_s=1e-3)
+    core.reset(seed=0)
+    arrive(core, 0, 0.002)
+    core.step(np.array([[[0, 0, 2]]]))  # 1e6 cycles at 1 GHz: completes at 0.002 + 1e-3
+    assert core.last.done.sum() == 1 and core.last.late.sum() == 0
+    # A hair earlier deadline: completed late, counted in this interval, latency not recorded.
+    core = one_user(urllc_deadline_s=0.999e-3)
+    core.reset(seed=0)
+    arrive(core, 0, 0.002)
+    core.step(np.array([[[0, 0, 2]]]))
+    assert core.last.done.sum() == 0 and core.last.late[0, 0].tolist() == [1, 0, 0]
+    assert core.last.latency_sum.sum() == 0 and core.last.latency_hist.sum() == 0
+    # Deadline in the next interval, unfinished: waiting after interval 0, late in interval 1.
+    core = one_user(embb_deadline_s=0.01)
+    core.reset(seed=0)
+    arrive(core, 1, 0.002)  # 2e9 cycles, deadline 0.012
+    core.step(np.array([[[0, 0, 0]]]))
+    assert core.last.late.sum() == 0 and core.last.waiting[0, 0].tolist() == [0, 1, 0]
+    core.step(np.array([[[0, 0, 0]]]))
+    assert core.last.late[0, 0].tolist() == [0, 1, 0] and core.last.waiting.sum() == 0
+    assert core.user_tasks()["stage"].sum() == 0  # removed at the interval's end
+
+
+def test_arrivals_beyond_max_tasks_are_rejected_and_late_at_once():
+    core = one_user(max_tasks=2)
+    core.reset(seed=0)
+    core.set_arrivals(np.ones((1, 1, 3), bool), np.array([[[0.001, 0.002, 0.003]]]),
+                      np.array([[[1, 0, 2]]]))  # eMBB, URLLC, mMTC in time order
+    core.step(np.array([[[0, 0, 0]]]))
+    last = core.last
+    assert last.created[0, 0].tolist() == [1, 1, 1]
+    # the third arrival (mMTC) finds two tasks held: rejected = late
+    assert last.late[0, 0].tolist() == [0, 0, 1]
+    assert (last.done + last.late + last.waiting)[0, 0].tolist() == [1, 1, 1]
+    # FIFO: the URLLC task waits behind the eMBB task (2e9 cycles at 0.3 GHz)
+    assert last.waiting[0, 0].tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("params", [{}, {"max_tasks": 3, "n_users": 7, "urllc_rate": 80.0},
+                                    {"n_servers": 3, "n_channels": 2, "embb_rate": 5.0}])
+def test_task_conservation_over_an_episode_per_user_and_class(params):
+    cfg = EdgeOffloadConfig.from_params(episode_steps=120, **params)
+    core = EdgeOffloadTwin(cfg, 3)
+    core.reset(seed=4)
+    rng = np.random.default_rng(0)
+    nvec = np.array([1 + cfg.n_servers, cfg.n_channels, cfg.n_cpu_levels])
+    created = done = late = 0
+    for _ in range(cfg.episode_steps):
+        core.step(rng.integers(0, nvec, size=(3, cfg.n_users, 3)))
+        last = core.last
+        created = created + last.created
+        done = done + last.done
+        late = late + last.late
+        np.testing.assert_array_equal(created, done + late + last.waiting)
+    assert created.sum() > 100 and done.sum() > 0 and late.sum() > 0
+    held = core.user_tasks()["stage"] > 0
+    assert last.waiting.sum() == held.sum() + core.server_tasks()["occupied"].sum()
+
+
+def test_same_seed_same_episode_and_reset_none_continues():
+    cfg = make_config("edge-offload", n_users=5, episode_steps=30)
+
+    def run(core, seed):
+        obs = [core.reset(seed=seed)]
+        rng = np.random.default_rng(1)
+        for _ in range(30):
+            obs.append(core.step(rng.integers(0, [3, 4, 4], size=(2, 5, 3)))[0])
+        return np.stack(obs)
+
+    a, b = EdgeOffloadTwin(cfg, 2), EdgeOffloadTwin(cfg, 2)
+    np.testing.assert_array_equal(run(a, 9), run(b, 9))
+    first = run(a, None)
+    second = run(a, None)
+    assert not np.array_equal(first, second)
+    # a fresh core's first reset(None) uses cfg.seed
+    np.testing.assert_array_equal(run(EdgeOffloadTwin(cfg, 2), None),
+                                  run(EdgeOffloadTwin(cfg, 2), None))
+
+
+def test_observation_layout():
+    core = one_user(n_servers=2, n_channels=3)
+    core.reset(seed=0)
+    arrive(core, 1, 0.004)
+    obs, _, _ = core.step(np.array([[[0, 1, 3]]]))  # eMBB locally at 1.5 GHz
+    o = obs[0, 0]
+    K, E = 3, 2
+    assert obs.shape == (1, 1, 10 + K + 2 * E) and obs.dtype == np.float32
+    assert o[0] == 1 and o[1] == pytest.approx((2e9 - 1.5e9 * 0.006) / 1e9, rel=1e-6)
+    assert o[2] == 0 and o[3] == 0
+    assert o[4] == pytest.approx(1e3 * (1e-28 * 1.5e9**2 * 1.5e9 * 0.006 + 0.01 * 0.004),
+                                 rel=1e-5)
+    assert o[5] == 1.0
+    assert o[6 + K:9 + K].tolist() == [0, 1, 0]
+    assert o[9 + K] == pytest.approx(0.004 + 1.0 - 0.01, rel=1e-6)  # slack at t = 10 ms
+    assert o[10 + K:10 + K + E].tolist() == [0, 0]
+    np.testing.assert_allclose(o[10 + K + E:], np.clip(core.snr_db()[0, 0], -50, 100), rtol=1e-6)
+    assert core.state().shape == (1, obs.shape[-1] + E)
+
+
+def test_server_load_broadcast_is_one_interval_late():
+    core = one_user(embb_bits=1e4)  # 1e7 cycles at the server: 0.5 ms
+    core.fixed_gain = np.full((1, 1, 1), 1e4 * core.noise_w / core.tx_power_w)
+    core.reset(seed=0)
+    arrive(core, 1, 0.0099)
+    core.step(np.array([[[1, 0, 0]]]))
+    b0 = core.last.server_backlog_s[0, 0]
+    assert core.server_backlog_broadcast()[0, 0] == 0.0  # recorded at the start of interval 0
+    core.step(np.array([[[1, 0, 0]]]))
+    assert core.server_backlog_broadcast()[0, 0] == pytest.approx(b0)
+    assert b0 >= 0.0
+
+
+def test_bad_actions_name_the_agent_and_component():
+    core = one_user(n_users=3, n_servers=2)
+    core.reset(seed=0)
+    a = np.zeros((1, 3, 3), int)
+    a[0, 2, 1] = 5
+    with pytest.raises(ConfigError, match=r"user_2.*channel = 5.*\[0, 0\]"):
+        core.step(a)
+    a[0, 2, 1] = 0
+    a[0, 1, 0] = 3
+    with pytest.raises(ConfigError, match=r"user_1.*target = 3.*\[0, 2\]"):
+        core.step(a)
+    with pytest.raises(ConfigError, match="shape"):
+        core.step(np.zeros((1, 3), int))
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"n_users": 0}, ["n_users", "[1, 5000]"]),
+    ({"channel_bandwidth_hz": 10e6}, ["channel_bandwidth_hz", "[2e+07, 2e+07]"]),
+    ({"clutter": "sparse"}, ["clutter", "sparse-high"]),
+    ({"kappa": 0.0}, ["kappa", "(0, 1e-20]"]),
+    ({"urllc_rate": 120.0}, ["urllc_rate x interval_s", "1.2 > 1"]),
+    ({"cpu_levels_ghz": "1.0,0.5"}, ["cpu_levels_ghz", "increasing"]),
+    ({"cpu_levels_ghz": "0.3,11"}, ["cpu_levels_ghz", "(0, 10]"]),
+    ({"cpu_levels_ghz": "fast"}, ["cpu_levels_ghz"]),
+    ({"user_height": 2.5}, ["user_height", "clutter"]),
+])
+def test_config_errors_name_the_parameter_and_range(params, words):
+    with pytest.raises(ConfigError) as err:
+        make_config("edge-offload", **params)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_config_derived_values():
+    cfg = make_config("edge-offload")
+    np.testing.assert_array_equal(cfg.cpu_levels_hz, [0.3e9, 0.6e9, 1.0e9, 1.5e9])
+    assert cfg.n_cpu_levels == 4 and cfg.step_duration == 0.01
+    assert cfg.obs_width == 10 + 4 + 4
+    assert cfg.seed == 0 and cfg.n_users == 20 and cfg.max_tasks == 32
+
+
+def test_bianchi_fixed_point_n1_n2():
+    tau, p = tw.bianchi(3)
+    assert tau[1] == pytest.approx(2 / 17, rel=1e-12) and p[1] == 0.0
+    # n = 2: p = tau solves tau = 2 / (17 + 16 tau sum_{i<6} (2 tau)^i), solved by hand
+    # (Brent's method to 1e-15): 0.104620632281969
+    assert tau[2] == pytest.approx(0.104620632281969, rel=1e-9)
+    assert p[2] == pytest.approx(0.104620632281969, rel=1e-9)
+    t2 = tau[2]
+    assert t2 == pytest.approx(2 / (17 + 16 * t2 * sum((2 * t2) ** i for i in range(6))),
+                               rel=1e-12)
+    assert tau[3] < tau[2] and p[3] > p[2]
+
+
+def test_mcs_table_and_histogram_bins():
+    np.testing.assert_allclose(tw.MCS_RATE_BPS / 1e6, [8.6, 17.2, 25.8, 34.4, 51.6, 68.8, 77.4,
+                                                       86.0, 103.2, 114.7, 129.0, 143.4],
+                               atol=0.06)
+    assert tw.mcs_index(np.array([-5.0, 1.0, 40.0])).tolist() == [-1, 0, 11]
+    assert tw.hist_bin(np.array([1e-6, 1e-5, 1e-4, 20.0])).tolist() == [0, 0, 10, 59]
+    assert tw.hist_edges()[[0, -1]].tolist() == pytest.approx([1e-5, 10.0])
+    assert math.isclose(tw.ppdu_s(np.float64(1000), np.float64(1950)), 57.6e-6)
+
+
+def test_u1000_runs_and_tables_grow():
+    cfg = make_config("edge-offload", n_users=1000, episode_steps=5)
+    core = EdgeOffloadTwin(cfg, 2)
+    core.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs, rew, done = core.step(rng.integers(0, [3, 4, 4], size=(2, 1000, 3)))
+    assert obs.shape == (2, 1000, 18) and rew.shape == (2, 1000) and done
+    assert np.isfinite(rew).all() and np.isfinite(obs).all()
