@@ -247,11 +247,20 @@ EdgeOffloadParams::ValidateRelations() const
     for (int c = 0; c < 3; ++c)
     {
         const double p = ClassRate(c) * interval_s;
-        if (p > 1.0)
+        if (p > 1.0 + 1e-12)
         {
             throw ParamError(std::string(names[c]) + " x interval_s = " + FormatG(p) +
                              " > 1: Bernoulli arrivals need at most one task per interval");
         }
+    }
+    // The InF-SH/DH LOS probability (38.901 Table 7.4.2-1) needs h_BS > h_c > h_UT; h_c is the
+    // calibration clutter height (2 m sparse, 6 m dense), as EdgeOffloadConfig checks it.
+    const double hC = clutter == "dense-high" ? 6.0 : 2.0;
+    if (!(ap_height > hC && hC > user_height))
+    {
+        throw ParamError("--clutter=" + clutter + " (clutter height " + FormatG(hC) +
+                         " m) needs ap_height > clutter height > user_height, got ap_height=" +
+                         FormatG(ap_height) + ", user_height=" + FormatG(user_height) + " m");
     }
 }
 
