@@ -205,32 +205,20 @@ EdgeOffloadScenario::EdgeOffloadScenario(const fedmarl::EdgeOffloadParams& param
       m_rngSeed(static_cast<uint32_t>(1 + static_cast<uint64_t>(params.seed) % kMaxRngSeed))
 {
     m_p.ValidateRelations();
-    // The battery is not the subject (energies are read from the device models), but
-    // WifiRadioEnergyModel turns remaining energy / (I V) into an ns-3 Time at each state
-    // change, which must stay below 2^63 ns (292 years): the source holds 1e9 s of the smallest
-    // positive radio current. A parameter set that could drain it within 10 episodes is refused.
+    // ns-3's WifiRadioEnergyModel schedules its switch-off at remaining energy / (I V) as a
+    // Time at every state change: a current of exactly 0 makes that infinite (the model goes
+    // OFF at once and stops counting) and a source too large for the current overflows Time
+    // (2^63 ns). So every radio current is at least m_minCurrentA (a numerically negligible
+    // floor: 1 nA = 3 nW for the defaults, 3e-11 J per idle interval) and each source holds
+    // 4e9 s of that floor, refilled at every interval start; that is >= 20 intervals at the
+    // largest draw, so no source ever runs low (energies are read from the device models).
     {
-        double iMin = std::numeric_limits<double>::infinity();
-        for (double i : {params.radio_tx_current_a, params.radio_rx_current_a})
-        {
-            if (i > 0.0)
-            {
-                iMin = std::min(iMin, i);
-            }
-        }
         const double v = params.radio_voltage_v;
-        m_initialEnergyJ = std::isfinite(iMin) ? 1e9 * iMin * v : 1e15;
         const double fMax = m_levelsHz.back();
         const double pMax = std::max(params.radio_tx_current_a, params.radio_rx_current_a) * v +
                             std::max(params.kappa * fMax * fMax * fMax, params.cpu_idle_power_w);
-        const double episode = params.interval_s * static_cast<double>(params.episode_steps);
-        if (pMax > 0.0 && m_initialEnergyJ / pMax < 10.0 * episode)
-        {
-            throw std::invalid_argument(
-                "radio_tx_current_a / radio_rx_current_a: the smallest positive radio current "
-                "is too small next to the largest power drawn for ns-3's energy source "
-                "(WifiRadioEnergyModel's time limit); raise it or shorten episode_steps");
-        }
+        m_minCurrentA = std::max(1e-9, 20.0 * params.interval_s * pMax / (4e9 * v));
+        m_initialEnergyJ = 4e9 * m_minCurrentA * v;
     }
     m_interval = TimeStep(std::llround(params.interval_s *
                                        static_cast<double>(Seconds(1).GetTimeStep())));
@@ -409,12 +397,13 @@ EdgeOffloadScenario::Build()
     source.Set("BasicEnergySupplyVoltageV", DoubleValue(m_p.radio_voltage_v));
     energy::EnergySourceContainer sources = source.Install(userNodes);
     WifiRadioEnergyModelHelper radio;
-    radio.Set("TxCurrentA", DoubleValue(m_p.radio_tx_current_a));
-    radio.Set("RxCurrentA", DoubleValue(m_p.radio_rx_current_a));
-    radio.Set("IdleCurrentA", DoubleValue(0.0));
-    radio.Set("CcaBusyCurrentA", DoubleValue(0.0));
-    radio.Set("SwitchingCurrentA", DoubleValue(0.0));
-    radio.Set("SleepCurrentA", DoubleValue(0.0));
+    const double floor = m_minCurrentA;
+    radio.Set("TxCurrentA", DoubleValue(std::max(m_p.radio_tx_current_a, floor)));
+    radio.Set("RxCurrentA", DoubleValue(std::max(m_p.radio_rx_current_a, floor)));
+    radio.Set("IdleCurrentA", DoubleValue(floor));     // plan: 0
+    radio.Set("CcaBusyCurrentA", DoubleValue(floor));  // plan: 0
+    radio.Set("SwitchingCurrentA", DoubleValue(floor)); // ours: the twin has no such state
+    radio.Set("SleepCurrentA", DoubleValue(floor));
     energy::DeviceEnergyModelContainer radios = radio.Install(userDevs, sources);
 
     // --- users
@@ -426,6 +415,7 @@ EdgeOffloadScenario::Build()
         m_userByIp[user.addr.Get()] = u;
         user.radio = radios.Get(u);
         auto src = sources.Get(u);
+        user.source = DynamicCast<energy::BasicEnergySource>(src);
         user.cpu = CreateObject<energy::CpuEnergyModel>();
         user.cpu->SetAttribute("Kappa", DoubleValue(m_p.kappa));
         user.cpu->SetAttribute("IdlePowerW", DoubleValue(m_p.cpu_idle_power_w));
@@ -563,6 +553,7 @@ EdgeOffloadScenario::BeginInterval()
         user.latOverDeadline = 0.0;
         user.bitsDone = user.uplinkBits = user.airBytes = 0.0;
         user.offloaded = user.retries = user.lost = 0;
+        user.source->SetInitialEnergy(m_initialEnergyJ); // refill (see the constructor)
         user.e0Cpu = user.cpu->GetTotalEnergyConsumption();
         user.e0Radio = user.radio->GetTotalEnergyConsumption();
     }

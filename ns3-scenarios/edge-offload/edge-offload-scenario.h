@@ -44,6 +44,7 @@ class YansWifiChannel;
 namespace energy
 {
 class CpuEnergyModel;
+class BasicEnergySource;
 class DeviceEnergyModel;
 } // namespace energy
 
@@ -133,7 +134,8 @@ struct EdgeOffloadArrays
  *   the new level), energy by CpuEnergyModel (kappa f^3 W busy, cpu_idle_power_w idle).
  * - Energy [BasicEnergySource per user, WifiRadioEnergyModel with TxCurrentA / RxCurrentA from
  *   the parameters and IdleCurrentA = CcaBusyCurrentA = 0 (plan section 1), SwitchingCurrentA =
- *   SleepCurrentA = 0 (ours: the twin has no such states), CpuEnergyModel].
+ *   SleepCurrentA = 0 (ours: the twin has no such states), CpuEnergyModel]. "0" is a floor of
+ *   1 nA (3 nW) for the defaults: ns-3's radio model cannot take an exact 0 (constructor).
  * - Tasks (plan section 3): per interval, user and class a Bernoulli(rate T) arrival at a
  *   uniform offset; rejection at max_tasks (late at once); a task whose deadline falls in the
  *   interval and has no result back is late and removed at the interval's end.
@@ -265,6 +267,7 @@ class EdgeOffloadScenario
         Ipv4Address addr;
         Ptr<MobilityModel> mob;
         Ptr<energy::DeviceEnergyModel> radio;
+        Ptr<energy::BasicEnergySource> source;
         Ptr<energy::CpuEnergyModel> cpu;
         uint32_t channel{0};
         uint32_t target{0};
@@ -352,6 +355,7 @@ class EdgeOffloadScenario
     Time m_interval;
     uint32_t m_rngSeed;
     double m_initialEnergyJ{1e15}; //!< of each user's BasicEnergySource
+    double m_minCurrentA{1e-9};    //!< floor of every radio current (see the constructor)
 
     uint32_t m_t{0};
     bool m_started{false};
