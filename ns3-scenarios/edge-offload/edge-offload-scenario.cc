@@ -6,6 +6,7 @@
 #include "edge-offload-scenario.h"
 
 #include "cpu-energy-model.h"
+#include "edge-radio-energy-model.h"
 #include "edge-link-loss-model.h"
 #include "inf-channel.h"
 #include "three-gpp-indoor-factory-channel-condition-model.h"
@@ -46,7 +47,6 @@
 #include "ns3/wifi-net-device.h"
 #include "ns3/wifi-phy.h"
 #include "ns3/wifi-psdu.h"
-#include "ns3/wifi-radio-energy-model-helper.h"
 #include "ns3/yans-wifi-channel.h"
 #include "ns3/yans-wifi-helper.h"
 
@@ -205,21 +205,6 @@ EdgeOffloadScenario::EdgeOffloadScenario(const fedmarl::EdgeOffloadParams& param
       m_rngSeed(static_cast<uint32_t>(1 + static_cast<uint64_t>(params.seed) % kMaxRngSeed))
 {
     m_p.ValidateRelations();
-    // ns-3's WifiRadioEnergyModel schedules its switch-off at remaining energy / (I V) as a
-    // Time at every state change: a current of exactly 0 makes that infinite (the model goes
-    // OFF at once and stops counting) and a source too large for the current overflows Time
-    // (2^63 ns). So every radio current is at least m_minCurrentA (a numerically negligible
-    // floor: 1 nA = 3 nW for the defaults, 3e-11 J per idle interval) and each source holds
-    // 4e9 s of that floor, refilled at every interval start; that is >= 20 intervals at the
-    // largest draw, so no source ever runs low (energies are read from the device models).
-    {
-        const double v = params.radio_voltage_v;
-        const double fMax = m_levelsHz.back();
-        const double pMax = std::max(params.radio_tx_current_a, params.radio_rx_current_a) * v +
-                            std::max(params.kappa * fMax * fMax * fMax, params.cpu_idle_power_w);
-        m_minCurrentA = std::max(1e-9, 20.0 * params.interval_s * pMax / (4e9 * v));
-        m_initialEnergyJ = 4e9 * m_minCurrentA * v;
-    }
     m_interval = TimeStep(std::llround(params.interval_s *
                                        static_cast<double>(Seconds(1).GetTimeStep())));
     // A datagram waits in the MAC as long as its task may live (ns-3's default 500 ms would
@@ -396,15 +381,6 @@ EdgeOffloadScenario::Build()
     source.Set("BasicEnergySourceInitialEnergyJ", DoubleValue(m_initialEnergyJ));
     source.Set("BasicEnergySupplyVoltageV", DoubleValue(m_p.radio_voltage_v));
     energy::EnergySourceContainer sources = source.Install(userNodes);
-    WifiRadioEnergyModelHelper radio;
-    const double floor = m_minCurrentA;
-    radio.Set("TxCurrentA", DoubleValue(std::max(m_p.radio_tx_current_a, floor)));
-    radio.Set("RxCurrentA", DoubleValue(std::max(m_p.radio_rx_current_a, floor)));
-    radio.Set("IdleCurrentA", DoubleValue(floor));     // plan: 0
-    radio.Set("CcaBusyCurrentA", DoubleValue(floor));  // plan: 0
-    radio.Set("SwitchingCurrentA", DoubleValue(floor)); // ours: the twin has no such state
-    radio.Set("SleepCurrentA", DoubleValue(floor));
-    energy::DeviceEnergyModelContainer radios = radio.Install(userDevs, sources);
 
     // --- users
     for (uint32_t u = 0; u < m_u; ++u)
@@ -413,9 +389,22 @@ EdgeOffloadScenario::Build()
         user.dev = DynamicCast<WifiNetDevice>(userDevs.Get(u));
         user.addr = userIfs.GetAddress(u);
         m_userByIp[user.addr.Get()] = u;
-        user.radio = radios.Get(u);
         auto src = sources.Get(u);
         user.source = DynamicCast<energy::BasicEnergySource>(src);
+        // What WifiRadioEnergyModelHelper::Install does, with our subclass (no per-change
+        // switch-off event; edge-radio-energy-model.h). Plan: idle and CCA-busy current 0;
+        // ours: switching and sleep 0 too (the twin has no such states).
+        auto radio = CreateObject<energy::EdgeWifiRadioEnergyModel>();
+        radio->SetTxCurrentA(m_p.radio_tx_current_a);
+        radio->SetRxCurrentA(m_p.radio_rx_current_a);
+        radio->SetIdleCurrentA(0.0);
+        radio->SetCcaBusyCurrentA(0.0);
+        radio->SetSwitchingCurrentA(0.0);
+        radio->SetSleepCurrentA(0.0);
+        radio->SetEnergySource(src);
+        src->AppendDeviceEnergyModel(radio);
+        user.dev->GetPhy()->RegisterListener(radio->GetPhyListener());
+        user.radio = radio;
         user.cpu = CreateObject<energy::CpuEnergyModel>();
         user.cpu->SetAttribute("Kappa", DoubleValue(m_p.kappa));
         user.cpu->SetAttribute("IdlePowerW", DoubleValue(m_p.cpu_idle_power_w));
@@ -553,7 +542,6 @@ EdgeOffloadScenario::BeginInterval()
         user.latOverDeadline = 0.0;
         user.bitsDone = user.uplinkBits = user.airBytes = 0.0;
         user.offloaded = user.retries = user.lost = 0;
-        user.source->SetInitialEnergy(m_initialEnergyJ); // refill (see the constructor)
         user.e0Cpu = user.cpu->GetTotalEnergyConsumption();
         user.e0Radio = user.radio->GetTotalEnergyConsumption();
     }

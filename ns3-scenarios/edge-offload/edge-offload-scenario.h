@@ -134,8 +134,9 @@ struct EdgeOffloadArrays
  *   the new level), energy by CpuEnergyModel (kappa f^3 W busy, cpu_idle_power_w idle).
  * - Energy [BasicEnergySource per user, WifiRadioEnergyModel with TxCurrentA / RxCurrentA from
  *   the parameters and IdleCurrentA = CcaBusyCurrentA = 0 (plan section 1), SwitchingCurrentA =
- *   SleepCurrentA = 0 (ours: the twin has no such states), CpuEnergyModel]. "0" is a floor of
- *   1 nA (3 nW) for the defaults: ns-3's radio model cannot take an exact 0 (constructor).
+ *   SleepCurrentA = 0 (ours: the twin has no such states), CpuEnergyModel]. The radio model is
+ *   EdgeWifiRadioEnergyModel, a WifiRadioEnergyModel without the far-future switch-off event
+ *   ns-3 schedules at every PHY state change (edge-radio-energy-model.h: speed, exact zeros).
  * - Tasks (plan section 3): per interval, user and class a Bernoulli(rate T) arrival at a
  *   uniform offset; rejection at max_tasks (late at once); a task whose deadline falls in the
  *   interval and has no result back is late and removed at the interval's end.
@@ -354,8 +355,7 @@ class EdgeOffloadScenario
     double m_rho;
     Time m_interval;
     uint32_t m_rngSeed;
-    double m_initialEnergyJ{1e15}; //!< of each user's BasicEnergySource
-    double m_minCurrentA{1e-9};    //!< floor of every radio current (see the constructor)
+    double m_initialEnergyJ{1e15}; //!< of each user's BasicEnergySource (never runs low)
 
     uint32_t m_t{0};
     bool m_started{false};

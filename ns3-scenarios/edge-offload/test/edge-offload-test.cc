@@ -7,10 +7,13 @@
  */
 
 #include "cpu-energy-model.h"
+#include "edge-radio-energy-model.h"
 #include "edge-offload-contract.h"
 #include "edge-offload-params.h"
 #include "edge-offload-scenario.h"
 
+#include "ns3/basic-energy-source.h"
+#include "ns3/double.h"
 #include "ns3/simulator.h"
 #include "ns3/test.h"
 #include "ns3/wifi-net-device.h"
@@ -203,7 +206,7 @@ class LoneLocalTaskTestCase : public TestCase
         NS_TEST_EXPECT_MSG_EQ_TOL(st.latencySum[0], cycles / f, 2e-9, "latency = cycles / f");
         NS_TEST_EXPECT_MSG_EQ_TOL(st.energyCpu[0], 1e-28 * f * f * cycles,
                                   1e-28 * f * f * f * 2e-9, "energy = kappa f^2 cycles");
-        NS_TEST_EXPECT_MSG_LT(st.energyRadio[0], 1e-9, "no radio use (the 1 nA floor only)");
+        NS_TEST_EXPECT_MSG_EQ(st.energyRadio[0], 0.0, "no radio use");
         NS_TEST_EXPECT_MSG_EQ(st.uplinkBits[0], 0.0, "");
         s.Teardown();
     }
@@ -275,6 +278,45 @@ class CpuModelTestCase : public TestCase
     }
 };
 
+/// EdgeWifiRadioEnergyModel: I(state) V per second, exact zeros, the source integrates it.
+class RadioModelTestCase : public TestCase
+{
+  public:
+    RadioModelTestCase()
+        : TestCase("EdgeWifiRadioEnergyModel integrates I(state) V")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        auto src = CreateObject<energy::BasicEnergySource>();
+        src->SetInitialEnergy(1000.0);
+        src->SetSupplyVoltage(3.0);
+        auto radio = CreateObject<energy::EdgeWifiRadioEnergyModel>();
+        radio->SetTxCurrentA(0.38);
+        radio->SetRxCurrentA(0.313);
+        radio->SetIdleCurrentA(0.0);
+        radio->SetCcaBusyCurrentA(0.0);
+        radio->SetEnergySource(src);
+        src->AppendDeviceEnergyModel(radio);
+        auto at = [radio](double t, WifiPhyState s) {
+            Simulator::Schedule(Seconds(t), [radio, s] { radio->ChangeState(static_cast<int>(s)); });
+        };
+        at(1.0, WifiPhyState::TX);
+        at(3.0, WifiPhyState::CCA_BUSY);
+        at(4.0, WifiPhyState::RX);
+        at(4.5, WifiPhyState::IDLE);
+        Simulator::Stop(Seconds(10));
+        Simulator::Run();
+        const double e = 3.0 * (2.0 * 0.38 + 0.5 * 0.313);
+        NS_TEST_EXPECT_MSG_EQ_TOL(radio->GetTotalEnergyConsumption(), e, 1e-12, "model");
+        src->UpdateEnergySource();
+        NS_TEST_EXPECT_MSG_EQ_TOL(1000.0 - src->GetRemainingEnergy(), e, 1e-9, "source");
+        Simulator::Destroy();
+    }
+};
+
 class FedmarlEdgeOffloadTestSuite : public TestSuite
 {
   public:
@@ -283,6 +325,7 @@ class FedmarlEdgeOffloadTestSuite : public TestSuite
     {
         AddTestCase(new ParamsTestCase, Duration::QUICK);
         AddTestCase(new CpuModelTestCase, Duration::QUICK);
+        AddTestCase(new RadioModelTestCase, Duration::QUICK);
         AddTestCase(new McsTableTestCase, Duration::QUICK);
         AddTestCase(new LoneLocalTaskTestCase, Duration::QUICK);
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
