@@ -959,7 +959,8 @@ EdgeOffloadScenario::OnApRecv(uint32_t e, Ptr<Socket> sock)
         auto t = m_users[u].tasks.find(h.taskId);
         if (t == m_users[u].tasks.end() || t->second.where != UPLINK || t->second.server != e)
         {
-            continue; // a removed (late) task, or a duplicate after completion
+            m_counters[DATAGRAMS_STALE] += 1; // its task was removed (late) or is complete
+            continue;
         }
         const uint64_t key = Key(u, h.taskId);
         auto& got = ap.reasm[key];
@@ -969,6 +970,7 @@ EdgeOffloadScenario::OnApRecv(uint32_t e, Ptr<Socket> sock)
         }
         if (h.seq >= got.size() || got[h.seq])
         {
+            m_counters[DATAGRAMS_DUPLICATE] += 1;
             continue;
         }
         got[h.seq] = 1;

@@ -177,12 +177,15 @@ class EdgeOffloadScenario
         RESULTS_SENT = 9,   //!< result datagrams sent by the APs
         TASKS_AT_SERVERS = 10, //!< tasks that reached a server in the interval
         SWITCHES = 11,      //!< users that changed channel at the interval start
+        DATAGRAMS_DUPLICATE = 12, //!< of DATAGRAMS_RX: already received (MAC duplicates)
+        DATAGRAMS_STALE = 13, //!< of DATAGRAMS_RX: their task was removed or complete
     };
     /// Names of the metrics, by index (the rest are reserved, 0).
-    static constexpr std::array<const char*, 12> kMetricNames = {
+    static constexpr std::array<const char*, 14> kMetricNames = {
         "sim_time_s",       "step",          "episodes",         "rng_run",
         "events",           "wall_seconds",  "datagrams_sent",   "datagrams_resent",
-        "datagrams_received", "results_sent", "tasks_at_servers", "channel_switches"};
+        "datagrams_received", "results_sent", "tasks_at_servers", "channel_switches",
+        "datagrams_duplicate", "datagrams_stale"};
 
     /// @param params validated parameters
     explicit EdgeOffloadScenario(const fedmarl::EdgeOffloadParams& params);

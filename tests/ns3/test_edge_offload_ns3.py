@@ -248,11 +248,11 @@ def test_a_single_offloaded_embb_task_matches_the_hand_computation(eo_binary):
 
 
 # --------------------------------------------------------------------------------- contention
-def _uplink_share(n_users: int, steps: int = 30):
+def _uplink_share(n_users: int, steps: int = 30, n_channels: int = 1):
     """Saturated eMBB uplink (one 2 Mbit task per user and interval, 200 Mbit/s offered) of every
     user to AP 0 on channel 0, users at fixed positions, a server too fast to hold tasks back:
     each user's uplink bits, the MAC retries, the channel's busy fraction."""
-    params = {"n_users": n_users, "n_servers": 1, "n_channels": 1, "speed": 0.0,
+    params = {"n_users": n_users, "n_servers": 1, "n_channels": n_channels, "speed": 0.0,
               "urllc_rate": 0.0, "embb_rate": 100.0, "mmtc_rate": 0.0, "max_tasks": 64,
               "cycles_per_bit": 1.0, "server_cpu_hz": 1e12, "episode_steps": steps}
     vec = pybridge.make_vec_env("edge-offload", 1, backend="ns3", **params)
@@ -262,7 +262,9 @@ def _uplink_share(n_users: int, steps: int = 30):
         retries = 0
         busy = 0.0
         for _ in range(steps):
-            vec.step(np.tile(np.array([1, 0, 0]), (1, n_users, 1)))
+            a = np.tile(np.array([1, 0, 0]), (1, n_users, 1))
+            a[0, :, 1] = np.arange(n_users) % n_channels  # user u on channel u mod K
+            vec.step(a)
             bits += vec.core.last.uplink_bits[0]
             retries += int(vec.core.last.mac_retries[0].sum())
             busy += float(vec.core.last.channel_busy[0, 0]) / steps
@@ -283,6 +285,14 @@ def test_two_users_on_one_channel_share_it(eo_binary):
     assert 0.25 < share < 0.8, (share, alone, both)
     assert retries > retries_alone, (retries, retries_alone)
     assert busy1 > 0.5 and busy2 > 0.5
+
+
+def test_two_users_on_two_channels_do_not_contend(eo_binary):
+    # All PHYs share one YansWifiChannel, which delivers a PPDU only to PHYs on the sender's
+    # channel number: channels 0 and 1 are orthogonal, so user 0 sends what it sends alone.
+    alone, _, _ = _uplink_share(1, n_channels=2)
+    apart, retries, _ = _uplink_share(2, n_channels=2)
+    assert apart[0] == pytest.approx(alone[0], rel=0.05), (alone, apart)
 
 
 # ------------------------------------------------------------------------------------- reward

@@ -278,6 +278,83 @@ class CpuModelTestCase : public TestCase
     }
 };
 
+/// A user that changes channel at every interval while its eMBB task is being sent: the
+/// datagrams never transmitted are taken back and re-sent on the new channel, the rest are
+/// retried and dropped by the MAC and re-sent; the task still arrives and completes.
+class ChannelSwitchTestCase : public TestCase
+{
+  public:
+    ChannelSwitchTestCase()
+        : TestCase("a channel switch mid-upload re-sends and the task completes")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        EdgeOffloadParams p = Params({"--n_users=1", "--n_servers=1", "--n_channels=2",
+                                      "--speed=0", "--urllc_rate=0", "--embb_rate=100",
+                                      "--mmtc_rate=0", "--episode_steps=60"});
+        EdgeOffloadArrayStore st(p);
+        EdgeOffloadScenario s(p);
+        s.Reset(2, st);
+        int64_t offloadedDone = 0;
+        double resent = 0.0;
+        double switches = 0.0;
+        while (!s.EpisodeOver())
+        {
+            const uint32_t t = s.GetStep();
+            st.actions[0] = t == 0 ? 1 : 0; // only the first task is offloaded
+            st.actions[1] = static_cast<int32_t>(t % 2);
+            st.actions[2] = 0;
+            s.Step(st.actions, st);
+            resent += st.metrics[EdgeOffloadScenario::DATAGRAMS_RESENT];
+            switches += st.metrics[EdgeOffloadScenario::SWITCHES];
+            if (st.done[1] > 0 && st.energyRadio[0] > 0.0)
+            {
+                offloadedDone += st.done[1];
+            }
+        }
+        NS_TEST_EXPECT_MSG_GT(switches, 10.0, "switches");
+        NS_TEST_EXPECT_MSG_GT(resent, 0.0, "datagrams taken back or dropped are re-sent");
+        NS_TEST_EXPECT_MSG_EQ(offloadedDone, 1, "the offloaded task completed");
+        s.Teardown();
+    }
+};
+
+/// A bad action is refused with a message naming the agent and the component.
+class BadActionTestCase : public TestCase
+{
+  public:
+    BadActionTestCase()
+        : TestCase("a bad action names the agent")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        EdgeOffloadParams p = Params({"--n_users=3", "--episode_steps=2"});
+        EdgeOffloadArrayStore st(p);
+        EdgeOffloadScenario s(p);
+        s.Reset(1, st);
+        st.actions[3 * 2 + 1] = 4; // user 2, channel 4 of K = 4
+        std::string msg;
+        try
+        {
+            s.Step(st.actions, st);
+        }
+        catch (const std::invalid_argument& e)
+        {
+            msg = e.what();
+        }
+        NS_TEST_EXPECT_MSG_EQ((msg.find("agent 2 (user_2): channel 4 is not in [0, 3]") !=
+                               std::string::npos),
+                              true, msg);
+        s.Teardown();
+    }
+};
+
 /// EdgeWifiRadioEnergyModel: I(state) V per second, exact zeros, the source integrates it.
 class RadioModelTestCase : public TestCase
 {
@@ -330,6 +407,8 @@ class FedmarlEdgeOffloadTestSuite : public TestSuite
         AddTestCase(new LoneLocalTaskTestCase, Duration::QUICK);
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
         AddTestCase(new DeterminismTestCase, Duration::QUICK);
+        AddTestCase(new ChannelSwitchTestCase, Duration::QUICK);
+        AddTestCase(new BadActionTestCase, Duration::QUICK);
     }
 };
 
