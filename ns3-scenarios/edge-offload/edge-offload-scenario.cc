@@ -341,6 +341,9 @@ EdgeOffloadScenario::Build()
     WifiHelper wifi;
     wifi.SetStandard(WIFI_STANDARD_80211ax);
     wifi.SetRemoteStationManager("ns3::IdealWifiManager");
+    // HE data symbols with the 800 ns guard interval (ns-3's HeConfiguration default is 3.2 us):
+    // the plan's rates 8.6 .. 143.4 Mbit/s and the contract's MCS table are for GI 800 ns.
+    wifi.ConfigHeOptions("GuardInterval", TimeValue(NanoSeconds(800)));
     YansWifiPhyHelper phy;
     phy.SetChannel(m_channel);
     phy.Set("TxPowerStart", DoubleValue(m_p.tx_power_dbm));

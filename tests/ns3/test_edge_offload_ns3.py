@@ -6,7 +6,8 @@ packet-level overheads; two users on one channel share it; the reward recomputed
 arrays. A missing build fails (never skips), as in the other ns-3 tests.
 
 Packet-level overheads the hand-computed single-user values leave out (802.11ax, 20 MHz, 1 SS,
-GI 800 ns, ns-3 3.44 defaults; what the bounds below allow for):
+GI 800 ns as the scenario configures it, otherwise ns-3 3.44 defaults; what the bounds below
+allow for):
 - HE SU PPDU preamble: L-STF 8 + L-LTF 8 + L-SIG 4 + RL-SIG 4 + HE-SIG-A 8 + HE-STF 4 + HE-LTF
   8 us = 44 us, plus padding to the 13.6 us HE symbol;
 - per datagram: MAC header + FCS 30 B (+ 4 B A-MPDU delimiter), LLC/SNAP 8 B, IPv4 20 B, UDP 8 B,
@@ -15,7 +16,10 @@ GI 800 ns, ns-3 3.44 defaults; what the bounds below allow for):
   (<= 135 us), SIFS + Ack (non-HT 6..24 Mbit/s, ~44 us) or BlockAck (~68 us); an ADDBA
   request/response exchange once per (user, AP device) pair before the first A-MPDU;
 - IdealWifiManager starts a new peer at MCS 0 until an acknowledgement reports the SNR (the
-  first result of an AP is sent at MCS 0), and the AP's result needs its own channel access.
+  first result of an AP is sent at MCS 0), and the AP's result needs its own channel access;
+- ns-3 sets up a BlockAck agreement (ADDBA request, response, two Acks) with a new HE peer even
+  for one datagram: the first URLLC task of a user pays ~0.4 ms for it (measured 0.73 ms of
+  overhead in all for the first task, 0.15..0.3 ms for later ones).
 """
 
 from __future__ import annotations
@@ -232,15 +236,18 @@ def test_a_single_offloaded_embb_task_matches_the_hand_computation(eo_binary):
     offloaded_done = next(s for s in done if s.bits_done[0, 0] > 0 and s.energy_radio[0, 0] > 0)
     lat = float(offloaded_done.latency_sum[0, 0, 1])
     bits = cfg.embb_bits
-    hand = bits / r + bits * cfg.cycles_per_bit / cfg.server_cpu_hz + cfg.result_bits / r
-    # Overheads: 78 B of headers per 1460 task bytes (5.3 %), a preamble + BlockAck + AIFS +
-    # backoff (~0.33 ms) per A-MPDU of <= 64 MPDUs (~6 ms of payload at most), the ADDBA
-    # exchange and the first MPDU at MCS 0: at most 15 % + 2 ms.
-    assert hand <= lat <= 1.15 * hand + 2e-3, (lat, hand)
+    server = bits * cfg.cycles_per_bit / cfg.server_cpu_hz  # FIFO CPU, alone: exact
+    uplink = lat - server - cfg.result_bits / r
+    # Overheads of the uplink: 78 B of headers per 1460 task bytes (5.3 %); per A-MPDU (22
+    # MPDUs, the 5.484 ms HE PPDU limit at MCS 4) the 44 us preamble, SIFS + BlockAck, AIFS
+    # and a backoff (~0.25 ms, 4.7 %); once the ADDBA exchange and MCS 0 until the first
+    # BlockAck reports the SNR; the result's own access: at most 15 % + 2 ms (seed 4: 12 %).
+    assert bits / r <= uplink <= 1.15 * bits / r + 2e-3, (uplink, bits / r)
     e_radio = sum(float(s.energy_radio[0, 0]) for s in steps)
     v, itx = cfg.radio_voltage_v, cfg.radio_tx_current_a
     e_hand = v * itx * bits / r
-    assert e_hand <= e_radio <= 1.25 * e_hand + 2e-3 * v * itx, (e_radio, e_hand)
+    # The same TX-time overheads plus RX of the BlockAcks and the result (seed 4: +8.5 %).
+    assert e_hand <= e_radio <= 1.15 * e_hand + 2e-3 * v * itx, (e_radio, e_hand)
     up = sum(float(s.uplink_bits[0, 0]) for s in steps)
     assert up == pytest.approx(bits)
     air = sum(float(s.air_bytes[0, 0]) for s in steps)
@@ -359,3 +366,32 @@ def test_packet_level_info_keys_have_the_specs_dtypes(eo_binary):
         assert re.fullmatch(r"fedmarl-edge-offload", SPEC.ns3_binary)
     finally:
         vec.close()
+
+
+# ---------------------------------------------------------------------- link statistics vs twin
+def _snr_sample(backend: str, seeds: range) -> np.ndarray:
+    vals = []
+    for seed in seeds:
+        vec = pybridge.make_vec_env("edge-offload", 1, backend=backend, n_users=100,
+                                    episode_steps=3, speed=0.0)
+        try:
+            vec.reset(seed=seed)
+            vals.append(vec.core.snr_db().ravel())
+        finally:
+            vec.close()
+    return np.concatenate(vals)
+
+
+def test_the_link_snr_distribution_is_the_twins(eo_binary):
+    # Plan section 2: the twin's link statistics must match ns-3's. SNR of every (user, AP)
+    # link at t = 0 (uniform positions, InF path loss, LOS field, shadowing, Rayleigh fading),
+    # pooled over 10 seeds x 100 users x 2 APs; the draws differ, the distribution must not.
+    # (Shadowing is spatially correlated within a seed, so the sample is worth fewer than
+    # 2000 independent links: the bounds are wider than an iid KS test's.)
+    from scipy.stats import ks_2samp
+
+    twin = _snr_sample("twin", range(100, 110))
+    ns3 = _snr_sample("ns3", range(100, 110))
+    assert abs(twin.mean() - ns3.mean()) < 1.5, (twin.mean(), ns3.mean())
+    assert abs(twin.std() - ns3.std()) < 1.5, (twin.std(), ns3.std())
+    assert ks_2samp(twin, ns3).statistic < 0.08
