@@ -78,10 +78,14 @@ EdgeLinkLossModel::AddNode(Ptr<MobilityModel> mobility, uint32_t index, bool isA
 }
 
 void
-EdgeLinkLossModel::NewInterval()
+EdgeLinkLossModel::NewInterval(bool largeScale)
 {
     m_fading->Advance();
     ++m_epoch;
+    if (largeScale)
+    {
+        ++m_lsEpoch;
+    }
 }
 
 double
@@ -95,14 +99,18 @@ EdgeLinkLossModel::GetGainDb(uint32_t i, uint32_t j)
     {
         return entry.gainDb;
     }
-    ++m_evaluations;
-    const bool apA = m_isAp[a];
-    const bool apB = m_isAp[b];
-    const auto& model = (apA && apB) ? m_highHigh : ((apA || apB) ? m_highBs : m_lowBs);
-    const double lossDb = -model->CalcRxPower(0.0, m_mobility[a], m_mobility[b]);
+    if (entry.lsEpoch != m_lsEpoch)
+    {
+        ++m_evaluations;
+        const bool apA = m_isAp[a];
+        const bool apB = m_isAp[b];
+        const auto& model = (apA && apB) ? m_highHigh : ((apA || apB) ? m_highBs : m_lowBs);
+        entry.lossDb = -model->CalcRxPower(0.0, m_mobility[a], m_mobility[b]);
+        entry.lsEpoch = m_lsEpoch;
+    }
     const double h2 = std::max(m_fading->Power(a, b), 1e-30);
     entry.epoch = m_epoch;
-    entry.gainDb = -lossDb + 10.0 * std::log10(h2);
+    entry.gainDb = -entry.lossDb + 10.0 * std::log10(h2);
     return entry.gainDb;
 }
 

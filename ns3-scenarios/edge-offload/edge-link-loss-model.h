@@ -29,8 +29,10 @@ class ThreeGppIndoorFactoryPropagationLossModel;
  * LOS field); user-user: the low-BS InF model of the same clutter (SL/DL); AP-AP: InF-HH; plus
  * 10 log10 |h|^2 of the link's AR(1) fading (Ar1RayleighFading, key (lower, higher) index).
  * NewInterval() advances the fading one step and starts a new interval: a link's gain is
- * computed at its first query in the interval (from the positions then) and reused until the
- * next NewInterval(). Reciprocal: (a, b) and (b, a) are the same link.
+ * computed at its first query in the interval and reused until the next NewInterval(); its
+ * large-scale part (path loss, LOS state, shadowing; from the positions at its evaluation) is
+ * kept until a NewInterval(true) (the twin's LARGE_SCALE_EVERY refresh). Reciprocal: (a, b)
+ * and (b, a) are the same link.
  */
 class EdgeLinkLossModel : public PropagationLossModel
 {
@@ -54,8 +56,12 @@ class EdgeLinkLossModel : public PropagationLossModel
                    int64_t fadingStream);
     /// Register a node's mobility: index (users 0..U-1, then APs) and role.
     void AddNode(Ptr<MobilityModel> mobility, uint32_t index, bool isAp);
-    /// Advance the fading one interval and forget the cached gains.
-    void NewInterval();
+    /**
+     * Advance the fading one interval and forget the cached gains.
+     * @param largeScale also forget the large-scale losses (path loss, LOS, shadowing), which
+     *        are then evaluated again at the positions of their first use
+     */
+    void NewInterval(bool largeScale);
     /// @return the gain of link (i, j) in this interval, dB (computed now if not yet)
     double GetGainDb(uint32_t i, uint32_t j);
     /// @return the number of gain evaluations so far (profiling)
@@ -72,8 +78,10 @@ class EdgeLinkLossModel : public PropagationLossModel
 
     struct Entry
     {
-        uint64_t epoch;
-        double gainDb;
+        uint64_t epoch;   //!< interval of gainDb
+        uint64_t lsEpoch; //!< large-scale period of lossDb
+        double gainDb;    //!< -loss + fading, dB
+        double lossDb;    //!< path loss + shadowing, dB
     };
 
     Ptr<ThreeGppIndoorFactoryPropagationLossModel> m_highBs;
@@ -85,6 +93,7 @@ class EdgeLinkLossModel : public PropagationLossModel
     std::unordered_map<const MobilityModel*, uint32_t> m_index;
     mutable std::unordered_map<uint64_t, Entry> m_cache;
     uint64_t m_epoch{1};
+    uint64_t m_lsEpoch{1};
     mutable uint64_t m_evaluations{0};
 };
 

@@ -497,7 +497,9 @@ EdgeOffloadScenario::Build()
 void
 EdgeOffloadScenario::RefreshGains()
 {
-    m_loss->NewInterval();
+    // Fading every interval; path loss, LOS and shadowing every kLargeScaleEvery intervals
+    // (at t = 0, 10, 20, ...: the twin's LARGE_SCALE_EVERY; 15 cm of travel at 1.5 m/s).
+    m_loss->NewInterval(m_t % kLargeScaleEvery == 0);
     for (uint32_t u = 0; u < m_u; ++u)
     {
         for (uint32_t e = 0; e < m_e; ++e)

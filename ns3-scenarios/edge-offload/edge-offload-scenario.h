@@ -112,7 +112,8 @@ struct EdgeOffloadArrays
  *   Rayleigh block fading [fedmarl::Ar1RayleighFading], rho = J0(2 pi f_D T), advanced once per
  *   interval. A link's gain is evaluated once per interval (user-AP links at the interval start,
  *   the others at their first use in the interval) and kept for the interval: block fading, and
- *   reciprocal (uplink = downlink).
+ *   reciprocal (uplink = downlink); its large-scale part (path loss, LOS, shadowing) is
+ *   re-evaluated every kLargeScaleEvery intervals, as the twin's (the users move continuously).
  * - IP [InternetStackHelper, Ipv4AddressHelper, NeighborCacheHelper: static ARP]: tasks are UDP
  *   datagrams of at most 1472 B payload: a 12-byte EdgeTaskHeader (task id, seq, count) and up
  *   to 1460 task bytes, sent as fast as the MAC takes them (at most kWindow datagrams queued
@@ -148,6 +149,8 @@ struct EdgeOffloadArrays
 class EdgeOffloadScenario
 {
   public:
+    /// Intervals between large-scale refreshes (path loss, LOS, shadowing), as the twin's.
+    static constexpr uint32_t kLargeScaleEvery = 10;
     /// Datagrams a user keeps queued in its MAC at most (fills an A-MPDU of 64 MPDUs).
     static constexpr uint32_t kWindow = 64;
     /// UDP payload of a full datagram, B.
