@@ -234,8 +234,17 @@ class EdgeOffloadScenario
     static WifiTxVector HeTxVector(uint8_t mcs);
     /// @return IdealWifiManager's default BerThreshold
     static double IdealBerThreshold();
-    /// @return the SNR thresholds (dB) IdealWifiManager uses for HE MCS 0..11 (20 MHz, 1 SS,
-    ///         GI 800 ns): the lowest SNR at which it picks each MCS
+    /**
+     * @return the SNR thresholds (dB) IdealWifiManager uses for HE MCS 0..11 (20 MHz, 1 SS,
+     *         GI 800 ns): the lowest SNR at which it picks each MCS. Obtained as
+     *         IdealWifiManager::DoInitialize does: the SNR at which the PHY's error rate model
+     *         (TableBasedErrorRateModel, YansWifiPhyHelper's default) gives BER = BerThreshold
+     *         (1e-6); the contract's constants mcs_snr_threshold_db / mcs_rate_mbps:
+     *
+     *         MCS      0     1     2      3      4      5      6      7      8      9     10     11
+     *         dB   1.465 4.475 6.985 10.375 13.465 17.865 19.125 20.775 24.525 25.905 33.277 35.186
+     *         Mbit/s 8.6  17.2  25.8   34.4   51.6   68.8   77.4   86.0  103.2  114.7  129.0  143.4
+     */
     static std::vector<double> McsThresholdsDb();
     /// @return the PHY rates of HE MCS 0..11 (20 MHz, 1 SS, GI 800 ns), Mbit/s
     static std::vector<double> McsRatesMbps();
