@@ -623,13 +623,11 @@ EdgeOffloadScenario::ApplyAction(uint32_t u, uint32_t target, uint32_t k, uint32
 {
     User& user = m_users[u];
     user.target = target;
-    if (k != user.channel)
+    user.wantChannel = k;
+    if (k != user.channel && !user.switchPending)
     {
-        const uint32_t old = user.channel;
-        user.channel = k;
-        FlushUnsent(u, old);
-        user.dev->GetPhy()->SetOperatingChannel(ChannelOf(k));
-        m_counters[SWITCHES] += 1;
+        user.switchPending = true;
+        TrySwitch(u);
     }
     if (f != user.level)
     {
@@ -637,6 +635,52 @@ EdgeOffloadScenario::ApplyAction(uint32_t u, uint32_t target, uint32_t k, uint32
         user.level = f;
         LocalReschedule(u, oldHz);
     }
+    Pump(u);
+}
+
+void
+EdgeOffloadScenario::TrySwitch(uint32_t u)
+{
+    // The switch happens at the first moment from the interval start on when the PHY neither
+    // transmits nor receives and no SIFS response (Ack / BlockAck) can be due: ns-3 postpones
+    // a switch during TX by itself, but a response the MAC scheduled SIFS after a reception
+    // would then be sent while the PHY is switching (WifiPhy::Send asserts). Until then the
+    // user keeps its old channel (and addresses new datagrams to it: Pump waits).
+    User& user = m_users[u];
+    if (user.wantChannel == user.channel)
+    {
+        user.switchPending = false;
+        Pump(u);
+        return;
+    }
+    Ptr<WifiPhy> phy = user.dev->GetPhy();
+    Ptr<WifiPhyStateHelper> st = phy->GetState();
+    const Time now = Simulator::Now();
+    Time wait(0);
+    if (st->IsStateTx() || st->IsStateRx() || st->IsStateSwitching())
+    {
+        wait = std::max(st->GetDelayUntilIdle(), NanoSeconds(1));
+    }
+    else
+    {
+        const Time guard = phy->GetSifs() + MicroSeconds(2);
+        const Time sinceRx = now - st->GetLastRxEndTime();
+        if (sinceRx < guard)
+        {
+            wait = guard - sinceRx;
+        }
+    }
+    if (wait.IsStrictlyPositive())
+    {
+        Simulator::Schedule(wait, &EdgeOffloadScenario::TrySwitch, this, u);
+        return;
+    }
+    const uint32_t old = user.channel;
+    user.channel = user.wantChannel;
+    user.switchPending = false;
+    FlushUnsent(u, old);
+    phy->SetOperatingChannel(ChannelOf(user.channel));
+    m_counters[SWITCHES] += 1;
     Pump(u);
 }
 
@@ -789,6 +833,10 @@ void
 EdgeOffloadScenario::Pump(uint32_t u)
 {
     User& user = m_users[u];
+    if (user.switchPending)
+    {
+        return; // TrySwitch pumps once the PHY is on the new channel
+    }
     while (user.inflight.size() < kWindow)
     {
         if (!user.resend.empty())
@@ -1314,7 +1362,7 @@ EdgeOffloadScenario::EndInterval(const EdgeOffloadArrays& out, uint64_t events, 
         out.offloaded[u] = user.offloaded;
         out.uplinkBits[u] = user.uplinkBits;
         out.target[u] = static_cast<int32_t>(user.target);
-        out.channel[u] = static_cast<int32_t>(user.channel);
+        out.channel[u] = static_cast<int32_t>(user.wantChannel);
         out.cpuLevel[u] = static_cast<int32_t>(user.level);
         out.macRetries[u] = user.retries;
         out.packetsLost[u] = user.lost;

@@ -121,13 +121,15 @@ struct EdgeOffloadArrays
  *   its id and the task reaches server e when its last datagram arrives. A datagram the MAC
  *   drops (retry limit, expiry) is sent again (the task's bits must all arrive); the drop counts
  *   in packets_lost.
- * - Channel switch (decision): at an interval start where a user's k changes, the datagrams
+ * - Channel switch (decision): at an interval start where a user's k changes, the PHY switches
+ *   at the first moment it neither transmits nor receives and no SIFS response can be due
+ *   (TrySwitch; usually at once, else some tens of us .. one PPDU later); then the datagrams
  *   still waiting in its MAC queue that were never transmitted are taken out and re-sent on the
  *   new channel to the new (e, k) device; the ones the MAC already transmitted once (sequence
  *   number assigned: known to the BlockAck agreement) stay and are retried on the new channel,
  *   fail against the old channel's device, are dropped by the MAC after its retry limit and
- *   then re-sent (packets_lost counts them). The switch itself is ns-3's (ChannelSwitchDelay,
- *   an ongoing reception is aborted).
+ *   then re-sent (packets_lost counts them). The switch itself is ns-3's (ChannelSwitchDelay
+ *   250 us, the PHY is SWITCHING meanwhile).
  * - Server e: a FIFO CPU at server_cpu_hz (events); when a task finishes, the result
  *   (result_bits) goes back as one UDP datagram from AP e's device on the user's current
  *   channel (re-sent on the then current channel if the MAC drops it).
@@ -285,7 +287,9 @@ class EdgeOffloadScenario
         Ptr<energy::DeviceEnergyModel> radio;
         Ptr<energy::BasicEnergySource> source;
         Ptr<energy::CpuEnergyModel> cpu;
-        uint32_t channel{0};
+        uint32_t channel{0};                 //!< the PHY's channel (datagrams go to its devices)
+        uint32_t wantChannel{0};             //!< the action's channel
+        bool switchPending{false};           //!< TrySwitch is waiting for a quiet PHY
         uint32_t target{0};
         uint32_t level{0};
         uint32_t nextId{0};
@@ -329,6 +333,7 @@ class EdgeOffloadScenario
     void Build();
     void RefreshGains();
     void ApplyAction(uint32_t u, uint32_t target, uint32_t k, uint32_t f);
+    void TrySwitch(uint32_t u);
     void ScheduleArrivals();
     void OnArrival(uint32_t u, int cls);
     // local CPU

@@ -396,3 +396,21 @@ def test_the_link_snr_distribution_is_the_twins(eo_binary):
     assert abs(twin.mean() - ns3.mean()) < 1.5, (twin.mean(), ns3.mean())
     assert abs(twin.std() - ns3.std()) < 1.5, (twin.std(), ns3.std())
     assert ks_2samp(twin, ns3).statistic < 0.08
+
+
+# ----------------------------------------------------------------------------------- baselines
+@pytest.mark.parametrize("name", ["greedy", "offload-nearest", "random", "dvfs"])
+def test_the_baselines_run_on_ns3(eo_binary, name):
+    # greedy switches channels often: it once hit a switch while an Ack was due (ns-3 asserted)
+    from agents.baselines.edge_offload import BASELINES
+
+    vec = pybridge.make_vec_env("edge-offload", 1, backend="ns3", n_users=10, episode_steps=60)
+    try:
+        vec.reset(seed=3)
+        policy = BASELINES[name]()
+        policy.reset(1, 10, vec.single_action_space, np.random.default_rng(0))
+        for _ in range(60):
+            _, _, _, _, info = vec.step(policy.act(vec.core))
+        assert info["waiting"].min() >= 0
+    finally:
+        vec.close()

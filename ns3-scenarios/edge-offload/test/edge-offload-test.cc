@@ -322,6 +322,55 @@ class ChannelSwitchTestCase : public TestCase
     }
 };
 
+/// Every user picks a new random target, channel and level at every interval, with traffic on
+/// every channel: switches land during receptions, SIFS responses and transmissions (a switch
+/// while an Ack was due once made ns-3 assert in WifiPhy::Send; TrySwitch waits for it).
+class SwitchStormTestCase : public TestCase
+{
+  public:
+    SwitchStormTestCase()
+        : TestCase("channel switches at every interval under load")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        EdgeOffloadParams p = Params({"--n_users=20", "--episode_steps=80", "--embb_rate=5"});
+        EdgeOffloadArrayStore st(p);
+        EdgeOffloadScenario s(p);
+        uint64_t x = 12345;
+        auto next = [&x](uint32_t n) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            return static_cast<int32_t>((x >> 33) % n);
+        };
+        double switches = 0.0;
+        int64_t done = 0;
+        for (uint64_t run : {1, 2})
+        {
+            s.Reset(run, st);
+            while (!s.EpisodeOver())
+            {
+                for (uint32_t u = 0; u < 20; ++u)
+                {
+                    st.actions[3 * u] = next(3);
+                    st.actions[3 * u + 1] = next(4);
+                    st.actions[3 * u + 2] = next(4);
+                }
+                s.Step(st.actions, st);
+                switches += st.metrics[EdgeOffloadScenario::SWITCHES];
+                for (uint32_t i = 0; i < 60; ++i)
+                {
+                    done += st.done[i];
+                }
+            }
+        }
+        NS_TEST_EXPECT_MSG_GT(switches, 1500.0, "switches");
+        NS_TEST_EXPECT_MSG_GT(done, 0, "tasks done");
+        s.Teardown();
+    }
+};
+
 /// A bad action is refused with a message naming the agent and the component.
 class BadActionTestCase : public TestCase
 {
@@ -408,6 +457,7 @@ class FedmarlEdgeOffloadTestSuite : public TestSuite
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
         AddTestCase(new DeterminismTestCase, Duration::QUICK);
         AddTestCase(new ChannelSwitchTestCase, Duration::QUICK);
+        AddTestCase(new SwitchStormTestCase, Duration::QUICK);
         AddTestCase(new BadActionTestCase, Duration::QUICK);
     }
 };
