@@ -73,6 +73,10 @@ BuildArrayTable()
     t.Add("positions", &A::positions, {"U", 2}, kOut, "user (x, y) at the interval end, m");
     t.Add("snr_db", &A::snrDb, {"U", "E"}, kOut,
           "SNR to each AP at the start of the next interval (P_tx G |h|^2 / N), dB, unclipped");
+    t.Add("next_arrivals", &A::nextArrivals, {"U", "C"}, kOut,
+          "the next interval's arrivals, drawn one interval ahead: offset from its start (s) "
+          "of each class's task, -1 where none (the central heuristic's oracle, as the twin's "
+          "pending_arrivals())");
     t.Add("metrics", &A::metrics, {EdgeOffloadScenario::kMetrics}, kOut,
           "global metrics named by constants.metrics (wall_seconds: wall-clock seconds the "
           "interval took to simulate); the remaining slots are reserved (0)");

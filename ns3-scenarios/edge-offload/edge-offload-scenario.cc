@@ -526,6 +526,7 @@ EdgeOffloadScenario::Reset(uint64_t run, const EdgeOffloadArrays& out)
     Simulator::Stop(Time(0));
     Simulator::Run();
     RefreshGains();
+    DrawArrivals(); // the first interval's
     BeginInterval(); // zero counters
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
@@ -685,9 +686,10 @@ EdgeOffloadScenario::TrySwitch(uint32_t u)
 }
 
 void
-EdgeOffloadScenario::ScheduleArrivals()
+EdgeOffloadScenario::DrawArrivals()
 {
     const double T = m_interval.GetSeconds();
+    m_next.assign(static_cast<size_t>(m_u) * 3, -1.0);
     for (uint32_t u = 0; u < m_u; ++u)
     {
         for (int c = 0; c < 3; ++c)
@@ -696,7 +698,24 @@ EdgeOffloadScenario::ScheduleArrivals()
             const double offset = m_uniform->GetValue();
             if (draw < m_p.ClassRate(c) * T)
             {
-                Time at = Seconds(offset * T);
+                m_next[3 * u + c] = offset * T;
+            }
+        }
+    }
+}
+
+void
+EdgeOffloadScenario::ScheduleArrivals()
+{
+    // This interval's arrivals were drawn at the end of the previous one (DrawArrivals).
+    for (uint32_t u = 0; u < m_u; ++u)
+    {
+        for (int c = 0; c < 3; ++c)
+        {
+            const double offset = m_next[3 * u + c];
+            if (offset >= 0.0)
+            {
+                Time at = Seconds(offset);
                 if (at >= m_interval)
                 {
                     at = m_interval - TimeStep(1);
@@ -705,6 +724,7 @@ EdgeOffloadScenario::ScheduleArrivals()
             }
         }
     }
+    DrawArrivals();
 }
 
 uint32_t
@@ -1373,6 +1393,10 @@ EdgeOffloadScenario::EndInterval(const EdgeOffloadArrays& out, uint64_t events, 
         for (uint32_t e = 0; e < m_e; ++e)
         {
             out.snrDb[u * m_e + e] = static_cast<float>(m_snrDb[u * m_e + e]);
+        }
+        for (int c = 0; c < 3; ++c)
+        {
+            out.nextArrivals[3 * u + c] = m_next[3 * u + c];
         }
         const double reward =
             m_p.w_success * (nDone - nLate) - m_p.w_latency * user.latOverDeadline -

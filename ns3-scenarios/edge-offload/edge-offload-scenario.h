@@ -83,6 +83,7 @@ struct EdgeOffloadArrays
     std::span<double> airBytes;        //!< [U] PSDU bytes sent by the PHY
     std::span<double> positions;       //!< [U, 2] m
     std::span<float> snrDb;            //!< [U, E] dB at the start of the next interval
+    std::span<double> nextArrivals;    //!< [U, C] offset (s) of the next interval's arrival, -1
     std::span<double> metrics;         //!< [kMetrics]
 };
 
@@ -366,6 +367,10 @@ class EdgeOffloadScenario
     // outputs
     void BeginInterval();
     void EndInterval(const EdgeOffloadArrays& out, uint64_t events, double wall);
+    /// Draw the next interval's arrivals (one Bernoulli draw and one offset per user and
+    /// class, in that order) into m_next: drawn one interval ahead, as the twin does, so that
+    /// the central heuristic can read them (next_arrivals) on both backends.
+    void DrawArrivals();
     void WriteObs(const EdgeOffloadArrays& out);
 
     fedmarl::EdgeOffloadParams m_p;
@@ -390,6 +395,7 @@ class EdgeOffloadScenario
     Ptr<EdgeLinkLossModel> m_loss;
     Ptr<UniformRandomVariable> m_uniform;
     std::vector<double> m_snrDb;        //!< [u][e] at the current interval's start
+    std::vector<double> m_next;         //!< [u][c] next interval's arrival offset (s), -1 none
     std::vector<double> m_broadcast;    //!< [e] backlog recorded at the last interval start
     std::vector<double> m_busyLast;     //!< [k] last interval's busy fraction
     std::array<double, kMetrics> m_counters{};
