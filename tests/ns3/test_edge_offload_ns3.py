@@ -89,11 +89,9 @@ def test_the_binarys_contract_is_edge_offload_config(eo_binary):
                                        114.7, 129.0, 143.4], atol=0.05)
 
 
-@pytest.mark.xfail(strict=False, reason="the twin's MCS_SNR_DB is provisional (twin.py says so):"
-                   " the lead reconciles it with the table ns-3 measures")
 def test_the_twins_mcs_thresholds_are_the_ones_ns3_uses(eo_binary):
     thr = load_contract(eo_binary).constants["mcs_snr_threshold_db"]
-    np.testing.assert_allclose(eo_twin.MCS_SNR_DB, thr, atol=0.01)
+    np.testing.assert_allclose(eo_twin.MCS_SNR_DB, thr, atol=0.001)
 
 
 def test_the_ns3_backend_connects_and_serves(eo_binary):

@@ -79,7 +79,7 @@ def test_one_task_offloaded_over_a_known_snr():
     core.step(np.array([[[1, 0, 0]]]))
     last = core.last
     us = 1e-6
-    # PPDU: 44 us preamble + ceil((22 + 1000 + 70 * 8) / 1950) = 1 symbol of 13.6 us
+    # PPDU: 44 us preamble + ceil((22 + 1000 + 82 * 8) / 1950) = 1 symbol of 13.6 us
     ppdu = 44 * us + 13.6 * us
     ts = ppdu + 16 * us + 32 * us + (16 + 27) * us  # + SIFS + BlockAck + AIFS
     tau = 2 / 17  # Bianchi n = 1
@@ -297,7 +297,7 @@ def test_mcs_table_and_histogram_bins():
     np.testing.assert_allclose(tw.MCS_RATE_BPS / 1e6, [8.6, 17.2, 25.8, 34.4, 51.6, 68.8, 77.4,
                                                        86.0, 103.2, 114.7, 129.0, 143.4],
                                atol=0.06)
-    assert tw.mcs_index(np.array([-5.0, 1.0, 40.0])).tolist() == [-1, 0, 11]
+    assert tw.mcs_index(np.array([-5.0, 1.0, 1.5, 40.0])).tolist() == [-1, -1, 0, 11]
     assert tw.hist_bin(np.array([1e-6, 1e-5, 1e-4, 20.0])).tolist() == [0, 0, 10, 59]
     assert tw.hist_edges()[[0, -1]].tolist() == pytest.approx([1e-5, 10.0])
     assert math.isclose(tw.ppdu_s(np.float64(1000), np.float64(1950)), 57.6e-6)

@@ -40,8 +40,10 @@ SYMBOL_S = 13.6e-6
 BLOCKACK_S = 32e-6
 MAX_AMPDU_BITS = 65535 * 8
 MAX_PPDU_S = 5.484e-3
-DATAGRAM_BITS = 1472 * 8
-MPDU_OVERHEAD_BITS = 70 * 8
+# ns-3's datagrams: 1460 task bytes + 12 B task header in 1472 B of UDP payload; per MPDU in an
+# A-MPDU 82 B of headers (MAC 26, FCS 4, delimiter 4, LLC 8, IPv4 20, UDP 8, task header 12).
+DATAGRAM_BITS = 1460 * 8
+MPDU_OVERHEAD_BITS = 82 * 8
 SERVICE_TAIL_BITS = 22
 BIG = 1e30  # service time of an uplink task whose user cannot send (finite: no inf - inf)
 

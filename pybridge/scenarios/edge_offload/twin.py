@@ -50,7 +50,8 @@ Implementer's calls (the plan leaves them open; ns-3 follows the same where it c
   least MCS 0.
 - TXOP: L = min(backlog, 65535 B, the bits MCS r carries in the 5.484 ms HE PPDU limit);
   PPDU(L, r) = 44 us HE-SU preamble + ceil((22 + L + 560 n_mpdu) / N_DBPS) 13.6 us symbols,
-  n_mpdu = ceil(L / (1472 * 8)) (70 B of UDP/IP/LLC/MAC/FCS/delimiter per 1472 B datagram);
+  n_mpdu = ceil(L / (1460 * 8)) (82 B of task header/UDP/IP/LLC/MAC/FCS/delimiter per datagram
+  of 1460 task bytes, as ns-3 sends them);
   BlockAck 32 us (compressed BA at 24 Mbit/s legacy); T_c = max T_s over the channel's users.
 - Channel busy fraction: Bianchi's busy fraction of channel k while its users contend, times
   max over its users of (time with uplink backlog) / T.
@@ -60,8 +61,8 @@ Implementer's calls (the plan leaves them open; ns-3 follows the same where it c
   LARGE_SCALE_EVERY = 10 intervals (15 cm at 1.5 m/s, 1.5 % of the 10 m decorrelation
   distance); fading every interval. LOS correlation distance: d_clutter / 2 (38.901 Table
   7.6.3.1-2).
-- MCS SNR thresholds: MCS_SNR_DB below, provisional (the ns-3 helper measures those of ns-3's
-  IdealWifiManager; both sides will then use one table).
+- MCS SNR thresholds: MCS_SNR_DB below, those of ns-3's IdealWifiManager (one table, checked
+  against the binary's contract constants).
 - estimated_completion(): for a task of the head-of-line task's class (URLLC when the user holds
   none) arriving now, from the agent's own observation only (see the function's docstring).
 """
@@ -96,7 +97,13 @@ LARGE_SCALE_EVERY = 10
 # HE SU, 20 MHz, 1 SS: data bits per 13.6 us symbol (234 data subcarriers x bits x code rate).
 N_DBPS = np.array([117, 234, 351, 468, 702, 936, 1053, 1170, 1404, 1560, 1755, 1950], F64)
 MCS_RATE_BPS = N_DBPS / SYMBOL_S  # 8.6 .. 143.4 Mbit/s
-MCS_SNR_DB = np.array([1.0, 4.0, 6.5, 9.5, 13.0, 17.0, 18.5, 20.0, 24.0, 25.5, 29.0, 31.0])
+# The SNR at which ns-3's TableBasedErrorRateModel gives a BER of 1e-6 for each HE MCS (20 MHz,
+# 1 SS, GI 800 ns): what IdealWifiManager::DoInitialize computes (its BerThreshold default), so
+# twin and ns-3 pick the same MCS for the same SNR. Measured from ns-3 3.44 by the scenario's C++
+# test (ns3-scenarios/edge-offload/README-edge-offload.md; the binary's contract constant
+# mcs_snr_threshold_db, checked equal by tests/ns3/test_edge_offload_ns3.py).
+MCS_SNR_DB = np.array([1.465, 4.475, 6.985, 10.375, 13.465, 17.865, 19.125, 20.775, 24.525,
+                       25.905, 33.277, 35.186])
 RESULT_EXTRA_S = AIFS_S + (CW_MIN / 2.0) * SLOT_S
 
 
