@@ -6,11 +6,13 @@ channel k; CPU level f); `act(view)` returns [B, U, 3]. The policies read the sc
   - `observation()` [B, U, W]: the agents' own observations (layout: plan section 5);
   - `estimated_completion()` [B, U, 1 + E, K, F] s, from each agent's own observation;
   - `positions()` [B, U, 2], `ap_positions()` [E, 2] m; `cfg` (the scenario config);
-  - central only (twin): `pending_arrivals()`, `user_tasks()`, `server_backlog()`,
-    `link_rate_bps()` [B, U, E] and `T` (interval, s) / `t` (step index).
+  - central only: `pending_arrivals()` (the coming interval's arrivals, drawn one interval
+    ahead by both backends), `server_backlog()` (current), `link_rate_bps()` [B, U, E] and `T`
+    (interval, s) / `t` (step index).
 
 Which use what: local-max, dvfs, greedy: the agent's own observation only; offload-nearest: its
-own position; random: nothing; central: the whole twin core (the upper reference).
+own position; random: nothing; central: global knowledge, every user's observation, the
+coming arrivals and the servers' true backlog (the upper reference).
 """
 
 from __future__ import annotations
@@ -120,13 +122,14 @@ class GreedyCompletion(EdgePolicy):
 
 
 class CentralDeadline(EdgePolicy):
-    """Centralised upper reference with global knowledge (twin core only): per interval it
-    reads every user's queues, this interval's arrivals, every server's backlog and every
-    link's rate. Users with uplink backlog and no new task keep a channel (least loaded first);
+    """Centralised upper reference with global knowledge (both backends): per interval it
+    reads every user's queues (their observations), this interval's arrivals, every server's
+    current backlog and every link's rate. Users with uplink backlog and no new task keep a channel (least loaded first);
     then the users with new tasks, most urgent first (earliest deadline), each get the option
     (local at f_max | server e on channel k) with the minimum estimated completion of their most
     urgent new task given the choices made before them (channel users, server work). Local CPU:
-    f_max when the new tasks go local, else the DVFS level of the existing local queue."""
+    f_max when the new tasks go local, else the DVFS level of the existing local queue (the
+    head-of-line task's slack, as `dvfs`)."""
 
     name = "central"
     MAC_EFFICIENCY = 0.7  # payload share of a TXOP's airtime (preamble, BlockAck, AIFS, backoff)
@@ -141,11 +144,10 @@ class CentralDeadline(EdgePolicy):
         cpb, fs = cfg.cycles_per_bit, cfg.server_cpu_hz
         t0 = view.t * view.T
         arr = view.pending_arrivals()
-        tasks = view.user_tasks()
+        obs = np.asarray(view.observation(), np.float64)
         rate = np.asarray(view.link_rate_bps(), np.float64)  # [B, U, E]
-        st, w = tasks["stage"], tasks["work"]
-        local_cycles = np.where(st == 1, w, 0.0).sum(-1)  # [B, U]
-        up_bits = np.where(st == 2, w, 0.0).sum(-1)
+        local_cycles = obs[..., 1] * 1e9  # [B, U] (plan section 5 layout)
+        up_bits = obs[..., 3] * 1e6
         srv_load = np.asarray(view.server_backlog(), np.float64).copy()  # [B, E] s
         new = arr["new"]
         cls = arr["cls"]
@@ -193,11 +195,7 @@ class CentralDeadline(EdgePolicy):
             lvl_local = np.full(B, F - 1)
             a[bidx, u, 2] = np.where(live & ~go, lvl_local, a[bidx, u, 2])
         # local CPU of the users whose new tasks do not go local: DVFS of the existing queue
-        dl = np.where(st == 1, tasks["deadline"], np.inf).min(-1)
-        slack = np.maximum(dl - t0, 0.0)
-        t_f = local_cycles[..., None] / f_hz
-        ok = t_f <= slack[..., None]
-        dvfs = np.where(local_cycles > 0, np.where(ok.any(-1), np.argmax(ok, -1), F - 1), 0)
+        dvfs = dvfs_level(obs, f_hz, K)
         goes_local = has_new & (a[..., 0] == 0)
         a[..., 2] = np.where(goes_local, F - 1, dvfs)
         return a

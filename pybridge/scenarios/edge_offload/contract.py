@@ -3,7 +3,8 @@ step data built from the arrays it declares (`fedmarl-edge-offload --contract-js
 section 6).
 
 Arrays: the info keys of plan section 6 under the same names (flattened), "actions" [U, 3] (in),
-"obs" [U, W], "reward" [U], "positions" [U, 2], "snr_db" [U, E] and "metrics" [m] (named by the
+"obs" [U, W], "reward" [U], "positions" [U, 2], "snr_db" [U, E], "next_arrivals" [U, C]
+(drawn one interval ahead, as the twin draws them) and "metrics" [m] (named by the
 contract's constants["metrics"]: sim_time_s at least, wall_seconds for `fedmarl bench ns3`).
 """
 
@@ -34,6 +35,8 @@ SHAPES = {
     # not info keys
     "reward": (("U",), np.float64), "positions": (("U", 2), np.float64),
     "snr_db": (("U", "E"), np.float64),
+    # the next interval's arrivals (offset from its start, s; -1 none): central's oracle
+    "next_arrivals": (("U", "C"), np.float64),
 }
 
 

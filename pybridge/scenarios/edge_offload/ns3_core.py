@@ -1,6 +1,7 @@
 """The edge-offload ns-3 core: the generic `Ns3Core` plus the views the baselines read, the same
-methods as the twin core, from the step's arrays (plan section 8). Task tables exist only in the
-twin: the central heuristic is twin-only."""
+methods as the twin core, from the step's arrays (plan section 8). The task tables exist only in
+the twin; what the central heuristic reads (every user's observation, the next interval's
+arrivals, the servers' current backlog, every link's rate) both cores offer."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ class EdgeOffloadNs3Core(Ns3Core):
         e = np.arange(cfg.n_servers)
         return np.stack([cfg.hall_length * (e + 0.5) / cfg.n_servers,
                          np.full(cfg.n_servers, cfg.hall_width / 2.0)], axis=-1)
+
+    @property
+    def T(self) -> float:
+        """The decision interval, s."""
+        return self.cfg.interval_s
+
+    def pending_arrivals(self) -> dict[str, np.ndarray]:
+        """The coming interval's arrivals (the binary draws them one interval ahead): flags and
+        absolute times [B, U, 3] in class order, and the class of each entry (as the twin)."""
+        off = self.last.next_arrivals
+        new = off >= 0.0
+        time = np.where(new, self.t * self.T + np.maximum(off, 0.0), 0.0)
+        cls = np.broadcast_to(np.arange(off.shape[-1]), off.shape).copy()
+        return {"new": new, "time": time, "cls": cls}
 
     def link_rate_bps(self) -> np.ndarray:
         mcs = mcs_index(self.last.snr_db)
