@@ -3,7 +3,7 @@
 The action space is MultiDiscrete([1 + E, K, F]) = (target: 0 local, e + 1 server e; uplink
 channel k; CPU level f); `act(view)` returns [B, U, 3]. The policies read the scenario's core
 (this module imports no simulator) through these views (both backends offer them unless noted):
-  - `observation()` [B, U, W]: the agents' own observations (layout: plan section 5);
+  - `observation()` [B, U, W]: the agents' own observations (layout: model section 5);
   - `estimated_completion()` [B, U, 1 + E, K, F] s, from each agent's own observation;
   - `positions()` [B, U, 2], `ap_positions()` [E, 2] m; `cfg` (the scenario config);
   - central only: `pending_arrivals()` (the coming interval's arrivals, drawn one interval
@@ -146,7 +146,7 @@ class CentralDeadline(EdgePolicy):
         arr = view.pending_arrivals()
         obs = np.asarray(view.observation(), np.float64)
         rate = np.asarray(view.link_rate_bps(), np.float64)  # [B, U, E]
-        local_cycles = obs[..., 1] * 1e9  # [B, U] (plan section 5 layout)
+        local_cycles = obs[..., 1] * 1e9  # [B, U] (model section 5 layout)
         up_bits = obs[..., 3] * 1e6
         srv_load = np.asarray(view.server_backlog(), np.float64).copy()  # [B, E] s
         new = arr["new"]

@@ -2,7 +2,7 @@
  * fedmarl-ns3: the edge-offload scenario's contract with Python.
  * SPDX-License-Identifier: GPL-2.0-only
  *
- * The array table below is the one list of the segment's arrays (names: plan section 6, the
+ * The array table below is the one list of the segment's arrays (names: model section 6, the
  * info keys; counts are i32 in the segment, as the bridge has no int64). Requests and errors:
  * ns3-scenarios/common/scenario-server.h; what RESET and STEP do: EdgeOffloadScenario.
  */
@@ -32,11 +32,11 @@ BuildArrayTable()
           "(target 0..E: 0 local, e+1 server e; channel 0..K-1; CPU level 0..F-1) per user; a "
           "value outside is an error naming the agent");
     t.Add("obs", &A::obs, {"U", "W"}, kOut,
-          "plan section 5: [0] local tasks, [1] local cycles / 1e9, [2] uplink tasks, [3] uplink "
+          "model section 5: [0] local tasks, [1] local cycles / 1e9, [2] uplink tasks, [3] uplink "
           "bits / 1e6, [4] energy last interval mJ, [5] CPU level / max(F-1, 1), [6:6+K] channel "
           "busy, [6+K:9+K] head-of-line class one-hot, [9+K] its slack s in [0, 10], "
           "[10+K:10+K+E] server backlog one interval late s, [10+K+E:] SNR dB in [-50, 100]");
-    t.Add("reward", &A::reward, {"U"}, kOut, "plan section 5 reward of the interval");
+    t.Add("reward", &A::reward, {"U"}, kOut, "model section 5 reward of the interval");
     t.Add("created", &A::created, {"U", "C"}, kOut, "tasks created in the interval (incl. rejected)");
     t.Add("done", &A::done, {"U", "C"}, kOut, "tasks whose result came back by the deadline");
     t.Add("late", &A::late, {"U", "C"}, kOut,

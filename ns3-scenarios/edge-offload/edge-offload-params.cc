@@ -3,9 +3,9 @@
  * SPDX-License-Identifier: GPL-2.0-only
  *
  * The table is the binary's declaration of its parameters: names, types, defaults, ranges and
- * choices equal /work/plan/edge-offload.md section 1 and so pybridge/scenarios/edge_offload/
+ * choices equal docs/scenarios/edge-offload-model.md section 1 and so pybridge/scenarios/edge_offload/
  * config.py field by field (Python checks that against --contract-json at connect time).
- * Ranges the plan leaves blank for eMBB / mMTC are those of the URLLC row (bits (0, 1e9],
+ * Ranges the model (docs/scenarios/edge-offload-model.md) leaves blank for eMBB / mMTC are those of the URLLC row (bits (0, 1e9],
  * deadline (0, 100] s, rate [0, 1000] tasks/s: 1 / the smallest interval_s).
  */
 

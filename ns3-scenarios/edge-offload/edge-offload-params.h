@@ -1,7 +1,7 @@
 /*
  * fedmarl-ns3: the parameters of the edge-offload scenario binary, with the names, defaults and
  * ranges of pybridge/scenarios/edge_offload/config.py (EdgeOffloadConfig), as fixed by
- * /work/plan/edge-offload.md section 1 (the binding model of issue 11).
+ * docs/scenarios/edge-offload-model.md section 1 (the binding model of issue 11).
  * SPDX-License-Identifier: GPL-2.0-only
  */
 

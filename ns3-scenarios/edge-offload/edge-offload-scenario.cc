@@ -342,7 +342,7 @@ EdgeOffloadScenario::Build()
     wifi.SetStandard(WIFI_STANDARD_80211ax);
     wifi.SetRemoteStationManager("ns3::IdealWifiManager");
     // HE data symbols with the 800 ns guard interval (ns-3's HeConfiguration default is 3.2 us):
-    // the plan's rates 8.6 .. 143.4 Mbit/s and the contract's MCS table are for GI 800 ns.
+    // the model's rates 8.6 .. 143.4 Mbit/s and the contract's MCS table are for GI 800 ns.
     wifi.ConfigHeOptions("GuardInterval", TimeValue(NanoSeconds(800)));
     YansWifiPhyHelper phy;
     phy.SetChannel(m_channel);

@@ -92,7 +92,7 @@ struct EdgeOffloadArrays
  * @brief One copy of the edge-offload scenario at packet level (the ns-3 counterpart of
  *        pybridge/scenarios/edge_offload/twin.py), stepped one decision interval at a time.
  *
- * Model (plan /work/plan/edge-offload.md, sections 2, 3, 5; ns-3 classes in brackets):
+ * Model (docs/scenarios/edge-offload-model.md, sections 2, 3, 5; ns-3 classes in brackets):
  * - Nodes: U users [RandomWaypointMobilityModel, pause 0, constant speed, waypoints uniform in
  *   the hall], E APs at x = L (e + 0.5) / E, y = W_h / 2, z = ap_height
  *   [ConstantPositionMobilityModel].
@@ -137,11 +137,11 @@ struct EdgeOffloadArrays
  * - Local CPU: FIFO at cpu_levels[f] of the interval (events; the task in service continues at
  *   the new level), energy by CpuEnergyModel (kappa f^3 W busy, cpu_idle_power_w idle).
  * - Energy [BasicEnergySource per user, WifiRadioEnergyModel with TxCurrentA / RxCurrentA from
- *   the parameters and IdleCurrentA = CcaBusyCurrentA = 0 (plan section 1), SwitchingCurrentA =
+ *   the parameters and IdleCurrentA = CcaBusyCurrentA = 0 (model section 1), SwitchingCurrentA =
  *   SleepCurrentA = 0 (ours: the twin has no such states), CpuEnergyModel]. The radio model is
  *   EdgeWifiRadioEnergyModel, a WifiRadioEnergyModel without the far-future switch-off event
  *   ns-3 schedules at every PHY state change (edge-radio-energy-model.h: speed, exact zeros).
- * - Tasks (plan section 3): per interval, user and class a Bernoulli(rate T) arrival at a
+ * - Tasks (model section 3): per interval, user and class a Bernoulli(rate T) arrival at a
  *   uniform offset; rejection at max_tasks (late at once); a task whose deadline falls in the
  *   interval and has no result back is late and removed at the interval's end.
  *
@@ -252,7 +252,7 @@ class EdgeOffloadScenario
     /// @return the PHY rates of HE MCS 0..11 (20 MHz, 1 SS, GI 800 ns), Mbit/s
     static std::vector<double> McsRatesMbps();
 
-    /// A task (plan section 3) and where it is.
+    /// A task (model section 3) and where it is.
     enum Where : uint8_t
     {
         LOCAL = 0,  //!< local CPU queue (or in service)

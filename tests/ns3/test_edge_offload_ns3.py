@@ -382,7 +382,7 @@ def _snr_sample(backend: str, seeds: range) -> np.ndarray:
 
 
 def test_the_link_snr_distribution_is_the_twins(eo_binary):
-    # Plan section 2: the twin's link statistics must match ns-3's. SNR of every (user, AP)
+    # Model section 2: the twin's link statistics must match ns-3's. SNR of every (user, AP)
     # link at t = 0 (uniform positions, InF path loss, LOS field, shadowing, Rayleigh fading),
     # pooled over 10 seeds x 100 users x 2 APs; the draws differ, the distribution must not.
     # (Shadowing is spatially correlated within a seed, so the sample is worth fewer than

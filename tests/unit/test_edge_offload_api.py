@@ -113,7 +113,7 @@ def test_ns3_step_data_has_the_twin_step_data_attributes():
         data.metric("nope")
 
 
-def test_reward_matches_the_plan_formula_from_the_info_arrays():
+def test_reward_matches_the_model_formula_from_the_info_arrays():
     params = {"n_users": 6, "episode_steps": 40, "w_fairness": 0.5}
     vec = make_vec_env("edge-offload", 2, **params)
     cfg = vec.cfg

@@ -1,5 +1,5 @@
 """edge-offload twin: hand-computed single tasks, deadline accounting, rejection, conservation,
-determinism, bad input (plan /work/plan/edge-offload.md sections 1-6).
+determinism, bad input (docs/scenarios/edge-offload-model.md sections 1-6).
 
 Hooks used (documented in pybridge/scenarios/edge_offload/twin.py): `set_arrivals(new, time,
 cls)` replaces the interval's drawn arrivals; `fixed_gain` [B, U, E] replaces the InF link gains

@@ -1,4 +1,4 @@
-"""The edge-offload scenario's parameters (issue 11; binding model /work/plan/edge-offload.md).
+"""The edge-offload scenario's parameters (issue 11; binding model docs/scenarios/edge-offload-model.md).
 
 One parameter set serves both backends: the C++ `EdgeOffloadParams` table of the ns-3 binary has
 the same names, defaults and ranges, and the ns-3 backend checks them field by field at connect.
@@ -188,7 +188,7 @@ class EdgeOffloadConfig(ScenarioConfig):
 
     @property
     def obs_width(self) -> int:
-        """W = 10 + K + 2E (plan section 5)."""
+        """W = 10 + K + 2E (model section 5)."""
         return 10 + self.n_channels + 2 * self.n_servers
 
     @property

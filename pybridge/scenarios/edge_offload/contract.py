@@ -1,8 +1,8 @@
 """The edge-offload side of the ns-3 contract: the values of the binary's shape symbols and the
-step data built from the arrays it declares (`fedmarl-edge-offload --contract-json`; plan
+step data built from the arrays it declares (`fedmarl-edge-offload --contract-json`; model
 section 6).
 
-Arrays: the info keys of plan section 6 under the same names (flattened), "actions" [U, 3] (in),
+Arrays: the info keys of model section 6 under the same names (flattened), "actions" [U, 3] (in),
 "obs" [U, W], "reward" [U], "positions" [U, 2], "snr_db" [U, E], "next_arrivals" [U, C]
 (drawn one interval ahead, as the twin draws them) and "metrics" [m] (named by the
 contract's constants["metrics"]: sim_time_s at least, wall_seconds for `fedmarl bench ns3`).

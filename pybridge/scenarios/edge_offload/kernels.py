@@ -1,4 +1,4 @@
-"""Compiled per-interval kernels of the edge-offload twin (numba; model: plan edge-offload.md).
+"""Compiled per-interval kernels of the edge-offload twin (numba; model: docs/scenarios/edge-offload-model.md).
 
 One step of B copies is two calls: `step_queues` (arrivals into the task tables, the Bianchi
 share of every channel, the local / uplink / server FIFO recursions, deadlines, energies,
@@ -30,7 +30,7 @@ HIST_BINS = 60
 HIST_MIN_S = 1e-5
 HIST_DECADES = 6  # 1e-5 .. 10 s
 
-# 802.11ax EDCA best effort and PHY (plan section 4).
+# 802.11ax EDCA best effort and PHY (model section 4).
 SLOT_S = 9e-6
 SIFS_S = 16e-6
 AIFS_S = SIFS_S + 3 * SLOT_S
@@ -448,7 +448,7 @@ def next_interval(h, u_fade, rho, innov, gain, use_h, snr_scale, snr_thr, snr_db
     AR(1) block fading h <- rho h + innov w, w = CN(0, 1) in polar form from the uniforms
     u_fade [2, B, U, E] (|w|^2 = -ln(1 - u1), phase 2 pi u2); SNR = gain |h|^2 P / N (|h|^2 = 1
     unless use_h) and mcs1 = number of MCS thresholds it meets; arrivals from u_arr [B, U, 3]
-    (a task iff u < p_c, at t0 + u T / p_c); the observation [B, U, W] (plan section 5)."""
+    (a task iff u < p_c, at t0 + u T / p_c); the observation [B, U, W] (model section 5)."""
     B, U, E = gain.shape
     K = busy.shape[1]
     n = B * U * E

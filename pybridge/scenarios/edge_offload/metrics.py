@@ -1,6 +1,6 @@
 """The edge-offload episode metrics (`fedmarl eval`'s summary), from the batched step infos.
 
-Both backends give the same info arrays (plan section 6). Per episode the recorder sums the
+Both backends give the same info arrays (model section 6). Per episode the recorder sums the
 per-interval task events (created, done, late per user and class), keeps the waiting tasks at
 the last interval, the latency sums, maxima and histogram, energies, bits and channel busy
 fractions, and reduces them at `summary()`:

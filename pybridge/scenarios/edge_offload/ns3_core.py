@@ -1,5 +1,5 @@
 """The edge-offload ns-3 core: the generic `Ns3Core` plus the views the baselines read, the same
-methods as the twin core, from the step's arrays (plan section 8). The task tables exist only in
+methods as the twin core, from the step's arrays (model section 8). The task tables exist only in
 the twin; what the central heuristic reads (every user's observation, the next interval's
 arrivals, the servers' current backlog, every link's rate) both cores offer."""
 

@@ -1,7 +1,7 @@
 """The edge-offload scenario's declarations (`pybridge.api.ScenarioSpec`).
 
 Everything a shared layer needs about edge-offload comes from here: config class, spaces, agent
-names, info keys and dtypes (plan section 6), metrics and eval columns, validation tolerances,
+names, info keys and dtypes (model section 6), metrics and eval columns, validation tolerances,
 learner hints, the ns-3 binary and its array dimensions, published reference figures.
 """
 
@@ -20,7 +20,7 @@ from pybridge.scenarios.edge_offload.metrics import EdgeOffloadRecorder, latency
 from pybridge.scenarios.edge_offload.twin import EdgeOffloadTwin, obs_slices
 
 I64, F64, I32 = np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.int32)
-# The batched info of both backends (plan section 6), one dtype each.
+# The batched info of both backends (model section 6), one dtype each.
 INFO_DTYPES: dict[str, np.dtype] = {
     "created": I64,  # [B, U, 3] tasks created in the interval (per class)
     "done": I64,  # [B, U, 3] results back at or before the deadline

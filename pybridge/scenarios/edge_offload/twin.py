@@ -1,4 +1,4 @@
-"""Twin of the edge-offload scenario (issue 11; model: /work/plan/edge-offload.md).
+"""Twin of the edge-offload scenario (issue 11; model: docs/scenarios/edge-offload-model.md).
 
 B independent copies x U users, stepped together. The per-interval work (steps 1-5 and the
 fading / link / arrival / observation part of 6) runs in two compiled numba kernels
@@ -29,7 +29,7 @@ Per interval [t0, t1 = t0 + T) every copy:
 6. moves the users, advances the block fading (once per interval) and builds the observation of
    the next interval.
 
-Implementer's calls (the plan leaves them open; ns-3 follows the same where it can):
+Implementer's calls (the model (docs/scenarios/edge-offload-model.md) leaves them open; ns-3 follows the same where it can):
 - Task tables: packed FIFOs, one float array per queue kind: users [6, B, U, Q] (the tasks not
   yet at a server, in arrival order, so local and uplink FIFO order is slot order: the n_occ
   tasks of a row lie in slots 0..n_occ-1), servers [7, B, E, Qs] (in server-arrival order). A
@@ -146,7 +146,7 @@ def hist_edges() -> np.ndarray:
 
 
 def obs_slices(K: int, E: int) -> dict[str, slice]:
-    """Where each feature lies in the observation (plan section 5)."""
+    """Where each feature lies in the observation (model section 5)."""
     return {"local_n": slice(0, 1), "local_gcycles": slice(1, 2), "uplink_n": slice(2, 3),
             "uplink_mbit": slice(3, 4), "energy_mj": slice(4, 5), "cpu_level": slice(5, 6),
             "busy": slice(6, 6 + K), "head_class": slice(6 + K, 9 + K),
@@ -200,7 +200,7 @@ OC, SW, SA, STA, STD, SC, SU = range(7)  # server-table rows
 
 
 class StepData:
-    """One interval's results (the core's `last`): the info arrays of plan section 6, [B, ...].
+    """One interval's results (the core's `last`): the info arrays of model section 6, [B, ...].
     Fresh arrays every step: safe to keep."""
 
     def __init__(self, **arrays: np.ndarray) -> None:
