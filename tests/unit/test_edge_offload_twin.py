@@ -96,7 +96,9 @@ def test_one_task_offloaded_over_a_known_snr():
     # time while backlogged and the result received
     assert last.energy_cpu[0, 0] == pytest.approx(0.01 * 0.01, rel=1e-12)
     busy = 1 - (1 - tau) * 9 * us / slot
-    t_rx = 32 * us + (busy * airtime - ppdu) + (44 + 13.6) * us
+    # received: the BlockAck, the rest of the channel's busy time (the radio stays on its
+    # channel all interval), the result
+    t_rx = 32 * us + (busy * airtime - ppdu - 32 * us) + (44 + 13.6) * us
     e_radio = 3.0 * (0.380 * ppdu + 0.313 * t_rx)
     assert last.energy_radio[0, 0] == pytest.approx(e_radio, rel=1e-9)
     assert last.channel_busy[0, 0] == pytest.approx(busy * airtime / 0.01, rel=1e-9)

@@ -152,6 +152,8 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
     max_ts = np.zeros(K)
     e_c = np.zeros(K)
     busy_frac = np.zeros(K)
+    t_tx_u = np.zeros(U)
+    t_ba_u = np.zeros(U)
     act_k = np.zeros(K)
     cnt_e = np.zeros(E, np.int64)
     order = np.zeros(N_CLASSES, np.int64)
@@ -394,18 +396,26 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             backlog[b, e] = left * inv_srv_hz
 
         # 5. radio energy, counters, reward ---------------------------------------------------------
+        # The channel's busy time first: every user's radio sits on its chosen channel for the
+        # whole interval and receives every PPDU sent there (as ns-3's PHY does: it decodes
+        # any frame above its sensitivity before the MAC filters by address), backlogged or not.
         for u in range(U):
             k = act[b, u, 1]
             if active[u]:
                 n_succ = sent_out[b, u] / max(L[u], 1.0)  # TXOPs
-                t_tx = n_succ / (1.0 - chan_tab[2, int(n_k[k])]) * ppdu[u]
+                t_tx_u[u] = n_succ / (1.0 - chan_tab[2, int(n_k[k])]) * ppdu[u]
                 t_active = sent_out[b, u] * (1.0 / max(s_up[u], 1e-300))
-                t_rx = n_succ * BLOCKACK_S + max(busy_frac[k] * t_active - t_tx, 0.0)
+                t_ba_u[u] = n_succ * BLOCKACK_S
                 act_k[k] = max(act_k[k], t_active)
             else:
-                t_tx = 0.0
-                t_rx = 0.0
-            t_rx += res_rx[u]
+                t_tx_u[u] = 0.0
+                t_ba_u[u] = 0.0
+        for k in range(K):
+            ch_busy[b, k] = min(busy_frac[k] * act_k[k] * (1.0 / T), 1.0)
+        for u in range(U):
+            k = act[b, u, 1]
+            t_tx = t_tx_u[u]
+            t_rx = t_ba_u[u] + max(ch_busy[b, k] * T - t_tx - t_ba_u[u], 0.0) + res_rx[u]
             e_radio[b, u] = par[P_VOLT] * (par[P_I_TX] * t_tx + par[P_I_RX] * t_rx)
             nd = 0
             nl = 0
@@ -424,8 +434,6 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             reward[b, u] = (par[P_W_SUCC] * (nd - nl) - par[P_W_LAT] * lat_w
                             - par[P_W_E] * (e_cpu[b, u] + e_radio[b, u])
                             + par[P_W_SPEC] * sent_out[b, u])
-        for k in range(K):
-            ch_busy[b, k] = min(busy_frac[k] * act_k[k] * (1.0 / T), 1.0)
         if par[P_W_FAIR] != 0.0:  # Jain's index over the users' success ratios
             s1 = 0.0
             s2 = 0.0
