@@ -134,8 +134,8 @@ def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
               scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
     """Simulated seconds per wall second of the packet-level ns-3 scenario with N agents.
 
-    One copy (one ns-3 process), fixed actions (agent n takes action n mod the first
-    component's size: no switching), the scenario's default traffic. Runs steps until `seconds`
+    One copy (one ns-3 process), fixed actions (agent n takes action n mod the size of the
+    action, of every component of a MultiDiscrete one: no switching), the scenario's default traffic. Runs steps until `seconds`
     of wall time or `max_steps` or the episode's end. Splits the wall time per step into the time
     the scenario reports simulating (its `wall_seconds` metric, where it has one) and the rest
     (bridge, Python, array copies); every other global metric of the step data is averaged per
@@ -154,8 +154,11 @@ def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
         k = space.n if isinstance(space, spaces.Discrete) else int(space.nvec[0])
         actions = (np.arange(env.n_agents) % k)[None, :]
         if isinstance(space, spaces.MultiDiscrete):
-            actions = np.zeros((1, env.n_agents, len(space.nvec)), dtype=np.int64)
-            actions[..., 0] = np.arange(env.n_agents) % k
+            # every component spread the same way (agent n takes n mod its size): e.g. users
+            # spread over the channels as a uniform policy would put them, rather than all on
+            # the first value of every component after the first (a worst case: all on one
+            # channel); still no switching
+            actions = (np.arange(env.n_agents)[:, None] % np.asarray(space.nvec))[None]
         steps, sums = 0, {}
         limit = min(max_steps or cfg.episode_steps, cfg.episode_steps)
         t0 = time.perf_counter()
