@@ -104,7 +104,7 @@ class EdgeOffloadRecorder:
         lat_max = np.max([e["latency_max"] for e in eps], axis=0)  # [U, 3]
         steps = sum(float(e["steps"]) for e in eps)
         U = eps[0]["created"].shape[0]
-        out: dict[str, float] = {"episodes": float(len(eps))}
+        out: dict[str, float] = {"episodes": len(eps)}
 
         def class_block(sel, suffix: str) -> None:
             done = float(tot["done"][:, sel].sum())
