@@ -11,6 +11,8 @@
 
 #include "edge-offload-params.h"
 
+#include "factory-alley-layout.h"
+
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -54,7 +56,14 @@ BuildTable()
     t.Float("user_height", &P::user_height, 0.5, 3.0, false,
             {"user antenna height", "m", "38.901 UT"});
     t.Float("speed", &P::speed, 0.0, 10.0, false,
-            {"random-waypoint speed (pause 0)", "m/s", "ours"});
+            {"user speed: random waypoint (pause 0) or along the alley lanes", "m/s",
+             "issue 11"});
+    t.Choice("mobility", &P::mobility, {"random-waypoint", "alleys"},
+             {"how users move: random-waypoint (uniform waypoints in the hall) or alleys (the "
+              "two-lane alleys of the 180 m x 80 m factory tile, as the inx-factory robots: "
+              "min separation 1 m (fixed), yield at intersections; needs hall_length=180, "
+              "hall_width=80)",
+              "", "issue 11, DESIGN.md"});
     t.Float("shadow_corr_distance", &P::shadow_corr_distance, 0.0, 1000.0, true,
             {"shadowing decorrelation distance", "m", "38.901 Table 7.5-6"});
     t.Float("interval_s", &P::interval_s, 0.001, 1.0, false,
@@ -187,6 +196,14 @@ ParseCpuLevelsGhz(const std::string& text)
     return out;
 }
 
+uint32_t
+AlleyCapacity()
+{
+    static const uint32_t cap =
+        LaneCapacity(BuildFactoryAlleyLayout(1, 1, 180.0, 80.0, 5.0), kAlleyMinSeparation);
+    return cap;
+}
+
 std::string
 EdgeOffloadParams::InfScenario() const
 {
@@ -251,6 +268,23 @@ EdgeOffloadParams::ValidateRelations() const
         {
             throw ParamError(std::string(names[c]) + " x interval_s = " + FormatG(p) +
                              " > 1: Bernoulli arrivals need at most one task per interval");
+        }
+    }
+    if (mobility == "alleys")
+    {
+        if (hall_length != 180.0 || hall_width != 80.0)
+        {
+            throw ParamError("--mobility=alleys needs hall_length=180 and hall_width=80 m (the "
+                             "factory alley tile), got hall_length=" +
+                             FormatG(hall_length) + ", hall_width=" + FormatG(hall_width));
+        }
+        const uint32_t cap = AlleyCapacity();
+        if (n_users > static_cast<int64_t>(cap))
+        {
+            throw ParamError("--mobility=alleys holds at most " + std::to_string(cap) +
+                             " users (the lane capacity of one 180 m x 80 m tile at " +
+                             FormatG(kAlleyMinSeparation) + " m separation), got n_users=" +
+                             std::to_string(n_users));
         }
     }
     // The InF-SH/DH LOS probability (38.901 Table 7.4.2-1) needs h_BS > h_c > h_UT; h_c is the

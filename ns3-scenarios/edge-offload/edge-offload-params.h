@@ -26,6 +26,9 @@ namespace fedmarl
  * Every parameter of the edge-offload scenario, as EdgeOffloadConfig declares it (same name,
  * same default). Task classes c: 0 URLLC, 1 eMBB, 2 mMTC.
  */
+/// mobility=alleys: the robots' minimum separation (m), fixed (issue 11 / DESIGN.md rules).
+constexpr double kAlleyMinSeparation = 1.0;
+
 struct EdgeOffloadParams
 {
     int64_t n_users{20};                  //!< U (agents)
@@ -41,6 +44,9 @@ struct EdgeOffloadParams
     double ap_height{8.0};                //!< m
     double user_height{1.5};              //!< m
     double speed{1.5};                    //!< m/s
+    /// random-waypoint or alleys (the inx-factory robots' FactoryAlleyMobilityManager on one
+    /// 180 m x 80 m tile, MinSeparation kAlleyMinSeparation)
+    std::string mobility{"random-waypoint"};
     double shadow_corr_distance{10.0};    //!< m
     double interval_s{0.01};              //!< s, decision interval T
     int64_t episode_steps{200};           //!< intervals per episode
@@ -95,6 +101,13 @@ struct EdgeOffloadParams
  * @throws ParamError naming --cpu_levels_ghz
  */
 std::vector<double> ParseCpuLevelsGhz(const std::string& text);
+
+/**
+ * Users mobility=alleys can place: LaneCapacity of one 180 m x 80 m tile at kAlleyMinSeparation
+ * (the twin's config.alley_capacity()).
+ * @return the capacity
+ */
+uint32_t AlleyCapacity();
 
 /// The parameter table: every field above with the dataclass's name, type, default, range.
 const ParamTable<EdgeOffloadParams>& EdgeOffloadParamTable();

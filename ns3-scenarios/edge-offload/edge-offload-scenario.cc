@@ -16,6 +16,8 @@
 #include "ns3/basic-energy-source.h"
 #include "ns3/boolean.h"
 #include "ns3/config.h"
+#include "factory-alley-mobility.h"
+
 #include "ns3/constant-position-mobility-model.h"
 #include "ns3/double.h"
 #include "ns3/he-phy.h"
@@ -129,6 +131,7 @@ constexpr int64_t kStreamLowBs = 20;       // user-user (4)
 constexpr int64_t kStreamHighHigh = 30;    // AP-AP (4)
 constexpr int64_t kStreamFading = 40;      // AR(1) innovations (1)
 constexpr int64_t kStreamMobility = 100;   // random waypoint (5 per user, shared allocator)
+                                           // or the alley manager (1)
 constexpr int64_t kStreamWifi = 1'000'000; // Wi-Fi (a few per device)
 
 constexpr uint64_t kMaxRngSeed = 4294944442ULL;
@@ -252,6 +255,11 @@ EdgeOffloadScenario::Teardown()
     }
     m_channel = nullptr;
     m_uniform = nullptr;
+    if (m_alleys)
+    {
+        m_alleys->Dispose(); // the users' models point back at it: break the cycle
+        m_alleys = nullptr;
+    }
     Simulator::Destroy();
     m_started = false;
 }
@@ -288,7 +296,25 @@ EdgeOffloadScenario::Build()
     initAlloc->AssignStreams(kStreamInitPos);
     MobilityHelper mh;
     mh.SetPositionAllocator(initAlloc);
-    if (m_p.speed > 0.0)
+    if (m_p.mobility == "alleys")
+    {
+        // The inx-factory robots' model on one tile (ValidateRelations checked the hall and the
+        // lane capacity): placed on random lane slots, stepped by Step() every kLargeScaleEvery
+        // intervals, like the twin's AlleyMobility (its own periodic step is off).
+        m_alleys = CreateObject<FactoryAlleyMobilityManager>();
+        m_alleys->SetAttribute("TilesX", UintegerValue(1));
+        m_alleys->SetAttribute("TilesY", UintegerValue(1));
+        m_alleys->SetAttribute("Speed", DoubleValue(m_p.speed));
+        m_alleys->SetAttribute("MinSeparation", DoubleValue(fedmarl::kAlleyMinSeparation));
+        m_alleys->SetAttribute("UpdateInterval", TimeValue(Time(0)));
+        m_alleys->AssignStreams(kStreamMobility);
+        m_alleys->Install(userNodes);
+        for (uint32_t u = 0; u < m_u; ++u)
+        {
+            m_alleys->GetModel(u)->SetAttribute("Height", DoubleValue(m_p.user_height));
+        }
+    }
+    else if (m_p.speed > 0.0)
     {
         auto speed = CreateObject<ConstantRandomVariable>();
         speed->SetAttribute("Constant", DoubleValue(m_p.speed));
@@ -303,8 +329,11 @@ EdgeOffloadScenario::Build()
     {
         mh.SetMobilityModel("ns3::ConstantPositionMobilityModel");
     }
-    mh.Install(userNodes);
-    mh.AssignStreams(userNodes, kStreamMobility);
+    if (!m_alleys)
+    {
+        mh.Install(userNodes);
+        mh.AssignStreams(userNodes, kStreamMobility);
+    }
     for (uint32_t e = 0; e < m_e; ++e)
     {
         auto m = CreateObject<ConstantPositionMobilityModel>();
@@ -611,8 +640,13 @@ EdgeOffloadScenario::Step(std::span<const int32_t> actions, const EdgeOffloadArr
     NS_ASSERT_MSG(Simulator::Now() == m_interval * m_t, "the clock left the interval grid");
     SweepLate();
     const uint64_t events = Simulator::GetEventCount() - events0;
-    // Outputs first (they describe this interval); the gains then move to the next interval's
-    // start, where the observation's SNR is taken.
+    // Outputs first (they describe this interval); the users then move (alleys: one step of
+    // kLargeScaleEvery intervals, as the twin's _move) and the gains move to the next
+    // interval's start, where the observation's SNR is taken.
+    if (m_alleys && m_t % kLargeScaleEvery == 0)
+    {
+        m_alleys->Step(kLargeScaleEvery * m_interval.GetSeconds());
+    }
     RefreshGains();
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();

@@ -34,6 +34,7 @@ namespace ns3
 {
 
 class MobilityModel;
+class FactoryAlleyMobilityManager;
 class Packet;
 class Socket;
 class UniformRandomVariable;
@@ -94,7 +95,8 @@ struct EdgeOffloadArrays
  *
  * Model (docs/scenarios/edge-offload-model.md, sections 2, 3, 5; ns-3 classes in brackets):
  * - Nodes: U users [RandomWaypointMobilityModel, pause 0, constant speed, waypoints uniform in
- *   the hall], E APs at x = L (e + 0.5) / E, y = W_h / 2, z = ap_height
+ *   the hall; mobility=alleys: FactoryAlleyMobilityManager's models on one 180 m x 80 m tile,
+ *   stepped every kLargeScaleEvery intervals], E APs at x = L (e + 0.5) / E, y = W_h / 2, z = ap_height
  *   [ConstantPositionMobilityModel].
  * - Wi-Fi [WifiHelper, WIFI_STANDARD_80211ax, AdhocWifiMac, IdealWifiManager, YansWifiPhy]:
  *   6 GHz band, 20 MHz channels, channel number 1 + 4k for k = 0..K-1. A user has one
@@ -394,6 +396,7 @@ class EdgeOffloadScenario
     Ptr<YansWifiChannel> m_channel;
     Ptr<EdgeLinkLossModel> m_loss;
     Ptr<UniformRandomVariable> m_uniform;
+    Ptr<FactoryAlleyMobilityManager> m_alleys; //!< mobility=alleys; null for random waypoint
     std::vector<double> m_snrDb;        //!< [u][e] at the current interval's start
     std::vector<double> m_next;         //!< [u][c] next interval's arrival offset (s), -1 none
     std::vector<double> m_broadcast;    //!< [e] backlog recorded at the last interval start

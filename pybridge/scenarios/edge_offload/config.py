@@ -17,6 +17,7 @@ MultiDiscrete([1 + E, K, F]) per user and interval [t0, t0 + T):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,8 +25,16 @@ import numpy as np
 
 from pybridge.channel.inf import CLUTTER_DEFAULTS, CLUTTER_SCENARIOS
 from pybridge.config import ConfigError, ScenarioConfig, param
+from pybridge.twin.mobility import build_layout, lane_capacity
 
 CLUTTER = ("sparse-high", "dense-high")
+MOBILITY = ("random-waypoint", "alleys")
+# mobility="alleys" (issue 11: "the factory alleys as an option"; DESIGN.md's 180 m x 80 m hall
+# with two-lane alleys): the users move as the inx-factory robots do (pybridge/twin/mobility.py,
+# one 180 m x 80 m tile), with the robots' rules: min separation 1 m (fixed: not a parameter),
+# yield at intersections.
+ALLEY_HALL = (180.0, 80.0)
+ALLEY_MIN_SEPARATION = 1.0
 CLASSES = ("urllc", "embb", "mmtc")  # class index c = 0, 1, 2
 MAX_CPU_LEVELS = 16
 
@@ -49,6 +58,12 @@ def parse_cpu_levels(text: str) -> np.ndarray:
         raise ConfigError(f"edge-offload: parameter 'cpu_levels_ghz' must be strictly"
                           f" increasing, got {text!r}")
     return arr
+
+
+@functools.cache
+def alley_capacity() -> int:
+    """Users mobility="alleys" can place: lane_capacity of one tile at ALLEY_MIN_SEPARATION."""
+    return lane_capacity(build_layout(), ALLEY_MIN_SEPARATION)
 
 
 @dataclass(frozen=True)
@@ -82,8 +97,14 @@ class EdgeOffloadConfig(ScenarioConfig):
                              unit="m", low=2.0, high=30.0)
     user_height: float = param(1.5, "user device height", source="38.901 UT", unit="m",
                                low=0.5, high=3.0)
-    speed: float = param(1.5, "random-waypoint speed (uniform waypoints, no pause)",
-                         source="issue 11", unit="m/s", low=0.0, high=10.0)
+    speed: float = param(1.5, "user speed: random waypoint (uniform waypoints, no pause) or"
+                         " along the alley lanes", source="issue 11", unit="m/s", low=0.0,
+                         high=10.0)
+    mobility: str = param("random-waypoint", "how users move: random-waypoint (uniform waypoints"
+                          " in the hall) or alleys (along the two-lane alleys of the 180 m x 80 m"
+                          " factory tile as the inx-factory robots: min separation 1 m (fixed),"
+                          " yield at intersections; needs hall_length=180, hall_width=80)",
+                          source="issue 11, DESIGN.md", choices=MOBILITY)
     shadow_corr_distance: float = param(10.0, "shadowing decorrelation distance",
                                         source="38.901 Table 7.5-6", unit="m", low=0.0,
                                         high=1000.0, low_open=True)
@@ -163,6 +184,18 @@ class EdgeOffloadConfig(ScenarioConfig):
                     f"edge-offload: {c}_rate x interval_s = {rate * self.interval_s:g} > 1:"
                     " Bernoulli arrivals need at most one task per interval")
         parse_cpu_levels(self.cpu_levels_ghz)
+        if self.mobility == "alleys":
+            if (self.hall_length, self.hall_width) != ALLEY_HALL:
+                raise ConfigError(
+                    f"edge-offload: mobility='alleys' needs hall_length=180 and hall_width=80 m"
+                    f" (the factory alley tile), got hall_length={self.hall_length:g},"
+                    f" hall_width={self.hall_width:g}")
+            cap = alley_capacity()
+            if self.n_users > cap:
+                raise ConfigError(
+                    f"edge-offload: mobility='alleys' holds at most {cap} users (the lane"
+                    f" capacity of one 180 m x 80 m tile at {ALLEY_MIN_SEPARATION:g} m"
+                    f" separation), got n_users={self.n_users}")
         h_c = self.clutter_params()["clutter_height"]
         if not self.ap_height > h_c > self.user_height:
             # ours: the InF-SH/DH LOS probability (38.901 Table 7.4.2-1) needs it

@@ -62,7 +62,10 @@ Implementer's calls (the model (docs/scenarios/edge-offload-model.md) leaves the
   the user's own backlogged time made the twin's radio energy 5-8x below ns-3's).
 - Mobility and large-scale gains (path loss, LOS, shadowing) are refreshed every
   LARGE_SCALE_EVERY = 10 intervals (15 cm at 1.5 m/s, 1.5 % of the 10 m decorrelation
-  distance); fading every interval. LOS correlation distance: d_clutter / 2 (38.901 Table
+  distance); fading every interval. mobility="alleys": the users are the robots of
+  pybridge/twin/mobility.py's AlleyMobility on one 180 m x 80 m tile (its placement at reset,
+  its step of LARGE_SCALE_EVERY T with the traffic rules, d_min = 1 m), drawing from the core's
+  stream instead of the random-waypoint draws. LOS correlation distance: d_clutter / 2 (38.901 Table
   7.6.3.1-2).
 - MCS SNR thresholds: MCS_SNR_DB below, those of ns-3's IdealWifiManager (one table, checked
   against the binary's contract constants).
@@ -80,7 +83,7 @@ from scipy.special import ndtri
 from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
 from pybridge.scenarios.edge_offload import kernels as kn
-from pybridge.scenarios.edge_offload.config import EdgeOffloadConfig
+from pybridge.scenarios.edge_offload.config import ALLEY_MIN_SEPARATION, EdgeOffloadConfig
 from pybridge.scenarios.edge_offload.kernels import (
     AIFS_S,
     CW_MAX,
@@ -94,6 +97,7 @@ from pybridge.scenarios.edge_offload.kernels import (
     hist_bin,  # noqa: F401 (public here too)
     ppdu_s,
 )
+from pybridge.twin.mobility import AlleyMobility, build_layout
 
 F64 = np.float64
 LARGE_SCALE_EVERY = 10
@@ -281,6 +285,12 @@ class EdgeOffloadTwin:
         self._p_c = np.ascontiguousarray(self.p_c, F64)
         self._level_scale = 1.0 / max(self.F - 1, 1)
         self._rng = np.random.default_rng(cfg.seed)
+        # mobility="alleys": the inx-factory robots' model on one tile (config checks the hall
+        # and the lane capacity); None for random waypoint.
+        self.alleys: AlleyMobility | None = None
+        if cfg.mobility == "alleys":
+            self.alleys = AlleyMobility(build_layout(), n_envs, U, speed=cfg.speed,
+                                        d_min=ALLEY_MIN_SEPARATION)
         self.t = 0
         self._started = False
         self.last: StepData | None = None
@@ -297,8 +307,12 @@ class EdgeOffloadTwin:
         cfg, B, U, E, K = self.cfg, self.B, self.U, self.E, self.K
         self.t = 0
         size = np.array([cfg.hall_length, cfg.hall_width])
-        self.pos = rng.random((B, U, 2)) * size
-        self.waypoint = rng.random((B, U, 2)) * size
+        if self.alleys is None:
+            self.pos = rng.random((B, U, 2)) * size
+            self.waypoint = rng.random((B, U, 2)) * size
+        else:
+            self.alleys.reset(rng)
+            self.pos = self.alleys.positions
         self.shadow_field = ExponentialField(B, cfg.shadow_corr_distance, rng)
         self.los_field = ExponentialField(B, self.los_corr, rng)
         ap = np.broadcast_to(self.ap_xy, (B, E, 2))
@@ -419,8 +433,13 @@ class EdgeOffloadTwin:
     # ------------------------------------------------------------------------------ channel
     def _move(self, dt: float) -> None:
         """Random waypoint: constant speed towards the waypoint; on arrival a new uniform one,
-        the rest of the step spent towards it (one waypoint change per call)."""
+        the rest of the step spent towards it (one waypoint change per call). Alleys: one
+        AlleyMobility step of dt (its arrays are replaced, never mutated: pos may alias them)."""
         cfg = self.cfg
+        if self.alleys is not None:
+            self.alleys.step(dt, self._rng)
+            self.pos = self.alleys.positions
+            return
         step = cfg.speed * dt
         if step <= 0:
             return
