@@ -11,6 +11,7 @@
 #include "edge-offload-contract.h"
 #include "edge-offload-params.h"
 #include "edge-offload-scenario.h"
+#include "factory-alley-layout.h"
 
 #include "ns3/basic-energy-source.h"
 #include "ns3/double.h"
@@ -19,6 +20,7 @@
 #include "ns3/wifi-net-device.h"
 #include "ns3/wifi-phy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -82,6 +84,19 @@ class ParamsTestCase : public TestCase
                               true, "");
         NS_TEST_EXPECT_MSG_EQ(refused({"--clutter=sparse"}, "clutter"), true, "");
         NS_TEST_EXPECT_MSG_EQ(Params({"--cpu_levels_ghz=0.5, 2"}).NumCpuLevels(), 2, "");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--mobility=manhattan"}, "mobility"), true, "");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--mobility=alleys", "--hall_length=100"}, "hall_width"),
+                              true, "alleys need the 180 m x 80 m tile");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--mobility=alleys", "--hall_width=60"}, "hall_length"),
+                              true, "");
+        const uint32_t cap = AlleyCapacity();
+        NS_TEST_EXPECT_MSG_EQ(cap, LaneCapacity(BuildFactoryAlleyLayout(1, 1), 1.0), "");
+        NS_TEST_EXPECT_MSG_EQ(refused({"--mobility=alleys", "--n_users=" + std::to_string(cap + 1)},
+                                      "n_users=" + std::to_string(cap + 1)),
+                              true, "above the lane capacity");
+        NS_TEST_EXPECT_MSG_EQ(
+            Params({"--mobility=alleys", "--n_users=" + std::to_string(cap)}).n_users,
+            static_cast<int64_t>(cap), "");
     }
 };
 
@@ -173,6 +188,88 @@ class EpisodeTestCase : public TestCase
         NS_TEST_EXPECT_MSG_GT(totalDone, 0, "some tasks done");
         NS_TEST_EXPECT_MSG_GT(offloadedDone, 0, "some tasks reached a server");
         NS_TEST_EXPECT_MSG_GT(uplink, 0.0, "uplink bits");
+        s.Teardown();
+    }
+};
+
+/// Distance of a point to the nearest lane-graph piece (lanes and connectors) of the layout.
+double
+DistToPieces(const FactoryAlleyLayout& lay, const Vector& p)
+{
+    double best = 1e300;
+    for (size_t i = 0; i < lay.pieceStart.size(); ++i)
+    {
+        const Vector2D a = lay.pieceStart[i];
+        const Vector2D b = lay.pieceEnd[i];
+        const double abx = b.x - a.x;
+        const double aby = b.y - a.y;
+        const double den = abx * abx + aby * aby;
+        double t = den > 0.0 ? ((p.x - a.x) * abx + (p.y - a.y) * aby) / den : 0.0;
+        t = std::min(1.0, std::max(0.0, t));
+        best = std::min(best, std::hypot(p.x - (a.x + t * abx), p.y - (a.y + t * aby)));
+    }
+    return best;
+}
+
+/// mobility=alleys: users stay on the lanes of the 180 m x 80 m tile, at user_height, keep
+/// 1 m apart and move every kLargeScaleEvery intervals.
+class AlleysTestCase : public TestCase
+{
+  public:
+    AlleysTestCase()
+        : TestCase("mobility=alleys keeps users on the lanes and moves them")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        EdgeOffloadParams p = Params({"--n_users=8", "--mobility=alleys", "--speed=3",
+                                      "--episode_steps=60", "--urllc_rate=20"});
+        const FactoryAlleyLayout lay = BuildFactoryAlleyLayout(1, 1);
+        EdgeOffloadArrayStore st(p);
+        EdgeOffloadScenario s(p);
+        s.Reset(2, st);
+        const uint32_t U = 8;
+        std::vector<Vector> start(U);
+        std::vector<Vector> prev(U);
+        for (uint32_t u = 0; u < U; ++u)
+        {
+            start[u] = prev[u] = s.GetUserPosition(u);
+        }
+        while (!s.EpisodeOver())
+        {
+            Policy(s.GetStep(), p, st.actions);
+            s.Step(st.actions, st);
+            const bool moved = s.GetStep() % EdgeOffloadScenario::kLargeScaleEvery == 0;
+            for (uint32_t u = 0; u < U; ++u)
+            {
+                const Vector pos = s.GetUserPosition(u);
+                NS_TEST_EXPECT_MSG_LT(DistToPieces(lay, pos), 1e-9, "user " << u << " on a lane");
+                NS_TEST_EXPECT_MSG_EQ_TOL(pos.z, p.user_height, 1e-12, "height");
+                NS_TEST_EXPECT_MSG_EQ_TOL(st.positions[2 * u], pos.x, 1e-12, "reported x");
+                NS_TEST_EXPECT_MSG_EQ_TOL(st.positions[2 * u + 1], pos.y, 1e-12, "reported y");
+                const double step = std::hypot(pos.x - prev[u].x, pos.y - prev[u].y);
+                NS_TEST_EXPECT_MSG_LT_OR_EQ(step, 3.0 * 10 * p.interval_s + 1e-9, "speed");
+                if (!moved)
+                {
+                    NS_TEST_EXPECT_MSG_EQ(step, 0.0, "moves only on the large-scale refresh");
+                }
+                for (uint32_t v = 0; v < u; ++v)
+                {
+                    const Vector q = s.GetUserPosition(v);
+                    NS_TEST_EXPECT_MSG_GT_OR_EQ(std::hypot(pos.x - q.x, pos.y - q.y),
+                                                kAlleyMinSeparation - 1e-9, "separation");
+                }
+                prev[u] = pos;
+            }
+        }
+        double total = 0.0;
+        for (uint32_t u = 0; u < U; ++u)
+        {
+            total += std::hypot(prev[u].x - start[u].x, prev[u].y - start[u].y);
+        }
+        NS_TEST_EXPECT_MSG_GT(total / U, 0.3, "users moved (0.6 s at 3 m/s: up to 1.8 m)");
         s.Teardown();
     }
 };
@@ -455,6 +552,7 @@ class FedmarlEdgeOffloadTestSuite : public TestSuite
         AddTestCase(new McsTableTestCase, Duration::QUICK);
         AddTestCase(new LoneLocalTaskTestCase, Duration::QUICK);
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
+        AddTestCase(new AlleysTestCase, Duration::QUICK);
         AddTestCase(new DeterminismTestCase, Duration::QUICK);
         AddTestCase(new ChannelSwitchTestCase, Duration::QUICK);
         AddTestCase(new SwitchStormTestCase, Duration::QUICK);
