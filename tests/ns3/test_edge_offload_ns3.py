@@ -142,9 +142,70 @@ def test_killing_ns3_mid_step_raises_quickly_and_leaves_nothing(eo_binary):
     env.close()
 
 
+# ------------------------------------------------------------------------ mobility="alleys"
+def _dist_to_pieces(layout, points: np.ndarray) -> np.ndarray:
+    """Distance of every point [..., 2] to the nearest lane-graph piece (lanes, connectors)."""
+    a, b = layout.piece_start, layout.piece_end
+    p = points[..., None, :]
+    ab = b - a
+    t = np.clip(np.sum((p - a) * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-300), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(-1)
+
+
+def test_alleys_users_move_on_the_lanes_on_ns3(eo_binary):
+    # Issue 11's option: the users are FactoryAlleyMobilityManager's robots on one 180 m x 80 m
+    # tile (the twin's AlleyMobility layout), stepped every LARGE_SCALE_EVERY intervals.
+    from pybridge.twin.mobility import build_layout
+
+    contract = load_contract(eo_binary)
+    contract.check_config(Config)  # the new parameter included
+    layout = build_layout()
+    U, steps = 4, 40
+    vec = pybridge.make_vec_env("edge-offload", 1, backend="ns3", n_users=U, n_channels=2,
+                                mobility="alleys", speed=3.0, episode_steps=steps)
+    try:
+        assert vec.cfg.mobility == "alleys"
+        vec.reset(seed=3)
+        start = prev = vec.core.positions()
+        assert start.shape == (1, U, 2)
+        assert np.all(_dist_to_pieces(layout, start) < 1e-6)
+        rng = np.random.default_rng(0)
+        for t in range(1, steps + 1):
+            vec.step(rng.integers(0, [3, 2, 4], size=(1, U, 3)))
+            pos = vec.core.positions()
+            assert np.all(_dist_to_pieces(layout, pos) < 1e-6), t
+            step = np.linalg.norm(pos - prev, axis=-1)
+            assert np.all(step <= 3.0 * eo_twin.LARGE_SCALE_EVERY * vec.cfg.interval_s + 1e-6)
+            if t % eo_twin.LARGE_SCALE_EVERY:
+                assert np.all(step == 0.0), t  # moves only on the large-scale refresh
+            d = np.linalg.norm(pos[0, :, None] - pos[0, None], axis=-1) + np.eye(U) * 1e9
+            assert d.min() >= eo_config.ALLEY_MIN_SEPARATION - 1e-6
+            prev = pos
+        assert np.linalg.norm(prev - start, axis=-1).mean() > 0.3  # 0.4 s at 3 m/s
+    finally:
+        vec.close()
+
+
+@pytest.mark.parametrize("flag, words", [
+    ("--hall_length=100", ["--mobility=alleys", "hall_length", "hall_width"]),
+    ("--n_users=5000", ["--mobility=alleys", "n_users=5000",
+                        str(eo_config.alley_capacity())]),
+])
+def test_the_binary_refuses_alleys_outside_one_tile(eo_binary, flag, words):
+    p = subprocess.run([str(eo_binary), "--segment=unused", "--mobility=alleys", flag],
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
 # ---------------------------------------------------------------------------- bad parameters
 @pytest.mark.parametrize("params, words", [
     ({"n_users": 0}, ["n_users", "[1, 5000]"]),
+    ({"mobility": "alleys", "hall_width": 60.0}, ["hall_length", "hall_width"]),
+    ({"mobility": "alleys", "n_users": 400}, ["n_users=400"]),
     ({"cpu_levels_ghz": "1.0,0.5"}, ["cpu_levels_ghz"]),
     ({"urllc_rate": 150.0}, ["urllc_rate", "interval_s"]),
 ])
