@@ -35,7 +35,7 @@ def min_pair_distance(pos):
 
 
 def alley_core(n_envs=2, **kw) -> EdgeOffloadTwin:
-    params = dict(n_users=12, mobility="alleys", episode_steps=400)
+    params = {"n_users": 12, "mobility": "alleys", "episode_steps": 400}
     params.update(kw)
     return EdgeOffloadTwin(EdgeOffloadConfig.from_params(**params), n_envs)
 
