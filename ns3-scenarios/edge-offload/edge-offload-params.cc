@@ -60,7 +60,7 @@ BuildTable()
              "issue 11"});
     t.Choice("mobility", &P::mobility, {"random-waypoint", "alleys"},
              {"how users move: random-waypoint (uniform waypoints in the hall) or alleys (the "
-              "two-lane alleys of the 180 m x 80 m factory tile, as the inx-factory robots: "
+              "two-lane alleys of the 180 m x 80 m factory tile, as the factory robots: "
               "min separation 1 m (fixed), yield at intersections; needs hall_length=180, "
               "hall_width=80)",
               "", "issue 11, DESIGN.md"});

@@ -44,7 +44,7 @@ struct EdgeOffloadParams
     double ap_height{8.0};                //!< m
     double user_height{1.5};              //!< m
     double speed{1.5};                    //!< m/s
-    /// random-waypoint or alleys (the inx-factory robots' FactoryAlleyMobilityManager on one
+    /// random-waypoint or alleys (the factory robots' FactoryAlleyMobilityManager on one
     /// 180 m x 80 m tile, MinSeparation kAlleyMinSeparation)
     std::string mobility{"random-waypoint"};
     double shadow_corr_distance{10.0};    //!< m

@@ -298,9 +298,10 @@ EdgeOffloadScenario::Build()
     mh.SetPositionAllocator(initAlloc);
     if (m_p.mobility == "alleys")
     {
-        // The inx-factory robots' model on one tile (ValidateRelations checked the hall and the
-        // lane capacity): placed on random lane slots, stepped by Step() every kLargeScaleEvery
-        // intervals, like the twin's AlleyMobility (its own periodic step is off).
+        // The factory robots' model (ns3-scenarios/mobility/) on one tile (ValidateRelations
+        // checked the hall and the lane capacity): placed on random lane slots, stepped by
+        // Step() every kLargeScaleEvery intervals, like the twin's AlleyMobility (its own
+        // periodic step is off).
         m_alleys = CreateObject<FactoryAlleyMobilityManager>();
         m_alleys->SetAttribute("TilesX", UintegerValue(1));
         m_alleys->SetAttribute("TilesY", UintegerValue(1));

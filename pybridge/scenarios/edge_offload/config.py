@@ -30,7 +30,7 @@ from pybridge.twin.mobility import build_layout, lane_capacity
 CLUTTER = ("sparse-high", "dense-high")
 MOBILITY = ("random-waypoint", "alleys")
 # mobility="alleys" (issue 11: "the factory alleys as an option"; DESIGN.md's 180 m x 80 m hall
-# with two-lane alleys): the users move as the inx-factory robots do (pybridge/twin/mobility.py,
+# with two-lane alleys): the users move as the factory robots do (pybridge/twin/mobility.py,
 # one 180 m x 80 m tile), with the robots' rules: min separation 1 m (fixed: not a parameter),
 # yield at intersections.
 ALLEY_HALL = (180.0, 80.0)
@@ -102,7 +102,7 @@ class EdgeOffloadConfig(ScenarioConfig):
                          high=10.0)
     mobility: str = param("random-waypoint", "how users move: random-waypoint (uniform waypoints"
                           " in the hall) or alleys (along the two-lane alleys of the 180 m x 80 m"
-                          " factory tile as the inx-factory robots: min separation 1 m (fixed),"
+                          " factory tile, as the factory robots: min separation 1 m (fixed),"
                           " yield at intersections; needs hall_length=180, hall_width=80)",
                           source="issue 11, DESIGN.md", choices=MOBILITY)
     shadow_corr_distance: float = param(10.0, "shadowing decorrelation distance",

@@ -285,8 +285,8 @@ class EdgeOffloadTwin:
         self._p_c = np.ascontiguousarray(self.p_c, F64)
         self._level_scale = 1.0 / max(self.F - 1, 1)
         self._rng = np.random.default_rng(cfg.seed)
-        # mobility="alleys": the inx-factory robots' model on one tile (config checks the hall
-        # and the lane capacity); None for random waypoint.
+        # mobility="alleys": the factory robots' model (pybridge/twin/mobility.py) on one
+        # tile (config checks the hall and the lane capacity); None for random waypoint.
         self.alleys: AlleyMobility | None = None
         if cfg.mobility == "alleys":
             self.alleys = AlleyMobility(build_layout(), n_envs, U, speed=cfg.speed,
