@@ -379,8 +379,9 @@ class SwitchStormTestCase : public TestCase
 /// channel's device wait, blocked, until it comes back), its data PPDUs are never non-HT and
 /// at HE MCS 0 at most once per (user, AP device) pair (ns-3's MAC resets its remote station
 /// manager at every switch; UnparkPeers restores the peers), and its radio transmits about
-/// as long as without hopping. Before the fix: 700 of 3200 PPDUs to the old channel's
-/// device, 1000 data PPDUs at non-HT 6 Mbit/s, 3x the TX time (U = 20, 200 intervals).
+/// as long as without hopping. Before the fix this test counted 260 PPDUs off channel and 131
+/// non-HT data PPDUs (of 275); at U = 20 over 200 intervals 1400 of 3200 PPDUs went to the old
+/// channel's device, 1000 data PPDUs at non-HT 6 Mbit/s, 3x the TX time.
 class HopCostTestCase : public TestCase
 {
   public:
