@@ -35,6 +35,7 @@
 #include "ns3/pointer.h"
 #include "ns3/position-allocator.h"
 #include "ns3/propagation-delay-model.h"
+#include "ns3/qos-txop.h"
 #include "ns3/random-variable-stream.h"
 #include "ns3/rng-seed-manager.h"
 #include "ns3/simulator.h"
@@ -44,11 +45,13 @@
 #include "ns3/uinteger.h"
 #include "ns3/wifi-helper.h"
 #include "ns3/wifi-mac-queue.h"
+#include "ns3/wifi-mac-queue-scheduler.h"
 #include "ns3/wifi-mac.h"
 #include "ns3/wifi-mpdu.h"
 #include "ns3/wifi-net-device.h"
 #include "ns3/wifi-phy.h"
 #include "ns3/wifi-psdu.h"
+#include "ns3/wifi-remote-station-manager.h"
 #include "ns3/yans-wifi-channel.h"
 #include "ns3/yans-wifi-helper.h"
 
@@ -420,6 +423,7 @@ EdgeOffloadScenario::Build()
     {
         User& user = m_users[u];
         user.dev = DynamicCast<WifiNetDevice>(userDevs.Get(u));
+        user.peerSeen.assign(static_cast<size_t>(m_e) * m_k, 0);
         user.addr = userIfs.GetAddress(u);
         m_userByIp[user.addr.Get()] = u;
         auto src = sources.Get(u);
@@ -705,6 +709,14 @@ EdgeOffloadScenario::TrySwitch(uint32_t u)
         {
             wait = guard - sinceRx;
         }
+        // Nor while the response to our own last PPDU (Ack / BlockAck, SIFS after it) may
+        // still come: the MAC's response timeout is SIFS + slot + the response's preamble.
+        const Time respGuard = phy->GetSifs() + phy->GetSlot() + MicroSeconds(60);
+        const Time sinceTx = now - st->GetLastTime({WifiPhyState::TX});
+        if (now > Time(0) && sinceTx < respGuard)
+        {
+            wait = std::max(wait, respGuard - sinceTx);
+        }
     }
     if (wait.IsStrictlyPositive())
     {
@@ -715,7 +727,13 @@ EdgeOffloadScenario::TrySwitch(uint32_t u)
     user.channel = user.wantChannel;
     user.switchPending = false;
     FlushUnsent(u, old);
+    ParkPeers(u, old);
     phy->SetOperatingChannel(ChannelOf(user.channel));
+    // ns-3's MAC resets its remote station manager when the switch ends
+    // (WifiMac::NotifyChannelSwitching, scheduled by FrameExchangeManager::NotifySwitchingStartNow
+    // for the same delay, hence before this event).
+    Simulator::Schedule(phy->GetChannelSwitchDelay(), &EdgeOffloadScenario::UnparkPeers, this, u,
+                        user.channel);
     m_counters[SWITCHES] += 1;
     Pump(u);
 }
@@ -941,6 +959,7 @@ EdgeOffloadScenario::SendDatagram(uint32_t u, uint32_t taskId, uint32_t seq, boo
     p->AddHeader(h);
     user.inflight[p->GetUid()] = {taskId, seq};
     const Ap& ap = m_aps[t.server];
+    user.peerSeen[t.server * m_k + user.channel] = 1;
     user.sock->SendTo(p, 0, InetSocketAddress(ap.addr[user.channel], kTaskPort));
     m_counters[DATAGRAMS_SENT] += 1;
     if (resend)
@@ -962,13 +981,17 @@ EdgeOffloadScenario::FlushUnsent(uint32_t u, uint32_t oldK)
         while (mpdu)
         {
             Ptr<WifiMpdu> next = q->PeekByTidAndAddress(0, to, mpdu);
-            if (!mpdu->IsInFlight() && !mpdu->HasSeqNoAssigned())
+            auto it = user.inflight.find(mpdu->GetPacket()->GetUid());
+            if (it != user.inflight.end())
             {
-                auto it = user.inflight.find(mpdu->GetPacket()->GetUid());
-                if (it != user.inflight.end())
+                // Every datagram queued for the old channel's devices is sent again on the
+                // new channel. One never transmitted leaves the queue; one already transmitted
+                // (sequence number assigned: part of the BlockAck agreement's window) stays,
+                // parked (ParkPeers), and is no longer tracked (its late Ack is ignored).
+                back.push_back(it->second);
+                user.inflight.erase(it);
+                if (!mpdu->IsInFlight() && !mpdu->HasSeqNoAssigned())
                 {
-                    back.push_back(it->second);
-                    user.inflight.erase(it);
                     q->Remove(mpdu);
                 }
             }
@@ -980,6 +1003,131 @@ EdgeOffloadScenario::FlushUnsent(uint32_t u, uint32_t oldK)
     {
         user.resend.push_front(item);
     }
+}
+
+namespace
+{
+const std::list<WifiContainerQueueType> kPeerQueues{WIFI_CTL_QUEUE, WIFI_MGT_QUEUE,
+                                                    WIFI_QOSDATA_QUEUE};
+
+/// What AdhocWifiMac::Enqueue does for a brand-new destination: it supports what we support.
+void
+KnowPeer(Ptr<WifiMac> mac, Mac48Address to)
+{
+    Ptr<WifiRemoteStationManager> sm = mac->GetWifiRemoteStationManager();
+    if (!sm->IsBrandNew(to))
+    {
+        return;
+    }
+    if (mac->GetHtSupported(0)) // (not in the 6 GHz band)
+    {
+        sm->AddAllSupportedMcs(to);
+        sm->AddStationHtCapabilities(to, mac->GetHtCapabilities(0));
+    }
+    if (mac->GetHeSupported())
+    {
+        sm->AddStationHeCapabilities(to, mac->GetHeCapabilities(0));
+        sm->AddStationHe6GhzCapabilities(to, mac->GetHe6GhzBandCapabilities(0));
+    }
+    sm->AddAllSupportedModes(to);
+}
+} // namespace
+
+void
+EdgeOffloadScenario::ParkPeers(uint32_t u, uint32_t oldK)
+{
+    // A device does not transmit to a peer that is not on its channel: while a user is away
+    // from channel k, its MAC's queues towards the APs' channel-k devices (QoS data TID 0,
+    // BlockAckReq, ADDBA) and those devices' queues towards the user are blocked
+    // (WifiMacQueueScheduler::BlockQueues, reason POWER_SAVE_MODE: the peer is unreachable,
+    // its frames are kept) and unblocked when it comes back (UnparkPeers). Without it the
+    // MPDUs already transmitted once were retried on the new channel to the old channel's
+    // device, with BlockAckReqs, at non-HT 6 Mbit/s (see UnparkPeers): nobody answered, the
+    // contention window doubled, and the AP devices retried results to the departed user.
+    User& user = m_users[u];
+    const auto reason = WifiQueueBlockedReason::POWER_SAVE_MODE;
+    Ptr<WifiMac> um = user.dev->GetMac();
+    const Mac48Address self = Mac48Address::ConvertFrom(user.dev->GetAddress());
+    for (uint32_t e = 0; e < m_e; ++e)
+    {
+        Ap& ap = m_aps[e];
+        const Mac48Address oldDev = Mac48Address::ConvertFrom(ap.devs[oldK]->GetAddress());
+        // (The scheduler asks for the peer's capabilities, which a brand-new peer lacks.)
+        KnowPeer(um, oldDev);
+        um->GetMacQueueScheduler()->BlockQueues(reason, AC_BE, kPeerQueues, oldDev, self, {0});
+        Ptr<WifiMac> om = ap.devs[oldK]->GetMac();
+        if (om->GetWifiRemoteStationManager()->IsBrandNew(self))
+        {
+            continue; // the device never sent to the user: nothing queued
+        }
+        om->GetMacQueueScheduler()->BlockQueues(reason, AC_BE, kPeerQueues, self, oldDev, {0});
+        // Results queued at the old device go again from the new one (as FlushUnsent).
+        Ptr<WifiMacQueue> q = om->GetTxopQueue(AC_BE);
+        Ptr<WifiMpdu> mpdu = q->PeekByTidAndAddress(0, self);
+        while (mpdu)
+        {
+            Ptr<WifiMpdu> next = q->PeekByTidAndAddress(0, self, mpdu);
+            auto it = ap.inflight.find(mpdu->GetPacket()->GetUid());
+            if (it != ap.inflight.end())
+            {
+                const uint32_t id = it->second.second;
+                ap.inflight.erase(it);
+                if (!mpdu->IsInFlight() && !mpdu->HasSeqNoAssigned())
+                {
+                    q->Remove(mpdu);
+                }
+                Simulator::ScheduleNow(&EdgeOffloadScenario::ResendResult, this, e, u, id);
+            }
+            mpdu = next;
+        }
+    }
+}
+
+void
+EdgeOffloadScenario::UnparkPeers(uint32_t u, uint32_t newK)
+{
+    // Runs when the switch has ended, just after ns-3's MAC reset its remote station manager
+    // (WifiMac::NotifyChannelSwitching: "we may have changed PHY band"; the band is the same
+    // here). That reset threw away every peer's capabilities and rate state: the MPDUs queued
+    // before it went out at the default non-HT 6 Mbit/s without aggregation, later ones at
+    // HE MCS 0 until an acknowledgement reported the SNR. A device keeps its peers' state
+    // across a switch within the band: the capabilities are put back (as AdhocWifiMac does for
+    // a new destination) and, for a device on this channel the user sent to before, the rate
+    // state IdealWifiManager would hold: the link's SNR at the interval start, as an
+    // acknowledgement reports it without interference. A peer never addressed still starts
+    // at MCS 0 (as without switching).
+    User& user = m_users[u];
+    if (user.channel != newK)
+    {
+        return;
+    }
+    const auto reason = WifiQueueBlockedReason::POWER_SAVE_MODE;
+    Ptr<WifiMac> um = user.dev->GetMac();
+    Ptr<WifiRemoteStationManager> sm = um->GetWifiRemoteStationManager();
+    const Mac48Address self = Mac48Address::ConvertFrom(user.dev->GetAddress());
+    for (uint32_t e = 0; e < m_e; ++e)
+    {
+        Ap& ap = m_aps[e];
+        const Mac48Address dev = Mac48Address::ConvertFrom(ap.devs[newK]->GetAddress());
+        KnowPeer(um, dev);
+        if (user.peerSeen[e * m_k + newK])
+        {
+            const double snr = std::pow(10.0, m_snrDb[u * m_e + e] / 10.0);
+            sm->ReportAmpduTxStatus(dev, 1, 0, snr, snr, HeTxVector(0));
+        }
+        um->GetMacQueueScheduler()->UnblockQueues(reason, AC_BE, kPeerQueues, dev, self, {0});
+        Ptr<WifiMac> nm = ap.devs[newK]->GetMac();
+        if (!nm->GetWifiRemoteStationManager()->IsBrandNew(self))
+        {
+            nm->GetMacQueueScheduler()->UnblockQueues(reason, AC_BE, kPeerQueues, self, dev, {0});
+            // (Unblocking requests no channel access by itself: frames parked there may wait.)
+            nm->GetQosTxop(AC_BE)->StartAccessAfterEvent(0, Txop::DIDNT_HAVE_FRAMES_TO_TRANSMIT,
+                                                         Txop::CHECK_MEDIUM_BUSY);
+        }
+    }
+    um->GetQosTxop(AC_BE)->StartAccessAfterEvent(0, Txop::DIDNT_HAVE_FRAMES_TO_TRANSMIT,
+                                                 Txop::CHECK_MEDIUM_BUSY);
+    Pump(u);
 }
 
 void
@@ -1163,6 +1311,16 @@ EdgeOffloadScenario::SendResult(uint32_t e, uint32_t u, uint32_t taskId)
     ap.inflight[p->GetUid()] = {u, taskId};
     ap.sendSock[user.channel]->SendTo(p, 0, InetSocketAddress(user.addr, kResultPort));
     m_counters[RESULTS_SENT] += 1;
+}
+
+void
+EdgeOffloadScenario::ResendResult(uint32_t e, uint32_t u, uint32_t taskId)
+{
+    auto t = m_users[u].tasks.find(taskId);
+    if (t != m_users[u].tasks.end() && t->second.where == RESULT)
+    {
+        SendResult(e, u, taskId);
+    }
 }
 
 void

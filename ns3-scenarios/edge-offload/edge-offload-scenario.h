@@ -125,14 +125,19 @@ struct EdgeOffloadArrays
  *   drops (retry limit, expiry) is sent again (the task's bits must all arrive); the drop counts
  *   in packets_lost.
  * - Channel switch (decision): at an interval start where a user's k changes, the PHY switches
- *   at the first moment it neither transmits nor receives and no SIFS response can be due
- *   (TrySwitch; usually at once, else some tens of us .. one PPDU later); then the datagrams
- *   still waiting in its MAC queue that were never transmitted are taken out and re-sent on the
- *   new channel to the new (e, k) device; the ones the MAC already transmitted once (sequence
- *   number assigned: known to the BlockAck agreement) stay and are retried on the new channel,
- *   fail against the old channel's device, are dropped by the MAC after its retry limit and
- *   then re-sent (packets_lost counts them). The switch itself is ns-3's (ChannelSwitchDelay
- *   250 us, the PHY is SWITCHING meanwhile).
+ *   at the first moment it neither transmits nor receives, no SIFS response can be due and it
+ *   nor awaits the response to its own last PPDU (TrySwitch; usually at once, else some tens
+ *   of us .. one PPDU later); then every datagram in its MAC queue for the old channel's
+ *   devices is re-sent on the new channel to the new (e, k) device (FlushUnsent): one never
+ *   transmitted is taken out of the queue, one already transmitted (sequence number assigned:
+ *   in the BlockAck agreement's window) stays, parked: the user's queues towards the old
+ *   channel's devices and those devices' queues towards the user are blocked while the user
+ *   is away (ParkPeers; results queued there are re-sent from the new device) and unblocked
+ *   when it returns (UnparkPeers), so no frame goes to a device off the sender's channel.
+ *   ns-3's MAC resets its remote station manager when a switch ends; UnparkPeers puts the
+ *   peers' capabilities back and, for a device the user sent to before, IdealWifiManager's
+ *   rate state (the link's SNR at the interval start). The switch itself is ns-3's
+ *   (ChannelSwitchDelay 250 us, the PHY is SWITCHING meanwhile).
  * - Server e: a FIFO CPU at server_cpu_hz (events); when a task finishes, the result
  *   (result_bits) goes back as one UDP datagram from AP e's device on the user's current
  *   channel (re-sent on the then current channel if the MAC drops it).
@@ -293,6 +298,7 @@ class EdgeOffloadScenario
         uint32_t channel{0};                 //!< the PHY's channel (datagrams go to its devices)
         uint32_t wantChannel{0};             //!< the action's channel
         bool switchPending{false};           //!< TrySwitch is waiting for a quiet PHY
+        std::vector<uint8_t> peerSeen;       //!< per (e, k): a datagram went to AP e's device k
         uint32_t target{0};
         uint32_t level{0};
         uint32_t nextId{0};
@@ -348,6 +354,9 @@ class EdgeOffloadScenario
     void Pump(uint32_t u);
     void SendDatagram(uint32_t u, uint32_t taskId, uint32_t seq, bool resend);
     void FlushUnsent(uint32_t u, uint32_t oldK);
+    void ParkPeers(uint32_t u, uint32_t oldK);
+    void UnparkPeers(uint32_t u, uint32_t newK);
+    void ResendResult(uint32_t e, uint32_t u, uint32_t taskId);
     void OnUserAcked(uint32_t u, Ptr<const WifiMpdu> mpdu);
     void OnUserDropped(uint32_t u, WifiMacDropReason reason, Ptr<const WifiMpdu> mpdu);
     void OnUserTxPsdu(uint32_t u, uint64_t bytes, uint32_t retries);

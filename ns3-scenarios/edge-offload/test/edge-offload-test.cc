@@ -19,9 +19,12 @@
 #include "ns3/test.h"
 #include "ns3/wifi-net-device.h"
 #include "ns3/wifi-phy.h"
+#include "ns3/wifi-psdu.h"
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -376,8 +379,8 @@ class CpuModelTestCase : public TestCase
 };
 
 /// A user that changes channel at every interval while its eMBB task is being sent: the
-/// datagrams never transmitted are taken back and re-sent on the new channel, the rest are
-/// retried and dropped by the MAC and re-sent; the task still arrives and completes.
+/// datagrams queued for the old channel's device are re-sent on the new channel (those already
+/// transmitted once stay parked there); the task still arrives and completes.
 class ChannelSwitchTestCase : public TestCase
 {
   public:
@@ -465,6 +468,109 @@ class SwitchStormTestCase : public TestCase
         NS_TEST_EXPECT_MSG_GT(switches, 1500.0, "switches");
         NS_TEST_EXPECT_MSG_GT(done, 0, "tasks done");
         s.Teardown();
+    }
+};
+
+/// Users that hop between the two channels at every interval against users that keep theirs:
+/// a hopping user transmits nothing to a device off its channel (its frames for the old
+/// channel's device wait, blocked, until it comes back), its data PPDUs are never non-HT and
+/// at HE MCS 0 at most once per (user, AP device) pair (ns-3's MAC resets its remote station
+/// manager at every switch; UnparkPeers restores the peers), and its radio transmits about
+/// as long as without hopping. Before the fix this test counted 260 PPDUs off channel and 131
+/// non-HT data PPDUs (of 275); at U = 20 over 200 intervals 1400 of 3200 PPDUs went to the old
+/// channel's device, 1000 data PPDUs at non-HT 6 Mbit/s, 3x the TX time.
+class HopCostTestCase : public TestCase
+{
+  public:
+    HopCostTestCase()
+        : TestCase("hopping users keep their peers' state and stay off other channels")
+    {
+    }
+
+  private:
+    struct Count
+    {
+        uint32_t offChannel{0}; //!< PPDUs to an AP device not on the sender's channel
+        uint32_t nonHtData{0};  //!< data PPDUs at a non-HT rate
+        uint32_t mcs0Data{0};   //!< data PPDUs at HE MCS 0
+        uint32_t data{0};       //!< data PPDUs
+        double txS{0.0};        //!< users' PHY TX time
+    };
+
+    static Count Run(bool hop)
+    {
+        EdgeOffloadParams p = Params({"--n_users=4", "--n_servers=1", "--n_channels=2",
+                                      "--speed=0", "--embb_rate=20", "--episode_steps=60"});
+        EdgeOffloadArrayStore st(p);
+        EdgeOffloadScenario s(p);
+        s.Reset(3, st);
+        Count c;
+        std::map<Mac48Address, uint32_t> channelOf;
+        for (uint32_t k = 0; k < 2; ++k)
+        {
+            channelOf[Mac48Address::ConvertFrom(s.GetApDevice(0, k)->GetAddress())] = k;
+        }
+        for (uint32_t u = 0; u < 4; ++u)
+        {
+            Ptr<WifiPhy> phy = s.GetUserDevice(u)->GetPhy();
+            phy->TraceConnectWithoutContext(
+                "PhyTxPsduBegin",
+                Callback<void, WifiConstPsduMap, WifiTxVector, double>(
+                    [&c, &channelOf, phy](WifiConstPsduMap psdus, WifiTxVector v, double) {
+                        c.txS += WifiPhy::CalculateTxDuration(psdus, v, phy->GetPhyBand())
+                                     .GetSeconds();
+                        const WifiMacHeader& h = psdus.begin()->second->GetHeader(0);
+                        auto it = channelOf.find(h.GetAddr1());
+                        const uint32_t k = (phy->GetChannelNumber() - 1) / 4;
+                        if (it != channelOf.end() && it->second != k)
+                        {
+                            ++c.offChannel;
+                        }
+                        if (h.IsQosData())
+                        {
+                            ++c.data;
+                            if (v.GetMode().GetModulationClass() < WIFI_MOD_CLASS_HT)
+                            {
+                                ++c.nonHtData;
+                            }
+                            else if (v.GetMode().GetMcsValue() == 0)
+                            {
+                                ++c.mcs0Data;
+                            }
+                        }
+                    }));
+        }
+        while (!s.EpisodeOver())
+        {
+            const uint32_t t = s.GetStep();
+            for (uint32_t u = 0; u < 4; ++u)
+            {
+                st.actions[3 * u] = 1;
+                st.actions[3 * u + 1] = static_cast<int32_t>((u + (hop ? t : 0)) % 2);
+                st.actions[3 * u + 2] = 0;
+            }
+            s.Step(st.actions, st);
+        }
+        s.Teardown();
+        return c;
+    }
+
+    void DoRun() override
+    {
+        const Count fixed = Run(false);
+        const Count hop = Run(true);
+        std::cout << "hop: " << hop.data << " data PPDUs, " << hop.offChannel
+                  << " off channel, " << hop.nonHtData << " non-HT, " << hop.mcs0Data
+                  << " MCS 0, TX " << hop.txS << " s; fixed: " << fixed.data << " data, TX "
+                  << fixed.txS << " s, " << fixed.mcs0Data << " MCS 0\n";
+        NS_TEST_EXPECT_MSG_GT(hop.data, 100u, "traffic");
+        NS_TEST_EXPECT_MSG_EQ(hop.offChannel, 0u, "PPDUs to a device off the user's channel");
+        NS_TEST_EXPECT_MSG_EQ(hop.nonHtData, 0u, "data PPDUs at non-HT rates");
+        // (MCS 0 also where the link's SNR is below MCS 1's threshold, with or without hopping.)
+        NS_TEST_EXPECT_MSG_LT_OR_EQ(hop.mcs0Data,
+                                    fixed.mcs0Data + 4u * 2u,
+                                    "MCS 0 once per (user, device) beyond the fixed-channel run");
+        NS_TEST_EXPECT_MSG_LT(hop.txS, 1.3 * fixed.txS, "TX time against fixed channels");
     }
 };
 
@@ -556,6 +662,7 @@ class FedmarlEdgeOffloadTestSuite : public TestSuite
         AddTestCase(new DeterminismTestCase, Duration::QUICK);
         AddTestCase(new ChannelSwitchTestCase, Duration::QUICK);
         AddTestCase(new SwitchStormTestCase, Duration::QUICK);
+        AddTestCase(new HopCostTestCase, Duration::QUICK);
         AddTestCase(new BadActionTestCase, Duration::QUICK);
     }
 };
