@@ -82,15 +82,20 @@ def test_one_task_offloaded_over_a_known_snr():
     # PPDU: 44 us preamble + ceil((22 + 1000 + 82 * 8) / 1950) = 1 symbol of 13.6 us
     ppdu = 44 * us + 13.6 * us
     ts = ppdu + 16 * us + 32 * us + (16 + 27) * us  # + SIFS + BlockAck + AIFS
-    tau = 2 / 17  # Bianchi n = 1
-    slot = (1 - tau) * 9 * us + tau * ts
-    e_c = slot / tau  # channel time per successful TXOP = 7.5 slots of backoff + T_s
-    airtime = 1000 / (1000 / e_c)  # L / s, s = L / (n E_c)
+    # One TXOP, nobody else on the channel: immediate access (the medium has been idle for
+    # AIFS, no backoff pending): AIFS + PPDU + SIFS + BlockAck = T_s.
+    access = ts
     server = 1e6 / 20e9
     result = (44 + 13.6) * us + 43 * us + 7.5 * 9 * us  # 800-bit PPDU + AIFS + CWmin/2 slots
     assert last.done[0, 0].tolist() == [1, 0, 0]
-    assert last.latency_sum[0, 0, 0] == pytest.approx(airtime + server + result, rel=1e-9)
-    assert last.latency_sum[0, 0, 0] == pytest.approx(434.2e-6, rel=1e-9)
+    assert last.latency_sum[0, 0, 0] == pytest.approx(access + server + result, rel=1e-9)
+    assert last.latency_sum[0, 0, 0] == pytest.approx(366.7e-6, rel=1e-9)
+    # The channel busy time and the radio energy still use the fluid share: the bits over
+    # s = L / (n E_c), i.e. E_c = 7.5 slots of backoff + T_s for the one TXOP.
+    tau = 2 / 17  # Bianchi n = 1
+    slot = (1 - tau) * 9 * us + tau * ts
+    e_c = slot / tau  # channel time per successful TXOP
+    airtime = 1000 / (1000 / e_c)  # L / s, s = L / (n E_c)
     assert last.offloaded[0, 0] == 1 and last.uplink_bits[0, 0] == 1000.0
     # CPU idle all interval; radio: one PPDU sent, then the BlockAck, the channel's other busy
     # time while backlogged and the result received
@@ -103,6 +108,49 @@ def test_one_task_offloaded_over_a_known_snr():
     assert last.energy_radio[0, 0] == pytest.approx(e_radio, rel=1e-9)
     assert last.channel_busy[0, 0] == pytest.approx(busy * airtime / 0.01, rel=1e-9)
     assert last.server_backlog_s[0, 0] == 0.0 and last.waiting.sum() == 0
+
+
+def test_two_contending_users_small_tasks_access_delay():
+    """One-TXOP tasks (section 4): a URLLC task of user 1 while user 0 holds an eMBB task
+    (saturated: more than one TXOP) on the same channel waits, with the busy fraction of
+    Bianchi's n = 1 channel of user 0, for half of user 0's TXOP and CWmin/2 of its slots; two
+    small tasks alone are not contenders for each other (first-order: one TXOP each)."""
+    params = dict(n_users=2, n_servers=1, n_channels=1, cycles_per_bit=1000.0, **QUIET)
+    core = EdgeOffloadTwin(EdgeOffloadConfig.from_params(**params), 1)
+    snr = 1e4  # MCS 11 on both links
+    core.fixed_gain = np.full((1, 2, 1), snr * core.noise_w / core.tx_power_w)
+    us = 1e-6
+    ts_small = (44 + 13.6) * us + (16 + 32 + 43) * us  # 1 symbol PPDU + SIFS + BA + AIFS
+    server = 1e6 / 20e9
+    result = (44 + 13.6) * us + 43 * us + 7.5 * 9 * us
+    for big in (False, True):
+        core.reset(seed=0)
+        new = np.zeros((1, 2, 3), bool)
+        times = np.full((1, 2, 3), np.inf)
+        new[0, 0, 1 if big else 0] = True
+        times[0, 0, 1 if big else 0] = 0.0 if big else 0.002
+        new[0, 1, 0] = True
+        times[0, 1, 0] = 0.002
+        core.set_arrivals(new, times)
+        core.step(np.array([[[1, 0, 0], [1, 0, 0]]]))
+        lat1 = core.last.latency_sum[0, 1, 0]
+        assert core.last.done[0, 1].tolist() == [1, 0, 0]
+        if not big:
+            lat0 = core.last.latency_sum[0, 0, 0]
+            assert lat0 == pytest.approx(ts_small + server + result, rel=1e-9)
+            # same last-bit time: user 1's task waits behind user 0's at the server (ties by user)
+            assert lat1 == pytest.approx(ts_small + 2 * server + result, rel=1e-9)
+            continue
+        # user 0's TXOP: 65535 B A-MPDU (MCS 11 carries it in < 5.484 ms)
+        bits = 65535 * 8
+        n_mpdu = math.ceil(bits / (1460 * 8))
+        ppdu0 = 44 * us + math.ceil((22 + bits + 82 * 8 * n_mpdu) / 1950) * 13.6 * us
+        ts0 = ppdu0 + (16 + 32 + 43) * us
+        tau = 2 / 17  # Bianchi n = 1 (user 0 alone)
+        slot0 = (1 - tau) * 9 * us + tau * ts0
+        busy0 = 1 - (1 - tau) * 9 * us / slot0
+        access = ts_small + busy0 * (0.5 * ts0 + 7.5 * slot0)
+        assert lat1 == pytest.approx(access + server + result, rel=1e-9)
 
 
 def test_below_mcs0_nothing_is_sent_and_the_task_dies_at_its_deadline():

@@ -82,13 +82,18 @@ def _cached(kind, *args, **kw):
     return wrap
 
 
-@_cached(numba.vectorize, ["float64(float64, float64)"])
-def ppdu_s(bits, n_dbps):
-    """HE SU PPDU duration (s) carrying `bits` of payload at `n_dbps` data bits per symbol
-    (a ufunc)."""
+@_cached(numba.njit, inline="always")
+def _ppdu(bits, n_dbps):
+    """HE SU PPDU duration (s) carrying `bits` of payload at `n_dbps` data bits per symbol."""
     n_mpdu = math.ceil(bits / DATAGRAM_BITS)
     air = SERVICE_TAIL_BITS + bits + MPDU_OVERHEAD_BITS * n_mpdu
     return PREAMBLE_S + math.ceil(air / max(n_dbps, 1.0)) * SYMBOL_S
+
+
+@_cached(numba.vectorize, ["float64(float64, float64)"])
+def ppdu_s(bits, n_dbps):
+    """`_ppdu` as a ufunc."""
+    return _ppdu(bits, n_dbps)
 
 
 @_cached(numba.vectorize, ["int64(float64)"])
@@ -155,6 +160,13 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
     t_tx_u = np.zeros(U)
     t_ba_u = np.zeros(U)
     act_k = np.zeros(K)
+    n_sat = np.zeros(K)  # users on k whose backlog exceeds one TXOP (they contend all interval)
+    sum_ts_sat = np.zeros(K)
+    max_ts_sat = np.zeros(K)
+    l_max = np.zeros(U)  # bits one TXOP carries at the user's MCS
+    ndbps_u = np.zeros(U)
+    sat = np.zeros(U, np.bool_)
+    wait_u = np.zeros(U)  # one-TXOP task: mean wait for the medium beyond AIFS (section 4)
     cnt_e = np.zeros(E, np.int64)
     order = np.zeros(N_CLASSES, np.int64)
     n_dep_max = U * ut.shape[3]
@@ -209,6 +221,9 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             sum_ts[k] = 0.0
             max_ts[k] = 0.0
             act_k[k] = 0.0
+            n_sat[k] = 0.0
+            sum_ts_sat[k] = 0.0
+            max_ts_sat[k] = 0.0
         for u in range(U):
             backlog_u = 0.0
             head_srv = -1
@@ -220,15 +235,22 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
             m = mcs1[b, u, max(head_srv, 0)]
             rate = rate_by[m]
             active[u] = backlog_u > 0 and rate > 0
+            sat[u] = False
             if active[u]:
-                l_u = max(min(min(backlog_u, MAX_AMPDU_BITS), rate * (MAX_PPDU_S - PREAMBLE_S)),
-                          1.0)
-                p_u = ppdu_s(l_u, ndbps_by[m])
+                l_max[u] = min(MAX_AMPDU_BITS, rate * (MAX_PPDU_S - PREAMBLE_S))
+                ndbps_u[u] = ndbps_by[m]
+                l_u = max(min(backlog_u, l_max[u]), 1.0)
+                p_u = _ppdu(l_u, ndbps_by[m])
                 ts = p_u + (SIFS_S + BLOCKACK_S + AIFS_S)
                 k = act[b, u, 1]
                 n_k[k] += 1.0
                 sum_ts[k] += ts
                 max_ts[k] = max(max_ts[k], ts)
+                if backlog_u > l_max[u]:
+                    sat[u] = True
+                    n_sat[k] += 1.0
+                    sum_ts_sat[k] += ts
+                    max_ts_sat[k] = max(max_ts_sat[k], ts)
                 L[u] = l_u
                 ppdu[u] = p_u
             else:
@@ -248,6 +270,22 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
                 k = act[b, u, 1]
                 s_up[u] = L[u] / (max(n_k[k], 1.0) * e_c[k])
                 inv_up[u] = 1.0 / max(s_up[u], 1e-300)
+                # one-TXOP access (section 4): the m saturated others form Bianchi's channel;
+                # busy at the arrival with its busy fraction, then the ongoing TXOP's residual
+                # (half of it) and CWmin/2 of its slots; idle: immediate access after AIFS.
+                ts_me = ppdu[u] + (SIFS_S + BLOCKACK_S + AIFS_S)
+                m_o = n_sat[k] - (1.0 if sat[u] else 0.0)
+                if m_o > 0.5:
+                    mi = int(m_o)
+                    ts_o = (sum_ts_sat[k] - (ts_me if sat[u] else 0.0)) / m_o
+                    idle_o = chan_tab[0, mi]
+                    succ_o = chan_tab[1, mi]
+                    slot_o = (idle_o * SLOT_S + succ_o * ts_o
+                              + (1.0 - idle_o - succ_o) * max_ts_sat[k])
+                    busy_o = 1.0 - idle_o * SLOT_S / slot_o
+                    wait_u[u] = busy_o * (0.5 * ts_o + 0.5 * CW_MIN * slot_o)
+                else:
+                    wait_u[u] = 0.0
             else:
                 s_up[u] = 0.0
                 inv_up[u] = BIG
@@ -274,6 +312,12 @@ def step_queues(t0, t1, act, arr_new, arr_time, ut, n_occ, n_at_srv, stab, s_n, 
                     x = w * inv_f
                     d_loc = max(d_loc, a) + x
                     D = d_loc
+                elif active[u] and not sat[u] and d_up <= a:
+                    # the user's whole backlog fits one TXOP and the task finds the buffer
+                    # empty: the access delay instead of the fluid share (section 4)
+                    x = _ppdu(w, ndbps_u[u]) + (SIFS_S + BLOCKACK_S + AIFS_S) + wait_u[u]
+                    d_up = a + x
+                    D = d_up
                 else:
                     x = w * inv_up[u]
                     d_up = max(d_up, a) + x
