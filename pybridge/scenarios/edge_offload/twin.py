@@ -14,7 +14,9 @@ Per interval [t0, t1 = t0 + T) every copy:
    every one of them to its local queue or its uplink buffer (server target - 1); an arrival
    that would make the user hold more than `max_tasks` tasks is rejected = late at once;
 2. serves the local CPU queue (FIFO, speed cpu_levels[f]) and the uplink buffer (FIFO of whole
-   tasks, fluid at the user's contention share, section 4) with the max-plus recursion of a
+   tasks, fluid at the user's contention share, section 4; a task of a user whose backlog fits
+   one TXOP and that finds the buffer empty takes the one-TXOP access delay instead, see
+   "One-TXOP access" below) with the max-plus recursion of a
    work-conserving FIFO single server: D_k = S_k + cummax_j (a_j - S_{j-1}), S = cumsum of the
    service times, a_j = max(availability, t0); what is left of task k at t1 is
    w_k clip(D_k - t1, 0, x_k) / x_k (x_k its service time);
@@ -53,6 +55,21 @@ Implementer's calls (the model (docs/scenarios/edge-offload-model.md) leaves the
   n_mpdu = ceil(L / (1460 * 8)) (82 B of task header/UDP/IP/LLC/MAC/FCS/delimiter per datagram
   of 1460 task bytes, as ns-3 sends them);
   BlockAck 32 us (compressed BA at 24 Mbit/s legacy); T_c = max T_s over the channel's users.
+- One-TXOP access (model section 4): a user whose whole uplink backlog in the interval (after
+  its arrivals) fits one TXOP (<= L_max) is not saturated; an uplink task of such a user that
+  finds its buffer empty (D_prev <= a) is served in one TXOP, x = T_s(w) + W_k,u, with
+  T_s(w) = AIFS + PPDU(w) + SIFS + BlockAck and W_k,u the mean wait for the medium: 0 when no
+  saturated user (backlog > L_max) shares channel k (802.11's basic access: a frame queued on
+  a medium idle for AIFS with no backoff pending goes at once, IEEE 802.11-2016 10.3.4.2, ns-3's
+  ChannelAccessManager::NeedBackoffUponAccess); with m >= 1 saturated others, Bianchi's (2000)
+  channel of those m: W = beta_m (T_s,m / 2 + (CWmin / 2) sigma_m), beta_m its busy fraction
+  (the chance the arrival finds a TXOP on the air), T_s,m their mean T_s (half of it is the
+  mean residual of a fixed-length TXOP) and sigma_m their mean Bianchi slot (the tagged
+  station's CWmin/2 backoff slots, each stretched by the others' TXOPs). Approximate: other
+  non-saturated users are no contenders (their single TXOPs rarely meet), the tagged station's
+  collisions and CW doubling, and the others' backoff racing the AIFS on an idle medium, are
+  ignored; busy time and radio energy still use the fluid share. A task queued behind another
+  (D_prev > a) or of a saturated user is aggregated with it: fluid share, as before.
 - Channel busy fraction: Bianchi's busy fraction of channel k while its users contend, times
   max over its users of (time with uplink backlog) / T.
 - Radio energy: t_tx = own PPDU time of every attempt (successes / (1 - p)); t_rx = BlockAcks +
