@@ -279,20 +279,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fedmarl.train import TrainConfig, Trainer
 
     if args.resume:
-        if args.config or args.algo or args.seed is not None or args.out:
+        if args.config or args.algo or args.seed is not None or args.out or args.scenario:
             raise ConfigError("--resume DIR continues a run with its saved config; drop"
-                              " --config/--algo/--seed/--out")
+                              " --config/--scenario/--algo/--seed/--out")
         cfg = TrainConfig.load_run(args.resume)
         out = args.resume
     else:
         data = TrainConfig.read_file(args.config) if args.config else {}
-        for key in ("backend", "algo", "seed", "episodes"):
+        for key in ("scenario", "backend", "algo", "seed", "episodes"):
             if getattr(args, key) is not None:
                 data[key] = getattr(args, key)
         if args.set:
             data["params"] = {**data.get("params", {}), **_parse_sets(args.set)}
         cfg = TrainConfig.from_dict(data)
-        out = args.out or f"runs/{cfg.algo}-{cfg.backend}-s{cfg.seed}"
+        # the default scenario's runs keep their short names; another's are prefixed with it
+        prefix = "" if cfg.scenario == DEFAULT_SCENARIO else f"{cfg.scenario}-"
+        out = args.out or f"runs/{prefix}{cfg.algo}-{cfg.backend}-s{cfg.seed}"
     with _progress(False, transient=False) as prog:
         trainer = Trainer(cfg, out, progress=prog, console=console)
         trainer.resume() if args.resume else trainer.start()
@@ -416,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a learner (f-/d-/c- maddqn, mappo, drqn) into a run"
                        " directory")
     t.add_argument("--config", help="YAML or TOML file of training options (see docs/training.md)")
+    t.add_argument("--scenario", default=None, choices=scenarios,
+                   help=f"scenario to train on (default: the config file's, else {DEFAULT_SCENARIO})")
     t.add_argument("--backend", choices=BACKENDS, default=None)
     t.add_argument("--algo", default=None, choices=learner_names())
     t.add_argument("--seed", type=int, default=None)
