@@ -224,6 +224,13 @@ class EdgeOffloadConfig(ScenarioConfig):
         """W = 10 + K + 2E (model section 5)."""
         return 10 + self.n_channels + 2 * self.n_servers
 
+    def ap_positions(self) -> np.ndarray:
+        """Access point e (one per server) at x = L (e + 0.5) / E, y = W / 2: [E, 2] m (model
+        section 2; both backends' cores report these)."""
+        e = np.arange(self.n_servers)
+        return np.stack([self.hall_length * (e + 0.5) / self.n_servers,
+                         np.full(self.n_servers, self.hall_width / 2.0)], axis=-1)
+
     @property
     def inf_scenario(self) -> str:
         return CLUTTER_SCENARIOS[self.clutter]

@@ -9,7 +9,7 @@ import numpy as np
 
 from pybridge.ns3_backend import Ns3Core
 from pybridge.scenarios.edge_offload.contract import Ns3StepData
-from pybridge.scenarios.edge_offload.twin import MCS_RATE_BPS, estimated_completion, mcs_index
+from pybridge.scenarios.edge_offload.twin import arrivals_view, estimated_completion, mcs_rate_bps
 
 
 class EdgeOffloadNs3Core(Ns3Core):
@@ -45,10 +45,7 @@ class EdgeOffloadNs3Core(Ns3Core):
         return self.last.positions.copy()
 
     def ap_positions(self) -> np.ndarray:
-        cfg = self.cfg
-        e = np.arange(cfg.n_servers)
-        return np.stack([cfg.hall_length * (e + 0.5) / cfg.n_servers,
-                         np.full(cfg.n_servers, cfg.hall_width / 2.0)], axis=-1)
+        return self.cfg.ap_positions()
 
     @property
     def T(self) -> float:
@@ -60,13 +57,10 @@ class EdgeOffloadNs3Core(Ns3Core):
         absolute times [B, U, 3] in class order, and the class of each entry (as the twin)."""
         off = self.last.next_arrivals
         new = off >= 0.0
-        time = np.where(new, self.t * self.T + np.maximum(off, 0.0), 0.0)
-        cls = np.broadcast_to(np.arange(off.shape[-1]), off.shape).copy()
-        return {"new": new, "time": time, "cls": cls}
+        return arrivals_view(new, np.where(new, self.t * self.T + np.maximum(off, 0.0), 0.0))
 
     def link_rate_bps(self) -> np.ndarray:
-        mcs = mcs_index(self.last.snr_db)
-        return np.where(mcs >= 0, MCS_RATE_BPS[np.maximum(mcs, 0)], 0.0)
+        return mcs_rate_bps(self.last.snr_db)
 
     def state(self) -> np.ndarray:
         """[B, U * W + E]: every observation, then every server's current backlog (s)."""

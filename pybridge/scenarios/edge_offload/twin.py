@@ -156,12 +156,22 @@ def bianchi(n_max: int, cw_min: int = CW_MIN, cw_max: int = CW_MAX
     return tau, p
 
 
-
 def mcs_index(snr_db: np.ndarray) -> np.ndarray:
     """Highest MCS whose threshold the SNR meets; -1 below MCS 0."""
     return np.searchsorted(MCS_SNR_DB, snr_db, side="right") - 1
 
 
+def mcs_rate_bps(snr_db: np.ndarray) -> np.ndarray:
+    """PHY rate of the MCS the SNR selects (bit/s; 0 below MCS 0)."""
+    mcs = mcs_index(snr_db)
+    return np.where(mcs >= 0, MCS_RATE_BPS[np.maximum(mcs, 0)], 0.0)
+
+
+def arrivals_view(new: np.ndarray, time: np.ndarray) -> dict[str, np.ndarray]:
+    """The coming interval's arrivals as the central heuristic reads them on either backend:
+    flags and absolute times [B, U, 3] in class order, and the class of each entry."""
+    cls = np.broadcast_to(np.arange(new.shape[-1]), new.shape).copy()
+    return {"new": new, "time": time, "cls": cls}
 
 
 def hist_edges() -> np.ndarray:
@@ -203,7 +213,7 @@ def estimated_completion(obs: np.ndarray, cfg: EdgeOffloadConfig) -> np.ndarray:
     local = (obs[..., 1] * 1e9 + cycles)[..., None] / f  # [B, U, F]
     snr = obs[..., s["snr_db"]]  # [B, U, E]
     mcs = mcs_index(snr)
-    r = np.where(mcs >= 0, MCS_RATE_BPS[np.maximum(mcs, 0)], 0.0)
+    r = mcs_rate_bps(snr)
     busy = np.clip(obs[..., s["busy"]], 0.0, 1.0)  # [B, U, K]
     rate = r[..., :, None] * np.maximum(0.8 * (1.0 - busy[..., None, :]), 0.01)  # [B, U, E, K]
     up_bits = (obs[..., 3] * 1e6 + bits)[..., None, None]
@@ -270,9 +280,7 @@ class EdgeOffloadTwin:
         self._snr_scale = self.tx_power_w / self.noise_w
         self.rho = inf.fading_rho(cfg.speed, cfg.carrier_freq_ghz * 1e9, self.T)
         self._innov = float(np.sqrt(1.0 - self.rho * self.rho))
-        e = np.arange(E)
-        self.ap_xy = np.stack([cfg.hall_length * (e + 0.5) / E,
-                               np.full(E, cfg.hall_width / 2.0)], axis=-1)  # [E, 2]
+        self.ap_xy = cfg.ap_positions()  # [E, 2]
         # Per MCS (index mcs + 1; 0 = below MCS 0): uplink rate, N_DBPS and the result's time
         # (results use at least MCS 0).
         self._rate_by = np.concatenate([[0.0], MCS_RATE_BPS])
@@ -541,8 +549,7 @@ class EdgeOffloadTwin:
     def pending_arrivals(self) -> dict[str, np.ndarray]:
         """This interval's arrivals, drawn ahead (central heuristic only): flags and times
         [B, U, 3] in class order, and the class of each entry."""
-        cls = np.broadcast_to(np.arange(N_CLASSES), self.arr_new.shape).copy()
-        return {"new": self.arr_new.copy(), "time": self.arr_time.copy(), "cls": cls}
+        return arrivals_view(self.arr_new.copy(), self.arr_time.copy())
 
     def user_tasks(self) -> dict[str, np.ndarray]:
         """The users' task tables [B, U, Q] (stage 0 empty / 1 local / 2 uplink, class, arrival,
