@@ -12,7 +12,8 @@ gradient, and the next `seq_len` steps are trained. The state is zeroed where a 
 starts inside a chunk. Targets are Double-DQN per step: the online network's argmax at the next
 state, evaluated by the target network, both unrolled along the same chunk from the stored state
 (R2D2); the next state of an episode's last transition is its own final observation, so
-time-limit ends bootstrap (Pardo et al. 2018).
+time-limit ends bootstrap (Pardo et al. 2018). Chunks are drawn uniformly or, with
+`priority_exponent` > 0, by priority (R2D2's mix of the max and mean TD error of a chunk).
 
 A MultiDiscrete action space puts an action-branching head on the LSTM (a state value and one
 advantage head per component, the per-branch Double-DQN values averaged into one shared target:
@@ -85,6 +86,13 @@ class DRQNConfig:
     huber_delta: float = 1.0
     max_grad_norm: float = 10.0  # per member; 0 disables (R2D2 clips at 40; Yu 2022: 10)
     reward_scale: float = 0.1  # ours (as DDQNConfig)
+    # Prioritised sequence replay (Schaul et al. 2016, per chunk as R2D2): priority of a chunk
+    # = eta max_t |delta_t| + (1 - eta) mean_t |delta_t| over its trained steps, sampled with
+    # probability p^alpha, importance weights (N P)^-beta normalised by the batch maximum. The
+    # values are R2D2's (Kapturowski et al. 2019, Table 2). 0 = uniform replay.
+    priority_exponent: float = 0.0  # alpha; R2D2: 0.9
+    importance_exponent: float = 0.6  # beta; R2D2: 0.6
+    priority_eta: float = 0.9  # R2D2: 0.9
     # From the scenario (LearnerHints, passed by the orchestration); neutral defaults here.
     obs_shift: float | tuple[float, ...] = 0.0  # fixed affine obs scaling (x - shift) / scale
     obs_scale: float | tuple[float, ...] = 1.0  # scalars or per-feature values
@@ -107,6 +115,9 @@ class DRQNConfig:
             "eps_start": 0 <= self.eps_start <= 1, "eps_end": 0 <= self.eps_end <= 1,
             "eps_decay_steps": self.eps_decay_steps >= 0, "huber_delta": self.huber_delta > 0,
             "max_grad_norm": self.max_grad_norm >= 0, "reward_scale": self.reward_scale > 0,
+            "priority_exponent": self.priority_exponent >= 0,
+            "importance_exponent": 0 <= self.importance_exponent <= 1,
+            "priority_eta": 0 <= self.priority_eta <= 1,
             "obs_scale": bool(np.all(np.asarray(self.obs_scale) > 0)),
             "decision_period": self.decision_period >= 1})
 
@@ -168,6 +179,10 @@ class SequenceReplay:
         self.done = np.zeros((G, m, t_cap), bool)
         self.h = np.zeros((G, m, t_cap // self.stride, H), np.float32)
         self.c = np.zeros((G, m, t_cap // self.stride, H), np.float32)
+        # Priority of the chunk starting at each stored state; a new one gets the member's
+        # largest priority so far (Schaul et al. 2016: every chunk is replayed at least once).
+        self.prio = np.ones((G, m, t_cap // self.stride), np.float64)
+        self.max_prio = np.ones(G, np.float64)
 
     def add(self, feats: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
             next_feats: np.ndarray, discount: np.ndarray, done: np.ndarray,
@@ -188,6 +203,7 @@ class SequenceReplay:
         if slot % self.stride == 0:
             self.h[:, :, slot // self.stride] = state[0].numpy()
             self.c[:, :, slot // self.stride] = state[1].numpy()
+            self.prio[:, :, slot // self.stride] = self.max_prio[:, None]
         self.total += 1
 
     def _start_range(self, window: int) -> tuple[int, int]:
@@ -202,12 +218,18 @@ class SequenceReplay:
         lo, hi = self._start_range(window)
         return hi >= lo
 
-    def sample(self, batch: int, window: int, rng: np.random.Generator
-               ) -> dict[str, torch.Tensor]:
-        """Chunks [G, batch, window, ...] with their stored start states [G, batch, H]."""
+    def sample(self, batch: int, window: int, rng: np.random.Generator,
+               alpha: float = 0.0, beta: float = 0.0) -> dict[str, torch.Tensor]:
+        """Chunks [G, batch, window, ...] with their stored start states [G, batch, H];
+        uniformly (alpha 0) or with probability priority^alpha, then with importance weights
+        "weights" [G, batch] and the chunks' "index" for `update_priorities`."""
         lo, hi = self._start_range(window)
-        start = rng.integers(lo, hi + 1, size=(self.groups, batch)) * self.stride
-        stream = rng.integers(0, self.m, size=(self.groups, batch))
+        weights = None
+        if alpha == 0.0:
+            start = rng.integers(lo, hi + 1, size=(self.groups, batch)) * self.stride
+            stream = rng.integers(0, self.m, size=(self.groups, batch))
+        else:
+            start, stream, weights = self._sample_prioritised(lo, hi, batch, alpha, beta, rng)
         slots = (start[..., None] + np.arange(window)) % self.t_cap  # [G, b, W]
         g = np.arange(self.groups)[:, None, None]
         j = stream[..., None]
@@ -216,13 +238,45 @@ class SequenceReplay:
         gi = np.arange(self.groups)[:, None]
         out["h0"] = torch.from_numpy(self.h[gi, stream, s0])
         out["c0"] = torch.from_numpy(self.c[gi, stream, s0])
+        if weights is not None:
+            out["weights"] = torch.from_numpy(weights)
+            out["index"] = torch.from_numpy(np.stack([stream, s0]))
         return out
+
+    def _sample_prioritised(self, lo: int, hi: int, batch: int, alpha: float, beta: float,
+                            rng: np.random.Generator
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per member, `batch` (start slot, stream) pairs drawn with probability p^alpha over
+        the valid chunks, and their importance weights (N P)^-beta / max."""
+        n_pos = self.t_cap // self.stride
+        pos = np.arange(lo, hi + 1) % n_pos  # ring positions of the valid chunk starts
+        n_valid = pos.size
+        pr = self.prio[:, :, pos].reshape(self.groups, -1) ** alpha  # [G, m * n_valid]
+        cdf = np.cumsum(pr, axis=1)
+        total = cdf[:, -1:]
+        u = rng.random((self.groups, batch)) * total
+        flat = np.minimum(np.stack([np.searchsorted(cdf[g], u[g], side="right")
+                                    for g in range(self.groups)]), cdf.shape[1] - 1)
+        stream, k = flat // n_valid, flat % n_valid
+        start = (lo + k) * self.stride
+        p = np.take_along_axis(pr, flat, axis=1) / total
+        w = (cdf.shape[1] * p) ** -beta
+        return start, stream, (w / w.max(axis=1, keepdims=True)).astype(np.float32)
+
+    def update_priorities(self, index: torch.Tensor, priority: np.ndarray) -> None:
+        """New priorities [G, batch] of the chunks sampled at `index` ([2, G, batch]: stream,
+        start position)."""
+        stream, pos = index.numpy()
+        g = np.arange(self.groups)[:, None]
+        priority = np.maximum(priority, 1e-6)  # a chunk never becomes unreachable
+        self.prio[g, stream, pos] = priority
+        self.max_prio = np.maximum(self.max_prio, priority.max(axis=1))
 
     def state_dict(self) -> dict[str, Any]:
         if self.m == 0:
             return {"m": 0, "total": 0}
-        arrays = {k: getattr(self, k).copy() for k in (*self._arrays, "h", "c")}
-        return arrays | {"m": self.m, "total": self.total}
+        arrays = {k: getattr(self, k).copy() for k in (*self._arrays, "h", "c", "prio")}
+        return arrays | {"m": self.m, "total": self.total, "max_prio": self.max_prio.copy()}
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         if int(sd["m"]) == 0:
@@ -234,6 +288,9 @@ class SequenceReplay:
                 raise ValueError("replay checkpoint does not fit this buffer (capacity or"
                                  " groups)")
             getattr(self, k)[...] = sd[k]
+        if "prio" in sd:  # absent in checkpoints written before prioritised replay
+            self.prio[...] = sd["prio"]
+            self.max_prio[...] = sd["max_prio"]
         self.total = int(sd["total"])
 
 
@@ -277,6 +334,7 @@ class DRQN(TargetQLearner):
         self.decisions = 0
         self.grad_steps = 0
         self._pending = 0
+        self._new_priority = np.zeros(0)  # chunk priorities of the last prioritised batch
 
     # ------------------------------------------------------------------------- acting
     @property
@@ -350,7 +408,8 @@ class DRQN(TargetQLearner):
         self._pending = 0
         out: dict[str, float] = {}
         for _ in range(c.gradient_steps):
-            out = self._gradient_step(self.buffer.sample(c.batch_size, window, self.rng))
+            out = self._gradient_step(self.buffer.sample(
+                c.batch_size, window, self.rng, c.priority_exponent, c.importance_exponent))
         out["epsilon"] = self.epsilon
         return out
 
@@ -388,12 +447,22 @@ class DRQN(TargetQLearner):
             q_next = double_q_value(q_on_next, q_tg_next).reshape(G, b, L)
             y = (c.reward_scale * batch["rewards"][:, :, k:]
                  + batch["discount"][:, :, k:] * q_next)
-        loss = td_error_loss(q_sa, y, c.huber_delta, self.layout.multi)
+        loss = td_error_loss(q_sa, y, c.huber_delta, self.layout.multi)  # [G, b, L]
+        if "weights" in batch:  # prioritised: importance weights, and the chunks' new priorities
+            with torch.no_grad():
+                err = (q_sa - y.unsqueeze(-1)).abs().mean(-1) if self.layout.multi \
+                    else (q_sa - y).abs()
+                eta = c.priority_eta
+                self._new_priority = (eta * err.amax(dim=2)
+                                      + (1 - eta) * err.mean(dim=2)).numpy().astype(np.float64)
+            loss = loss * batch["weights"].unsqueeze(-1)
         return loss.mean(dim=(1, 2)), q_sa
 
     def _gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c = self.cfg
         per_member, q_sa = self.sequence_loss(batch)
+        if "index" in batch:
+            self.buffer.update_priorities(batch["index"], self._new_priority)
         self.optim.zero_grad(set_to_none=True)
         per_member.sum().backward()  # sum: each member's gradient is its own loss's
         norms = clip_grad_norm_members_(list(self.q.parameters()), c.max_grad_norm)

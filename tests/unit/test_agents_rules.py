@@ -319,3 +319,56 @@ def test_c_mode_is_one_network_for_all_agents(name):
         buf = learner.buffer
         stored = buf.size if name == "c-maddqn" else buf.m
         assert stored == B * N * (4 if name == "c-maddqn" else 1)  # every agent's data, one net
+
+
+# ------------------------------------------------------------- prioritised sequence replay
+def test_drqn_prioritised_replay_samples_by_priority_with_importance_weights():
+    learner = small("f-drqn", priority_exponent=1.0, importance_exponent=0.5)
+    drive(learner, 40)
+    buf, c = learner.buffer, learner.cfg
+    window = c.burn_in + c.seq_len
+    lo, hi = buf._start_range(window)
+    n_pos = buf.t_cap // buf.stride
+    pos = np.arange(lo, hi + 1) % n_pos
+    # Member 0: one chunk (stream 1, first valid start) 100x the priority of all others.
+    buf.prio[0, :, :] = 1.0
+    buf.prio[0, 1, pos[0]] = 100.0
+    batch = buf.sample(4000, window, np.random.default_rng(1), alpha=1.0, beta=0.5)
+    stream, s0 = batch["index"].numpy()
+    hot = (stream[0] == 1) & (s0[0] == pos[0])
+    n_chunks = buf.m * pos.size
+    p_hot = 100.0 / (100.0 + n_chunks - 1)
+    assert abs(hot.mean() - p_hot) < 0.03
+    w = batch["weights"].numpy()
+    assert w.shape == (buf.groups, 4000) and np.all(w <= 1.0 + 1e-6)
+    # (N P)^-beta normalised by the batch maximum: the hot chunk's weight vs a cold one's.
+    np.testing.assert_allclose(w[0][hot][0] / w[0][~hot][0], 100.0 ** -0.5, rtol=1e-5)
+    # Other members are uniform: every weight 1.
+    np.testing.assert_allclose(w[1:], 1.0, rtol=1e-6)
+
+
+def test_drqn_priorities_follow_td_errors_and_new_chunks_get_the_maximum():
+    learner = small("f-drqn", priority_exponent=0.9)
+    drive(learner, 40)
+    buf, c = learner.buffer, learner.cfg
+    batch = buf.sample(c.batch_size, c.burn_in + c.seq_len, np.random.default_rng(0),
+                       alpha=0.9, beta=0.6)
+    learner._gradient_step(batch)
+    stream, s0 = batch["index"].numpy()
+    g = np.arange(buf.groups)[:, None]
+    got = buf.prio[g, stream, s0]
+    # eta max + (1 - eta) mean of |delta| >= the mean, and > 0 with random rewards
+    np.testing.assert_allclose(got, np.maximum(learner._new_priority, 1e-6))
+    assert np.all(got > 0)
+    assert np.all(buf.max_prio >= got.max(axis=1) - 1e-12)
+    # A chunk stored after this gets its member's maximum priority.
+    drive(learner, 8, seed=5)
+    latest = ((buf.total - 1) // buf.stride) % (buf.t_cap // buf.stride)
+    np.testing.assert_allclose(buf.prio[:, :, latest],
+                               np.broadcast_to(buf.max_prio[:, None], (buf.groups, buf.m)))
+    # The priorities survive a checkpoint round trip.
+    sd = learner.state_dict(include_buffer=True)
+    other = small("f-drqn", priority_exponent=0.9)
+    other.load_state_dict(sd)
+    np.testing.assert_array_equal(other.buffer.prio, buf.prio)
+    np.testing.assert_array_equal(other.buffer.max_prio, buf.max_prio)
