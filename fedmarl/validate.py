@@ -384,7 +384,8 @@ def compare(scenario: str, policy: str | None, episodes: int, seed: int,
 def transfer_gap(info: dict[str, Any], spec: ScenarioSpec, samples: Mapping[str, Any]
                  ) -> dict[str, Any]:
     """Sim-to-packet (or packet-to-sim) transfer of a trained policy: other minus training, for
-    every mean and percentile statistic a tolerance rule names (diffs are ns3 - twin)."""
+    every mean and percentile statistic a tolerance rule names and every sample set's mean
+    (diffs are ns3 - twin)."""
     src = info["trained_on"]
     dst = "ns3" if src == "twin" else "twin"
     sign = 1.0 if src == "twin" else -1.0
@@ -394,12 +395,15 @@ def transfer_gap(info: dict[str, Any], spec: ScenarioSpec, samples: Mapping[str,
         for metric, (kind, c) in _sample_rows(name, cmp).items():
             if kind == "stat":
                 lookup.setdefault(metric, c)
-    for tol in spec.tolerances:
-        if tol.metric not in lookup or not tol.metric.startswith(("mean_", "p")):
+    # The mean and percentile statistics a tolerance rule names, then every sample set's mean.
+    names = [t.metric for t in spec.tolerances if t.metric.startswith(("mean_", "p"))]
+    names += [m for m in lookup if m.startswith("mean_") and m not in names]
+    for metric in names:
+        if metric not in lookup:
             continue
-        cmp = lookup[tol.metric]
+        cmp = lookup[metric]
         lo, hi = (sign * x for x in cmp["diff_ci"])
-        out[tol.metric] = {"on_training_backend": cmp[src], "on_other_backend": cmp[dst],
+        out[metric] = {"on_training_backend": cmp[src], "on_other_backend": cmp[dst],
                            "gap": sign * cmp["diff"], "gap_ci": (min(lo, hi), max(lo, hi)),
                            "gap_rel": sign * cmp["diff"] / cmp[src] if cmp[src] else math.nan}
     return out

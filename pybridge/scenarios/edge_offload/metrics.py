@@ -35,6 +35,8 @@ from pybridge.metrics import hist_percentile, jain
 from pybridge.scenarios.edge_offload.config import CLASSES
 from pybridge.scenarios.edge_offload.twin import hist_edges
 
+CDF_PERCENTS = np.linspace(0.0, 100.0, 101)  # quantiles of the latency CDFs in the summary
+
 SUM_KEYS = ("created", "done", "late", "latency_sum", "latency_hist", "bits_done", "energy_cpu",
             "energy_radio", "offloaded", "uplink_bits")
 NS3_SUM_KEYS = ("mac_retries", "packets_lost", "air_bytes")
@@ -119,6 +121,10 @@ class EdgeOffloadRecorder:
             for q in (50, 99):
                 v = hist_percentile(hist, edges, q, lo=lo, hi=mx if done else None)
                 out[f"latency_p{q}_ms{suffix}"] = 1e3 * v
+            # The latency CDF (ms) as evenly spaced quantiles, for `fedmarl report`'s plots.
+            out[f"latency_ms{suffix}_cdf_quantiles"] = (
+                [round(1e3 * hist_percentile(hist, edges, q, lo=lo, hi=mx), 6)
+                 for q in CDF_PERCENTS] if done else [])
             out[f"latency_max_ms{suffix}"] = 1e3 * mx
             out[f"created{suffix}"] = float(tot["created"][:, sel].sum())
             out[f"done{suffix}"] = done

@@ -185,8 +185,13 @@ class EdgeOffloadSpec(ScenarioSpec):
     # --- validation ------------------------------------------------------------------------------
     def validation_samples(self, episode: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Latencies (s) of one episode's done tasks, reconstructed from its latency histogram
-        (each task at its bin's geometric centre, clamped to the episode's largest latency)."""
-        return {"latency": latency_samples(episode)}
+        (each task at its bin's geometric centre, clamped to the episode's largest latency), and
+        the outcome of every finished task (1 done by its deadline, 0 late): its mean is the
+        episode's task success, so `mean_task_outcome` carries a per-episode CI (the transfer
+        gap of a trained policy)."""
+        done, late = int(np.sum(episode["done"])), int(np.sum(episode["late"]))
+        outcome = np.concatenate([np.ones(done), np.zeros(late)])
+        return {"latency": latency_samples(episode), "task_outcome": outcome}
 
 
 SPEC = EdgeOffloadSpec()
