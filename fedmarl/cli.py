@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("study", choices=study_names())
     rr.add_argument("--quick", action="store_true",
                     help="tiny training budgets: the whole pipeline in minutes")
-    rr.add_argument("--out", default="docs/results")
+    rr.add_argument("--out", default=None,
+                    help="results directory (default: the study's, e.g. docs/results/edge-offload)")
     rr.add_argument("--work", default=None,
                     help="training runs (default runs/reproduce-STUDY-quick or -full)")
     rr.add_argument("--seed", type=int, default=0)

@@ -203,3 +203,20 @@ def lines_ci(path: Path, x: Sequence[float], series: Mapping[str, Mapping[str, n
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     _finish(fig, path, dpi=110)
+
+
+def scatter_plane(path: Path, points: Mapping[str, tuple[float, float]], xlabel: str,
+                  ylabel: str, title: str, hline: float | None = None) -> None:
+    """One labelled point per name on an (x, y) plane, e.g. success vs fairness; `hline` a
+    target level of y drawn in grey."""
+    fig, ax = plt.subplots(figsize=SIZE)
+    for name, (x, y) in points.items():
+        ax.scatter([x], [y], s=36)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls="--", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _finish(fig, path, dpi=110)

@@ -25,12 +25,12 @@ from fedmarl.study import Study, check_claims, clean, train_all
 
 
 # -------------------------------------------------------------------------------- the job
-def reproduce(study: str | Study, out: str | Path = "docs/results", quick: bool = False,
+def reproduce(study: str | Study, out: str | Path | None = None, quick: bool = False,
               seed: int = 0, work: str | Path | None = None, jobs: int | None = None,
               log=print) -> dict[str, Any]:
     st = studies.get(study) if isinstance(study, str) else study
     t_start = time.perf_counter()
-    out = Path(out)
+    out = Path(out or getattr(st, "out", f"docs/results/{st.name}"))
     out.mkdir(parents=True, exist_ok=True)
     mode = "quick" if quick else "full"
     budget = st.budgets[mode]
@@ -43,7 +43,7 @@ def reproduce(study: str | Study, out: str | Path = "docs/results", quick: bool 
     timings.update(stage_times)
     st.figures(data, runs, out)
     timings["total"] = time.perf_counter() - t_start
-    result = {"study": st.name, "scenario": st.scenario, "mode": mode,
+    result = {"study": st.name, "scenario": st.scenario, "mode": mode, "out": str(out),
               "budget": asdict(budget) if is_dataclass(budget) else budget, "seed": seed,
               "work": str(work),
               "command": " ".join(["fedmarl", *sys.argv[1:]]) if sys.argv else "",
@@ -59,7 +59,7 @@ def reproduce(study: str | Study, out: str | Path = "docs/results", quick: bool 
 
 
 def main_cli(args) -> int:
-    reproduce(args.study, out=args.out, quick=args.quick, seed=args.seed, work=args.work,
-              jobs=args.jobs)
-    print(f"results page: {Path(args.out) / 'index.md'}")
+    result = reproduce(args.study, out=args.out, quick=args.quick, seed=args.seed,
+                       work=args.work, jobs=args.jobs)
+    print(f"results page: {Path(result['out']) / 'index.md'}")
     return 0

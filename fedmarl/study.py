@@ -43,6 +43,7 @@ class Study(Protocol):
     scenario: str
     budgets: dict[str, Any]  # "quick" / "full" -> a dataclass of the study's budget
     claims: tuple[Claim, ...]
+    out: str  # default results directory of `fedmarl reproduce NAME`
 
     def run_specs(self, budget: Any, seed: int) -> dict[str, dict[str, Any]]:
         """name -> `fedmarl train` config of every training run the study needs."""

@@ -456,6 +456,7 @@ class InxFactoryStudy:
     scenario: str = SCENARIO
     budgets: Any = None
     claims: tuple[Claim, ...] = CLAIMS
+    out: str = "docs/results"  # the first study's page predates per-study folders
 
     def run_specs(self, budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
         return run_specs(budget, seed)
