@@ -194,3 +194,32 @@ def test_trace_mode_replay_matches_ns3_full_occupancy_and_isolates_the_mac(binar
     assert busy[1:].mean() > 0.99
     rel = meas / tr.full_sinr - 1.0
     assert 0 <= np.median(rel) < 0.05
+
+
+def test_validate_transfer_of_a_twin_trained_edge_offload_run(tmp_path):
+    """`fedmarl validate --scenario edge-offload --policy RUN_DIR`: the twin-trained f-drqn on
+    ns-3, its per-episode task-success gap with a CI (the task_outcome sample set)."""
+    from native_build import built_binary
+
+    from fedmarl.train import TrainConfig, Trainer
+
+    built_binary(scenario_spec("edge-offload").ns3_binary)
+    run = tmp_path / "run"
+    cfg = TrainConfig.from_dict({"scenario": "edge-offload", "algo": "f-drqn", "episodes": 1,
+                                 "n_envs": 1, "aggregation": "plain",
+                                 "params": {"n_users": 3, "episode_steps": 20}})
+    Trainer(cfg, run).start()
+    out = tmp_path / "v"
+    assert main(["validate", "--scenario", "edge-offload", "--policy", str(run), "--episodes",
+                 "2", "--seed", "3", "--json", "--out", str(out)]) == 0
+    r = json.loads((out / "validate.json").read_text())
+    t = r["transfer"]
+    assert t["trained_on"] == "twin" and t["evaluated_on"] == "ns3"
+    g = t["mean_task_outcome"]
+    # the per-episode outcome mean is each backend's task success
+    assert g["on_training_backend"] == pytest.approx(r["backends"]["twin"]["task_success"],
+                                                     abs=0.1)
+    assert g["gap"] == pytest.approx(g["on_other_backend"] - g["on_training_backend"])
+    lo, hi = g["gap_ci"]
+    assert lo <= g["gap"] <= hi
+    assert "mean_task_outcome" in (out / "validate.md").read_text()
