@@ -7,6 +7,7 @@
   fedmarl report DIR [DIR ...] [--out DIR]
   fedmarl bench secagg [--clients N ...] [--params D ...] [--graphs complete harary] [--json]
   fedmarl bench twin --n 20 [--json]
+  fedmarl bench train [--scenario S] [--algo A ...] [--n N] [--json]
   fedmarl bench bridge [--n 20 1000] [--json]
   fedmarl params [SCENARIO]             (every scenario parameter, default, range and source)
   fedmarl validate --policy BASELINE|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
@@ -235,6 +236,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from fedmarl.bench_train import bench_train, format_table
+
+    rows = bench_train(tuple(args.algo), scenario=args.scenario, n=args.n,
+                       episodes=args.episodes, n_envs=args.n_envs, aggregation=args.aggregation,
+                       threads=args.threads,
+                       log=lambda m: console.print(m, markup=False, highlight=False))
+    if args.json:
+        _print_json(rows)
+        return 0
+    _out().print(format_table(rows), markup=False, highlight=False)
+    return 0
+
+
 def cmd_bench_bridge(args: argparse.Namespace) -> int:
     from pybridge.bench_bridge import _print_table, bench_bridge
 
@@ -407,6 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--json", action="store_true")
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
     bn.set_defaults(fn=cmd_bench_ns3)
+
+    btr = bsub.add_parser("train", help="training env-steps/s per learner, split into env,"
+                          " acting, updates, federation and bookkeeping, beside the env alone")
+    btr.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    btr.add_argument("--algo", nargs="+", default=["f-maddqn", "f-mappo", "f-drqn"],
+                     choices=learner_names())
+    btr.add_argument("--n", type=int, default=None, help="agents N (default: the scenario's)")
+    btr.add_argument("--episodes", type=int, default=2, help="episode batches per learner")
+    btr.add_argument("--n-envs", type=int, default=16, help="copies stepped together")
+    btr.add_argument("--aggregation", default="secure", choices=("secure", "plain"))
+    btr.add_argument("--threads", type=int, default=1, help="torch threads")
+    btr.add_argument("--json", action="store_true")
+    btr.set_defaults(fn=cmd_bench_train)
 
     bs = bsub.add_parser("secagg", help="one secure-aggregation round (all-pairs and SecAgg+)"
                          " beside plain FedAvg: seconds, critical path, bytes per client")
