@@ -444,12 +444,14 @@ def _pd(p: dict[str, Any]) -> str:
 
 
 def _table(t: dict[str, Any], names: list[str]) -> list[str]:
-    lines = [("| method | success [95 % CI] | URLLC | eMBB | mMTC | bits/J | mean lat ms |"
-             " p99 ms | p99 URLLC ms | Jain |"), "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| method | success [95 % CI] | per seed | URLLC | eMBB | mMTC | bits/J |"
+              " mean lat ms | p99 ms | p99 URLLC ms | Jain |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         e = t[n]
+        seeds = " / ".join(f"{x['task_success']:.3f}" for x in e["per_seed"])
         lines.append(
-            f"| {n} | {_ci(e['task_success'])} | {e['task_success_urllc']['mean']:.3f} |"
+            f"| {n} | {_ci(e['task_success'])} | {seeds} | {e['task_success_urllc']['mean']:.3f} |"
             f" {e['task_success_embb']['mean']:.3f} | {e['task_success_mmtc']['mean']:.3f} |"
             f" {e['energy_eff_bits_per_j']['mean']:.3g} | {e['latency_mean_ms']['mean']:.1f} |"
             f" {e['latency_p99_ms']['mean']:.0f} | {e['latency_p99_ms_urllc']['mean']:.1f} |"
@@ -485,8 +487,10 @@ def page(r: dict[str, Any]) -> str:
     lines = [
         "# FERMI-6G (reference 001) redone on our edge-offload model", "",
         (f"Made by `{r['command']}` ({r['mode']} budget, {b['seeds']} training seed(s) per "
-         f"setting, master seed {r['seed']}); total wall time **{t['total']:.0f} s** (training "
-         f"{t['training']:.0f} s in 2 parallel processes, evaluation {t['main_eval']:.0f} +"
+         f"setting, master seed {r['seed']}); wall time of this invocation **{t['total']:.0f} s**"
+         f" (training {t['training']:.0f} s; the {len(r['runs'])} training runs: "
+         f"{t.get('training_runs_sum', math.nan):.0f} s summed over runs, trained 2 at a time when "
+         f"first made; evaluation {t['main_eval']:.0f} +"
          f" {t['scale_eval']:.0f} + {t['fair_eval']:.0f} s, ns-3 transfer "
          f"{t['transfer_eval']:.0f} s) on {machine()}. Twin backend unless said; the scenario's"
          f" defaults (`fedmarl params edge-offload`: U = 20 users, E = 2 servers, K = 4"
