@@ -100,3 +100,16 @@ def test_episode_success_of_recorded_episodes():
            {"done": np.zeros((2, 3)), "late": np.zeros((2, 3))}]
     got = eo._episode_success(eps)
     assert got[0] == pytest.approx(6 / 8) and math.isnan(got[1])
+
+
+def test_the_documented_config_file_is_the_studys_f_drqn_run():
+    from pathlib import Path
+
+    from fedmarl.io import read_config
+
+    doc = read_config(Path(__file__).parents[2] / "docs/scenarios/edge-offload-f-drqn.yaml")
+    spec = eo.run_specs(eo.BUDGETS["full"], seed=0)["f-drqn-u20-s0"]
+    cfg = TrainConfig.from_dict(doc)
+    assert cfg.agent == spec["agent"]
+    for key in ("scenario", "algo", "episodes", "n_envs", "aggregation"):
+        assert getattr(cfg, key) == spec[key], key
