@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +30,7 @@ from federation.errors import ConfigError, ThresholdError
 from federation.plain_round import plain_fedavg_round
 from federation.quantise import QuantConfig
 from federation.secure_round import run_secure_round
+from federation.wire import shared_verification
 
 Params = dict[str, np.ndarray]
 AGGREGATIONS = ("plain", "secure")
@@ -86,8 +88,10 @@ class SecureFedAvg(_Periodic):
 
     def __init__(self, period: int, n_agents: int, *, threshold: float = 0.67,
                  clip: float = 8.0, frac_bits: int = 16, curve: str = "x25519",
-                 dropouts: Callable[[int], Mapping[str, Sequence[int]]] | None = None) -> None:
+                 dropouts: Callable[[int], Mapping[str, Sequence[int]]] | None = None,
+                 share_verification: bool = True) -> None:
         super().__init__(period)
+        self.share_verification = share_verification
         if not 0.5 < threshold <= 1.0:
             raise ConfigError(f"secure threshold must be in (0.5, 1], got {threshold}")
         self.n_agents = n_agents
@@ -103,11 +107,15 @@ class SecureFedAvg(_Periodic):
                   ) -> tuple[Params | None, dict[str, Any]]:
         t0 = time.perf_counter()
         drops = self.dropouts(round_number) if self.dropouts else None
+        # Every party runs in this process: identical signature checks are computed once
+        # (federation/wire.py, shared_verification; the protocol and its messages unchanged).
+        sharing = shared_verification() if self.share_verification else nullcontext()
         try:
-            average, report = run_secure_round(updates, threshold=self.threshold,
-                                               curve=self.curve, quant=self.quant,
-                                               round_number=round_number + 1,
-                                               dropouts=drops)
+            with sharing:
+                average, report = run_secure_round(updates, threshold=self.threshold,
+                                                   curve=self.curve, quant=self.quant,
+                                                   round_number=round_number + 1,
+                                                   dropouts=drops)
         except ThresholdError as exc:
             return None, {"mode": self.mode, "failed": str(exc),
                           "seconds": time.perf_counter() - t0, "bytes_per_client_sent": 0}

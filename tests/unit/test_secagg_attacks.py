@@ -46,7 +46,18 @@ from federation.secagg_messages import (
 )
 from federation.shamir import PRIME, reconstruct, secret_bytes, x_of
 from federation.share_cipher import seal_shares
-from federation.wire import SIG_LEN, sign
+from federation.wire import SIG_LEN, shared_verification, sign
+
+
+@pytest.fixture(autouse=True, params=["own-checks", "shared-checks"])
+def verification_mode(request):
+    """Every attack also runs with signature checks shared between the parties of the process
+    (what the trainer's in-process rounds do): sharing must not let any attack through."""
+    if request.param == "shared-checks":
+        with shared_verification():
+            yield
+    else:
+        yield
 
 
 def _resign(msg: bytes, key) -> bytes:

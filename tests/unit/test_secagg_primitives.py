@@ -100,3 +100,39 @@ def test_fixed_point_rounds_to_nearest_within_half_an_lsb():
     err = np.abs(decoded - x)
     assert err.max() <= 0.5 * lsb
     assert decoded[-6] == lsb and decoded[-5] == -lsb  # 0.99 LSB rounds up, not down
+
+
+def test_shared_verification_remembers_successes_only_and_forgets_after_the_block():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from federation import wire
+    from federation.errors import ProtocolError
+
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key()
+    msg = wire.sign(key, wire.pack_header(wire.MsgType(1), 3, 7, bytes(16)) + b"body")
+    with wire.shared_verification():
+        assert bytes(wire.verify(pub, msg, "c7")) == msg[:-wire.SIG_LEN]
+        assert len(wire._VERIFIED) == 1
+        assert bytes(wire.verify(pub, msg, "c7")) == msg[:-wire.SIG_LEN]  # remembered
+        for i in (len(msg) - 1, wire.HEADER_LEN):  # a flipped bit in signature or body
+            bad = bytearray(msg)
+            bad[i] ^= 1
+            with pytest.raises(ProtocolError, match="bad signature"):
+                wire.verify(pub, bytes(bad), "c7")
+        other = Ed25519PrivateKey.generate().public_key()  # same bytes, another sender's key
+        with pytest.raises(ProtocolError, match="bad signature"):
+            wire.verify(other, msg, "c8")
+        assert len(wire._VERIFIED) == 1  # failures are never remembered
+    assert not wire._VERIFIED  # cleared with the outermost block
+
+
+def test_secure_round_with_shared_checks_equals_the_round_with_own_checks():
+    from federation.strategy import SecureFedAvg
+
+    rng = np.random.default_rng(4)
+    ups = [{"w": rng.normal(size=300).astype(np.float32)} for _ in range(6)]
+    own, _ = SecureFedAvg(1, 6, share_verification=False).aggregate(ups, 0)
+    shared, report = SecureFedAvg(1, 6).aggregate(ups, 0)
+    np.testing.assert_array_equal(own["w"], shared["w"])  # the exact quantised sum either way
+    assert "failed" not in report
