@@ -61,6 +61,21 @@ class Study(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ModuleStudy:
+    """A `Study` made of a study module's functions (what fedmarl/scenarios/*.py define)."""
+
+    name: str
+    scenario: str
+    budgets: dict[str, Any]
+    claims: tuple[Claim, ...]
+    out: str
+    run_specs: Callable[[Any, int], dict[str, dict[str, Any]]]
+    evaluate: Callable[..., tuple[dict[str, Any], dict[str, float]]]
+    figures: Callable[[dict[str, Any], dict[str, dict[str, Any]], Path], None]
+    page: Callable[[dict[str, Any]], str]
+
+
 # ------------------------------------------------------------------------------- training
 def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
     """Train (or reuse) one run; returns its per-episode metrics and wall time."""

@@ -28,7 +28,6 @@ same episode seeds, the per-episode success gap with its CI.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +37,11 @@ import numpy as np
 from scipy import stats
 
 from fedmarl import plots
-from fedmarl.evaluate import run_episodes
+from fedmarl.evaluate import default_batch
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim
+from fedmarl.study import Claim, ModuleStudy
+from fedmarl.validate import collect
 
 SCENARIO = "edge-offload"
 LEARNERS = ("f-drqn", "c-drqn", "d-drqn", "f-maddqn", "f-mappo")
@@ -139,21 +139,12 @@ def _episode_success(episodes: list[dict[str, np.ndarray]]) -> np.ndarray:
 
 def evaluate_one(policy, params: dict[str, Any], episodes: int, seed: int,
                  backend: str = "twin") -> dict[str, Any]:
-    """The scenario's summary of `episodes` episodes, the per-episode success, the latency
-    samples of the URLLC class (for the CDF) and the per-user success ratios."""
-    spec = scenario_spec(SCENARIO)
-    cfg = spec.make_config(**params)
-    recorder = spec.recorder(cfg)
-    batch = min(episodes, 16 if backend == "twin" else max(1, os.cpu_count() or 1))
-    run_episodes(SCENARIO, policy, episodes, seed, backend, batch, params, recorder)
-    summary = recorder.summary()
-    eps = recorder.episodes
-    users = np.concatenate([np.where(e["done"].sum(-1) + e["late"].sum(-1) > 0,
-                                     e["done"].sum(-1) / np.maximum(
-                                         e["done"].sum(-1) + e["late"].sum(-1), 1), 1.0)
-                            for e in eps])
-    return {"summary": {k: summary.get(k, math.nan) for k in METRICS},
-            "episode_success": _episode_success(eps), "user_success": users}
+    """The study's metrics of `episodes` episodes (`fedmarl.validate.collect`, batched as
+    `fedmarl eval` does) and the task success of each episode."""
+    res = collect(SCENARIO, policy, episodes, seed, backend, params,
+                  default_batch(episodes, backend))
+    return {"summary": {k: res["summary"].get(k, math.nan) for k in METRICS},
+            "episode_success": _episode_success(res["episodes"])}
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -624,25 +615,6 @@ def page(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class EdgeOffloadStudy:
-    name: str = SCENARIO
-    scenario: str = SCENARIO
-    budgets: Any = None
-    claims: tuple[Claim, ...] = CLAIMS
-    out: str = "docs/results/edge-offload"
-
-    def run_specs(self, budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
-        return run_specs(budget, seed)
-
-    def evaluate(self, runs, budget, seed, log):
-        return evaluate(runs, budget, seed, log)
-
-    def figures(self, data, runs, out: Path) -> None:
-        figures(data, runs, out)
-
-    def page(self, result: dict[str, Any]) -> str:
-        return page(result)
-
-
-STUDY = EdgeOffloadStudy(budgets=BUDGETS)
+STUDY = ModuleStudy(name=SCENARIO, scenario=SCENARIO, budgets=BUDGETS, claims=CLAIMS,
+                    out="docs/results/edge-offload",
+                    run_specs=run_specs, evaluate=evaluate, figures=figures, page=page)

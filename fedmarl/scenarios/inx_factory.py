@@ -27,7 +27,7 @@ import numpy as np
 from fedmarl import plots
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim, episodes_to, member_average_policy, tail_mean
+from fedmarl.study import Claim, ModuleStudy, episodes_to, member_average_policy, tail_mean
 from fedmarl.validate import collect, mean_ci
 
 SCENARIO = "inx-factory"
@@ -450,25 +450,6 @@ def page(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class InxFactoryStudy:
-    name: str = SCENARIO
-    scenario: str = SCENARIO
-    budgets: Any = None
-    claims: tuple[Claim, ...] = CLAIMS
-    out: str = "docs/results"  # the first study's page predates per-study folders
-
-    def run_specs(self, budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
-        return run_specs(budget, seed)
-
-    def evaluate(self, runs, budget, seed, log):
-        return evaluate(runs, budget, seed, log)
-
-    def figures(self, data, runs, out: Path) -> None:
-        figures(data, runs, out)
-
-    def page(self, result: dict[str, Any]) -> str:
-        return page(result)
-
-
-STUDY = InxFactoryStudy(budgets=BUDGETS)
+STUDY = ModuleStudy(name=SCENARIO, scenario=SCENARIO, budgets=BUDGETS, claims=CLAIMS,
+                    out="docs/results",  # the first study's page predates per-study folders
+                    run_specs=run_specs, evaluate=evaluate, figures=figures, page=page)
