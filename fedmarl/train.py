@@ -36,6 +36,7 @@ import torch
 
 from agents.registry import make_learner
 from federation.strategy import AGGREGATIONS, Strategy, make_strategy
+from federation.worker import PendingRound, RoundWorker
 from fedmarl.evaluate import episode_seed
 from fedmarl.io import RunDir, read_config, write_atomic, write_yaml
 from fedmarl.registries import DEFAULT_SCENARIO, learner_overrides
@@ -63,6 +64,9 @@ class TrainConfig:
     secagg_clip: float = 8.0  # parameters clipped to [-clip, clip] before fixed-point coding
     secagg_frac_bits: int = 16  # fixed-point fractional bits
     secagg_curve: str = "x25519"
+    # F- modes: run each round in a worker process while training goes on; its average lands at
+    # the next round or the episode end, each member keeping its progress since (Federation).
+    fed_overlap: bool = False
     checkpoint_every: int = 1  # episodes (batches) between checkpoints
     keep_checkpoints: int = 2
     params: dict[str, Any] = field(default_factory=dict)  # scenario parameters
@@ -113,6 +117,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.fed_overlap, bool):
+            raise ConfigError(f"fed_overlap must be true or false, got {self.fed_overlap!r}")
         if self.aggregation not in AGGREGATIONS:
             raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got"
                               f" {self.aggregation!r}")
@@ -145,19 +151,69 @@ def strategy_for(cfg: TrainConfig, n_agents: int) -> Strategy:
 class Federation:
     """The trainer's side of a round: the members' online weights go to the strategy, the
     average (if the round succeeded) comes back into every member, whose target network is
-    rebuilt from it; optimiser state and replay buffers stay local."""
+    rebuilt from it; optimiser state and replay buffers stay local.
 
-    def __init__(self, strategy: Strategy, n_agents: int) -> None:
+    Overlapped (`fed_overlap`): the round runs in a worker process (federation/worker.py) on
+    snapshots of the members while training goes on, and its average is applied when the next
+    round starts or the episode ends, whichever comes first, each member keeping what it learnt
+    since its snapshot: theta_i <- avg + (theta_i - snapshot_i) (delayed averaging with local
+    correction, as in Wang et al. 2020, "Overlap Local-SGD"). With no training in between this
+    is the synchronous update exactly. The points where averages land are fixed by the step
+    count, never by timing, so a seed gives the same run either way it is timed.
+    """
+
+    def __init__(self, strategy: Strategy, n_agents: int, overlap: bool = False) -> None:
         self.strategy = strategy
         self.n = n_agents
+        self.worker = RoundWorker() if overlap else None
+        self._pending: tuple[PendingRound, list[dict[str, np.ndarray]], dict[str, Any]] | None \
+            = None
 
-    def round(self, learner, round_no: int) -> dict[str, Any]:
+    def round(self, learner, round_no: int, meta: dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+        """Run (synchronous) or start (overlapped) round `round_no`; returns the reports of the
+        rounds that finished now, each with `meta` (what its federation.jsonl row says about
+        when): this one when synchronous, the previous one (if in flight) when overlapped."""
+        meta = meta or {}
+        rows = self._apply_pending(learner)
         updates = [learner.member_params(i) for i in range(self.n)]
-        average, report = self.strategy.aggregate(updates, round_no)
-        if average is not None:  # a failed round leaves every model unchanged
+        if self.worker is None:
+            average, report = self.strategy.aggregate(updates, round_no)
+            if average is not None:  # a failed round leaves every model unchanged
+                for i in range(self.n):
+                    learner.load_member_params(i, average)
+            return [*rows, {**meta, **report}]
+        self._pending = (self.worker.submit(self.strategy, updates, round_no), updates, meta)
+        return rows
+
+    def flush(self, learner) -> list[dict[str, Any]]:
+        """Apply the overlapped round in flight, if any (waits for it); its row, or []."""
+        return self._apply_pending(learner)
+
+    def _apply_pending(self, learner) -> list[dict[str, Any]]:
+        if self._pending is None:
+            return []
+        pending, snapshots, meta = self._pending
+        self._pending = None
+        average, report = pending.result()
+        if average is not None:
             for i in range(self.n):
-                learner.load_member_params(i, average)
-        return report
+                now = learner.member_params(i)
+                learner.load_member_params(i, {
+                    k: average[k] + (v - snapshots[i][k]) if np.issubdtype(v.dtype, np.floating)
+                    else v for k, v in now.items()})
+        return [{**meta, **report, "overlapped": True}]
+
+    def discard(self) -> None:
+        """Forget the round in flight (an abandoned episode: its average is never applied)."""
+        if self._pending is not None:
+            self._pending[0].cancel()
+            self._pending = None
+
+    def close(self) -> None:
+        self.discard()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def save_checkpoint(run: RunDir, episode: int, payload: dict[str, Any], keep: int) -> Path:
@@ -198,8 +254,13 @@ class Trainer:
         self.learner = make_learner(cfg.algo, env.single_observation_space,
                                     env.single_action_space, env.n_agents, seed=cfg.seed,
                                     **learner_overrides(self.spec, self.scenario_cfg, cfg.agent))
-        self.federation = (Federation(strategy_for(cfg, env.n_agents), env.n_agents)
+        self.federation = (Federation(strategy_for(cfg, env.n_agents), env.n_agents,
+                                      overlap=cfg.fed_overlap)
                            if cfg.mode == "f" else None)
+        if self.federation is not None and cfg.fed_overlap and torch.get_num_threads() > 1:
+            # The round worker keeps one core busy; torch's threads competing for it would
+            # slow both (measured on 2 cores: fedmarl bench train).
+            torch.set_num_threads(torch.get_num_threads() - 1)
         # What one raw transition costs a C- agent to ship (numbers): observation and action
         # sizes from the spaces (a composite action is one number per component).
         self.obs_size = int(np.prod(env.single_observation_space.shape))
@@ -276,6 +337,8 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.federation is not None:
+                self.federation.close()
             self.env.close()
         if self._stop and self.console:
             self.console.print(f"[train] interrupted after episode {self.episode}; continue with"
@@ -302,8 +365,19 @@ class Trainer:
         fed_bytes, fed_secs = 0, 0.0
         done = False
         steps = 0
+        fed = self.federation
+
+        def log_rounds(rows: list[dict[str, Any]]) -> None:
+            nonlocal fed_bytes, fed_secs
+            for row in rows:
+                fed_bytes += row["bytes_per_client_sent"]
+                fed_secs += row["seconds"]
+                self.run.append_jsonl("federation.jsonl", row)
+
         while not done:
             if self._stop:
+                if fed is not None:
+                    fed.discard()
                 return None
             actions = learner.act(obs, explore=True)
             next_obs, reward, _, truncated, info = env.step(actions)
@@ -314,18 +388,16 @@ class Trainer:
                 losses.append(stats)
             self.global_step += 1
             steps += 1
-            fed = self.federation
             if fed is not None and fed.strategy.should_aggregate(self.global_step):
-                report = fed.round(learner, self.fed_rounds)
+                log_rounds(fed.round(learner, self.fed_rounds,
+                                     {"episode": self.episode, "round": self.fed_rounds + 1,
+                                      "global_step": self.global_step}))
                 self.fed_rounds += 1
-                fed_bytes += report["bytes_per_client_sent"]
-                fed_secs += report["seconds"]
-                self.run.append_jsonl("federation.jsonl",
-                                      {"episode": self.episode, "round": self.fed_rounds,
-                                       "global_step": self.global_step, **report})
             for key, value in self.spec.step_scalars(info, reward).items():
                 scalars[key].append(value)
             obs = next_obs
+        if fed is not None:  # an overlapped round lands before the checkpoint
+            log_rounds(fed.flush(learner))
         from federation import centralised_bytes
 
         row = {"episode": self.episode, "global_step": self.global_step,

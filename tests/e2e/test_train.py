@@ -36,6 +36,7 @@ def tiny_cfg(**kw) -> TrainConfig:
     ({"aggregation": "magic"}, "aggregation"),
     ({"secagg_clip": 0}, "secagg_clip"),
     ({"secagg_threshold": 0.5}, "secagg_threshold"),
+    ({"fed_overlap": "yes"}, "fed_overlap"),
     ({"params": {"n_channels": 0}}, "n_channels"),
     ({"agent": {"no_such_knob": 1}}, "no_such_knob"),
 ])
@@ -123,8 +124,8 @@ def test_secure_round_equals_plain_fedavg_up_to_quantisation():
     other = copy.deepcopy(learner)
     cfg_plain = tiny_cfg(aggregation="plain", params={**TINY, "n_subnetworks": 5})
     cfg_secure = tiny_cfg(aggregation="secure", params={**TINY, "n_subnetworks": 5})
-    rep_p = Federation(strategy_for(cfg_plain, 5), 5).round(learner, 0)
-    rep_s = Federation(strategy_for(cfg_secure, 5), 5).round(other, 0)
+    (rep_p,) = Federation(strategy_for(cfg_plain, 5), 5).round(learner, 0)
+    (rep_s,) = Federation(strategy_for(cfg_secure, 5), 5).round(other, 0)
     assert rep_p["mode"] == "plain" and rep_s["mode"] == "secure"
     step = 2.0 ** -cfg_secure.secagg_frac_bits
     for i in range(5):
@@ -189,11 +190,69 @@ def test_failed_round_leaves_every_member_unchanged():
             p.add_(0.1 * torch.randn_like(p))
     before = [learner.member_params(i) for i in range(5)]
     failing = SecureFedAvg(1, 5, threshold=0.8, dropouts=lambda r: {"share_keys": [0, 1, 2]})
-    report = Federation(failing, 5).round(learner, 0)
+    (report,) = Federation(failing, 5).round(learner, 0)
     assert "failed" in report and report["bytes_per_client_sent"] == 0
     for i, b in enumerate(before):
         for k, v in learner.member_params(i).items():
             np.testing.assert_array_equal(v, b[k])
+
+
+def test_overlapped_round_lands_as_average_plus_each_members_progress_since_its_snapshot():
+    from agents.registry import make_learner
+    from federation.strategy import PlainFedAvg
+
+    obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
+    with torch.no_grad():
+        for p in learner.q.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    snaps = [learner.member_params(i) for i in range(5)]
+    fed = Federation(PlainFedAvg(1), 5, overlap=True)
+    try:
+        assert fed.round(learner, 0, {"round": 1}) == []  # started, not landed
+        with torch.no_grad():  # training goes on meanwhile
+            for p in learner.q.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        moved = [learner.member_params(i) for i in range(5)]
+        (row,) = fed.flush(learner)
+        assert row["overlapped"] and row["round"] == 1 and row["mode"] == "plain"
+        for i in range(5):
+            for k, v in learner.member_params(i).items():
+                avg = np.mean([s[k] for s in snaps], axis=0)
+                np.testing.assert_allclose(v, avg + moved[i][k] - snaps[i][k], atol=1e-6)
+            # The target network is rebuilt from the new online network, as synchronously.
+            for t, o in zip(learner.q_target.parameters(), learner.q.parameters()):
+                np.testing.assert_array_equal(t[i].detach().numpy(), o[i].detach().numpy())
+        assert fed.flush(learner) == []  # nothing in flight any more
+    finally:
+        fed.close()
+
+
+def test_overlapped_training_is_reproducible_resumes_exactly_and_leaves_no_worker(tmp_path):
+    cfg = tiny_cfg(episodes=4, aggregation="secure", fed_overlap=True)
+    whole = Trainer(cfg, tmp_path / "whole")
+    whole.start()
+    assert whole.federation.worker._proc is None  # closed at the end
+    fed = RunDir(tmp_path / "whole").read_jsonl("federation.jsonl")
+    # Every round landed (the last of each episode at its end), in order, and was secure.
+    assert [r["round"] for r in fed] == list(range(1, 4 * 40 // 16 + 1))
+    assert all(r["overlapped"] and r["mode"] == "secure" for r in fed)
+
+    broken = StopsMidEpisode(cfg, tmp_path / "broken", at=2)
+    broken.start()
+    assert broken.interrupted and broken.federation.worker._proc is None
+    resumed = Trainer(TrainConfig.load_run(tmp_path / "broken"), tmp_path / "broken")
+    resumed.resume()
+    rows = RunDir(tmp_path / "broken").read_jsonl("metrics.jsonl")
+    ref = RunDir(tmp_path / "whole").read_jsonl("metrics.jsonl")
+    assert [r["mean_reward"] for r in rows] == [r["mean_reward"] for r in ref]
+    for a, b in zip(_member_params(resumed), _member_params(whole)):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    # Overlapped and synchronous runs differ only by when averages land: the same rounds.
+    sync = Trainer(tiny_cfg(episodes=4, aggregation="secure"), tmp_path / "sync")
+    sync.start()
+    assert len(RunDir(tmp_path / "sync").read_jsonl("federation.jsonl")) == len(fed)
 
 
 def test_toml_config_file(tmp_path):

@@ -97,8 +97,8 @@ def test_f_drqn_secure_round_equals_plain_fedavg_up_to_quantisation():
     before = [learners[0].member_params(i) for i in range(n)]
     assert any(not np.array_equal(before[0][k], before[1][k]) for k in before[0])
     Federation(PlainFedAvg(1), n).round(learners[0], 1)
-    report = Federation(SecureFedAvg(1, n, threshold=0.67, clip=8.0, frac_bits=16), n).round(
-        learners[1], 1)
+    (report,) = Federation(SecureFedAvg(1, n, threshold=0.67, clip=8.0, frac_bits=16),
+                           n).round(learners[1], 1)
     assert "failed" not in report and report["n_survivors"] == n
     for i in range(n):
         plain, secure = learners[0].member_params(i), learners[1].member_params(i)
