@@ -3,7 +3,9 @@
 A run is the real training path (`fedmarl.train.Trainer`: the same env, learner, federation
 strategy, metrics and checkpoints as `fedmarl train`) with a clock around each stage: the env
 (`reset` + `step`), acting (`learner.act`), storing transitions (`observe`), learner updates
-(`update`), federation rounds (`Federation.round`: secure aggregation included) and the rest
+(`update`), federation (`Federation.round` and `flush`: secure aggregation included when
+synchronous; starting a round, waiting for it and applying it when overlapped, the round itself
+then running in the worker process, whose seconds per round are shown beside) and the rest
 (bookkeeping: metrics rows, progress, checkpoints, policy export). Next to it, in the same
 process and on the same batch shape, the env alone with random actions: the ceiling training
 could reach if learning were free.
@@ -20,6 +22,7 @@ import multiprocessing as mp
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -67,7 +70,8 @@ def _timed_trainer(cfg: Any, run_dir: Path):
             for attr in ("act", "observe", "update"):
                 clock.wrap(self.learner, attr, attr)
             if self.federation is not None:
-                clock.wrap(self.federation, "round", "federation")
+                for attr in ("round", "flush"):
+                    clock.wrap(self.federation, attr, "federation")
 
     return TimedTrainer(cfg, run_dir)
 
@@ -85,14 +89,16 @@ def _env_alone(scenario: str, n_envs: int, params: dict[str, Any], seconds: floa
 
 
 def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
-         aggregation: str, env_seconds: float, threads: int) -> dict[str, Any]:
+         aggregation: str, env_seconds: float, threads: int | None,
+         overlap: bool, tau_agg: int) -> dict[str, Any]:
     """One learner's measurement (runs in its own process)."""
     import torch
 
     from agents.registry import learner_spec
     from fedmarl.train import TrainConfig
 
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     spec = scenario_spec(scenario)
     params = {spec.agents_param: n} if n is not None and spec.agents_param else {}
     _, cfg_cls, _ = learner_spec(algo)
@@ -101,7 +107,8 @@ def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
     cfg = TrainConfig.from_dict({"scenario": scenario, "algo": algo, "episodes": episodes,
                                  "n_envs": n_envs, "aggregation": aggregation,
                                  "checkpoint_every": episodes, "keep_checkpoints": 1,
-                                 "params": params, "agent": agent})
+                                 "params": params, "agent": agent, "fed_overlap": overlap,
+                                 "tau_agg": tau_agg})
     with tempfile.TemporaryDirectory(prefix="fedmarl-bench-train-") as tmp:
         trainer = _timed_trainer(cfg, Path(tmp) / "run")
         t0 = time.perf_counter()
@@ -110,55 +117,69 @@ def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
         n_agents = trainer.env.n_agents
         steps = trainer.global_step * n_envs  # env steps: copies x batched steps
         rounds = trainer.fed_rounds
+        round_seconds = sum(r["seconds"] for r in trainer.run.read_jsonl("federation.jsonl"))
     stages = dict(trainer.clock.seconds)
     stages["bookkeeping"] = max(0.0, wall - sum(stages.values()))
     env_alone = _env_alone(scenario, n_envs, params, env_seconds)
     rate = steps / wall
     return {"algo": algo, "scenario": scenario, "n_agents": n_agents, "n_envs": n_envs,
-            "aggregation": aggregation if algo.startswith("f-") else "none",
+            "aggregation": aggregation if algo.startswith("f-") else "none", "tau_agg": tau_agg,
             "env_steps": steps, "wall_seconds": wall, "setup_seconds": trainer.setup_seconds,
             "env_steps_per_s": rate, "agent_steps_per_s": rate * n_agents,
             "env_alone_env_steps_per_s": env_alone, "training_over_env_alone": rate / env_alone,
             "stage_seconds": stages,
             "stage_fraction": {k: v / wall for k, v in stages.items()},
             "federation_rounds": rounds,
+            # The rounds' own seconds: in the loop when synchronous, in the worker if overlapped.
+            "round_seconds": round_seconds,
+            "fed_overlap": bool(overlap and algo.startswith("f-")),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "torch_threads": threads}
+            "torch_threads": torch.get_num_threads()}
 
 
 def bench_train(algos: tuple[str, ...] = DEFAULT_ALGOS, scenario: str = DEFAULT_SCENARIO,
                 n: int | None = None, episodes: int = 2, n_envs: int = 16,
-                aggregation: str = "secure", env_seconds: float = 2.0, threads: int = 1,
+                aggregation: str = "secure", env_seconds: float = 2.0, threads: int | None = None,
+                overlap: tuple[bool, ...] = (False, True), tau_agg: int = 512,
                 log=None) -> list[dict[str, Any]]:
-    """One row per learner (see the module docstring), each measured in a fresh process."""
+    """One row per learner and overlap setting (see the module docstring), each measured in a
+    fresh process. `threads` None: torch's own default, as `fedmarl train` runs."""
     from fedmarl.bench import machine
 
     rows = []
     ctx = mp.get_context("spawn")  # a fresh interpreter: its own peak memory and torch state
     for algo in algos:
-        if log:
-            log(f"[bench] train {algo} on {scenario}: {episodes} episodes x {n_envs} copies")
-        with ctx.Pool(1) as pool:
-            row = pool.apply(_one, (algo, scenario, n, episodes, n_envs, aggregation,
-                                    env_seconds, threads))
-        row["machine"] = machine()
-        rows.append(row)
+        for ov in (overlap if algo.startswith("f-") else (False,)):
+            if log:
+                log(f"[bench] train {algo} on {scenario}: {episodes} episodes x {n_envs} copies"
+                    + (", rounds overlapped" if ov else ""))
+            # Not a multiprocessing.Pool: its daemonic workers could not start the trainer's
+            # own federation worker.
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                row = pool.submit(_one, algo, scenario, n, episodes, n_envs, aggregation,
+                                  env_seconds, threads, ov, tau_agg).result()
+            row["machine"] = machine()
+            rows.append(row)
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = ["algo", "N", "env-steps/s", "agent-steps/s", "env alone", "train/env", "env %",
-            "act %", "observe %", "update %", "federation %", "bookkeeping %", "peak MiB"]
+    head = ["algo", "overlap", "N", "env-steps/s", "agent-steps/s", "env alone", "train/env",
+            "env %", "act %", "observe %", "update %", "federation %", "bookkeeping %",
+            "s/round", "peak MiB"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
         f = r["stage_fraction"]
         lines.append(" | ".join([
-            r["algo"], str(r["n_agents"]), f"{r['env_steps_per_s']:,.0f}",
+            r["algo"], "yes" if r["fed_overlap"] else "no", str(r["n_agents"]),
+            f"{r['env_steps_per_s']:,.0f}",
             f"{r['agent_steps_per_s']:,.0f}", f"{r['env_alone_env_steps_per_s']:,.0f}",
             f"{r['training_over_env_alone']:.3f}",
             *(f"{100 * f[k]:.1f}" for k in (*STAGES, "bookkeeping")),
+            f"{r['round_seconds'] / max(r['federation_rounds'], 1):.3f}",
             f"{r['peak_rss_mib']:,.0f}"]))
     if rows:
         lines.append(f"machine: {rows[0]['machine']}; {rows[0]['n_envs']} copies, torch threads"
-                     f" {rows[0]['torch_threads']}, F- aggregation {rows[0]['aggregation']}")
+                     f" {rows[0]['torch_threads']}, F- aggregation {rows[0]['aggregation']} every"
+                     f" {rows[0]['tau_agg']} transitions per agent")
     return "\n".join(lines)

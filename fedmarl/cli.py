@@ -30,7 +30,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fedmarl.registries import DEFAULT_SCENARIO, baseline_names, learner_names, scenario_names
+from fedmarl.registries import (
+    DEFAULT_SCENARIO,
+    MAIN_TRAIN,
+    baseline_names,
+    learner_names,
+    scenario_names,
+)
 from fedmarl.registries import spec as scenario_spec
 from pybridge.api import BACKENDS
 from pybridge.bridge import BridgeError
@@ -242,6 +248,8 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     rows = bench_train(tuple(args.algo), scenario=args.scenario, n=args.n,
                        episodes=args.episodes, n_envs=args.n_envs, aggregation=args.aggregation,
                        threads=args.threads,
+                       overlap={"both": (False, True), "on": (True,), "off": (False,)}[
+                           args.overlap], tau_agg=args.tau_agg,
                        log=lambda m: console.print(m, markup=False, highlight=False))
     if args.json:
         _print_json(rows)
@@ -430,9 +438,16 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=learner_names())
     btr.add_argument("--n", type=int, default=None, help="agents N (default: the scenario's)")
     btr.add_argument("--episodes", type=int, default=2, help="episode batches per learner")
-    btr.add_argument("--n-envs", type=int, default=16, help="copies stepped together")
+    btr.add_argument("--n-envs", type=int, default=MAIN_TRAIN["n_envs"],
+                     help="copies stepped together (default: the main job's)")
     btr.add_argument("--aggregation", default="secure", choices=("secure", "plain"))
-    btr.add_argument("--threads", type=int, default=1, help="torch threads")
+    btr.add_argument("--threads", type=int, default=None,
+                     help="torch threads (default: torch's own, as `fedmarl train`)")
+    btr.add_argument("--overlap", default="both", choices=("both", "on", "off"),
+                     help="F- learners: rounds synchronous, overlapped with training, or both")
+    btr.add_argument("--tau-agg", type=int, default=MAIN_TRAIN["tau_agg"],
+                     help="F- learners: transitions per agent between rounds (default: the main"
+                          " job's)")
     btr.add_argument("--json", action="store_true")
     btr.set_defaults(fn=cmd_bench_train)
 

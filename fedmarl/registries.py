@@ -15,6 +15,11 @@ from pybridge.api import ScenarioSpec
 from pybridge.config import ConfigError
 
 DEFAULT_SCENARIO = scenarios.DEFAULT  # the default of `--scenario` and of a training config
+# What the main job (`fedmarl run`, fedmarl/mainjob.py says why this budget) trains; `fedmarl
+# bench train` measures the same configuration by default.
+MAIN_TRAIN: dict[str, Any] = {"algo": "f-maddqn", "episodes": 70, "n_envs": 32, "tau_agg": 1024,
+                              "aggregation": "secure", "fed_overlap": True,
+                              "agent": {"eps_decay_steps": 150_000}}
 
 
 def spec(name: str) -> ScenarioSpec:

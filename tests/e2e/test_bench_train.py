@@ -8,8 +8,13 @@ from fedmarl.bench_train import STAGES, bench_train, format_table
 
 
 def test_bench_train_splits_the_wall_time_and_measures_the_env_alone():
-    rows = bench_train(("f-maddqn",), n=4, episodes=1, n_envs=2, env_seconds=0.2)
-    (r,) = rows
+    rows = bench_train(("f-maddqn",), n=4, episodes=1, n_envs=2, env_seconds=0.2, tau_agg=32)
+    r, over = rows  # synchronous rounds, then overlapped ones
+    assert not r["fed_overlap"] and over["fed_overlap"]
+    assert r["federation_rounds"] == over["federation_rounds"] == 200 // 16
+    # Overlapped, the round's own seconds are the worker's; the loop's are waiting and applying.
+    assert over["round_seconds"] > 0 and r["round_seconds"] > 0
+    assert sum(over["stage_fraction"].values()) == pytest.approx(1.0, abs=1e-6)
     assert r["algo"] == "f-maddqn" and r["n_agents"] == 4
     assert r["env_steps"] == 1 * 2 * 200  # one episode of 200 steps on each of 2 copies
     assert r["env_steps_per_s"] == pytest.approx(r["env_steps"] / r["wall_seconds"])
@@ -23,4 +28,4 @@ def test_bench_train_splits_the_wall_time_and_measures_the_env_alone():
     assert 0 < r["training_over_env_alone"] < 1
     assert r["peak_rss_mib"] > 50
     text = format_table(rows)
-    assert "f-maddqn" in text and "machine:" in text
+    assert "f-maddqn | no" in text and "f-maddqn | yes" in text and "machine:" in text

@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from fedmarl.cli import main
 
 
@@ -76,6 +79,29 @@ def test_run_writes_report(tmp_path):
                                                       "greedy-filtered", "cgc"]
     assert (out / "training" / "report.md").exists()
     assert (out / "run-f-maddqn" / "policy.pt").exists()
+    text = (out / "report.md").read_text()
+    for part in ("- mean FBL: f-maddqn", "- p5 FBL: f-maddqn", "too few to judge",
+                 "Secure aggregation: 6 rounds of 20 agents (0 failed)", "overlapped",
+                 "fedmarl validate --scenario inx-factory --policy"):
+        assert part in text, part
+    assert (out / "training_curve.png").stat().st_size > 1000
+    # One checkpoint, at the end: the main job always starts afresh.
+    assert [p.name for p in (out / "run-f-maddqn" / "checkpoints").iterdir()] == [
+        "ckpt-000001.pt"]
+
+
+@pytest.mark.parametrize("curve, flat", [
+    (np.r_[np.linspace(4, 6, 50), np.full(50, 6.0)], True),          # rose, then a plateau
+    (np.linspace(4, 6, 100), False),                                  # still rising at the end
+    (np.r_[np.linspace(4, 6, 80), np.linspace(6, 6.6, 20)], False),   # a late rise
+])
+def test_tail_trend_tells_a_plateau_from_a_rise(curve, flat):
+    from fedmarl.mainjob import tail_trend
+
+    noisy = curve + np.random.default_rng(0).normal(0, 0.1, curve.size)
+    t = tail_trend(list(noisy))
+    assert t["flat"] is flat, t
+    assert t["rise"] > 1.5
 
 
 def test_bench_secagg_json_reports_secure_beside_plain():
@@ -115,8 +141,6 @@ def test_bench_bridge_json_names_both_paths():
 
 
 def test_choices_come_from_the_registries(capsys):
-    import pytest
-
     from agents.registry import LEARNERS
     from fedmarl.cli import build_parser
     from fedmarl.registries import baseline_names
