@@ -149,6 +149,64 @@ def check_claims(claims: tuple[Claim, ...], data: dict[str, Any]) -> dict[str, A
     return out
 
 
+# ------------------------------------------------------------------------ across seeds
+def spread(values: list[float]) -> dict[str, Any]:
+    """Mean over seeds, standard deviation and 95 % Student-t interval (n >= 2)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": math.nan, "std": math.nan, "ci": (math.nan, math.nan), "n": 0}
+    m = float(x.mean())
+    if x.size < 2:
+        return {"mean": m, "std": math.nan, "ci": (math.nan, math.nan), "n": 1}
+    s = float(x.std(ddof=1))
+    h = float(stats.t.ppf(0.975, x.size - 1) * s / math.sqrt(x.size))
+    return {"mean": m, "std": s, "ci": (m - h, m + h), "n": int(x.size)}
+
+
+def paired(a: list[float], b: list[float]) -> dict[str, Any]:
+    """a - b over paired seeds (same training seed and evaluation episodes): mean and CI."""
+    d = spread([x - y for x, y in zip(a, b, strict=True)])
+    return {"diff": d["mean"], "ci": d["ci"], "n": d["n"]}
+
+
+def mean_tree(items: list[Any]) -> Any:
+    """The element-wise mean of equally shaped nested dicts / lists of numbers (one per seed);
+    a leaf that is not a number (or None in any item) is taken from the first item."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: mean_tree([it[k] for it in items]) for k in first}
+    if isinstance(first, list | tuple) and all(len(it) == len(first) for it in items):
+        return type(first)(mean_tree(list(col)) for col in zip(*items, strict=True))
+    if isinstance(first, np.ndarray):
+        return np.mean(np.stack(items), axis=0)
+    if all(isinstance(it, int | float | np.number) and not isinstance(it, bool) for it in items):
+        return float(np.mean(items))
+    return first
+
+
+def seed_verdict(margins: list[dict[str, float]]) -> dict[str, Any]:
+    """A claim's verdict over seeds from its margins (each >= 0 when the claim holds for that
+    seed): "holds" when every margin's 95 % interval over seeds lies above 0, "does not hold"
+    when some margin's lies below 0, else "inconclusive"; with one seed, the signs decide."""
+    names = list(margins[0])
+    per = {k: spread([m[k] for m in margins]) for k in names}
+    if len(margins) < 2:
+        ok = all(margins[0][k] >= 0 for k in names)
+        verdict = "holds" if ok else "does not hold"
+    elif all(per[k]["ci"][0] > 0 for k in names):
+        verdict = "holds"
+    elif any(per[k]["ci"][1] < 0 for k in names):
+        verdict = "does not hold"
+    else:
+        verdict = "inconclusive"
+    return {"margins": per, "verdict": verdict, "holds": verdict == "holds",
+            "seeds_holding": sum(all(m[k] >= 0 for k in names) for m in margins),
+            "n_seeds": len(margins)}
+
+
 def tail_mean(y: list[float], frac: float = 0.2) -> float:
     y = np.asarray(y)
     return float(y[-max(1, int(frac * y.size)):].mean())

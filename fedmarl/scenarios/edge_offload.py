@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from fedmarl import plots
 from fedmarl.evaluate import default_batch
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim, ModuleStudy
+from fedmarl.study import Claim, ModuleStudy, paired, spread
 from fedmarl.validate import collect
 
 SCENARIO = "edge-offload"
@@ -145,26 +144,6 @@ def evaluate_one(policy, params: dict[str, Any], episodes: int, seed: int,
                   default_batch(episodes, backend))
     return {"summary": {k: res["summary"].get(k, math.nan) for k in METRICS},
             "episode_success": _episode_success(res["episodes"])}
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    """Mean over seeds, standard deviation and 95 % Student-t interval (n >= 2)."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return {"mean": math.nan, "std": math.nan, "ci": (math.nan, math.nan), "n": 0}
-    m = float(x.mean())
-    if x.size < 2:
-        return {"mean": m, "std": math.nan, "ci": (math.nan, math.nan), "n": 1}
-    s = float(x.std(ddof=1))
-    h = float(stats.t.ppf(0.975, x.size - 1) * s / math.sqrt(x.size))
-    return {"mean": m, "std": s, "ci": (m - h, m + h), "n": int(x.size)}
-
-
-def paired(a: list[float], b: list[float]) -> dict[str, Any]:
-    """a - b over paired seeds (same training seed and evaluation episodes): mean and CI."""
-    d = spread([x - y for x, y in zip(a, b, strict=True)])
-    return {"diff": d["mean"], "ci": d["ci"], "n": d["n"]}
 
 
 def _policies(runs: dict[str, dict[str, Any]], setting: str, k: int, learners: tuple[str, ...]

@@ -27,7 +27,16 @@ import numpy as np
 from fedmarl import plots
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim, ModuleStudy, episodes_to, member_average_policy, tail_mean
+from fedmarl.study import (
+    Claim,
+    ModuleStudy,
+    episodes_to,
+    mean_tree,
+    member_average_policy,
+    seed_verdict,
+    spread,
+    tail_mean,
+)
 from fedmarl.validate import collect, mean_ci
 
 SCENARIO = "inx-factory"
@@ -53,6 +62,7 @@ class Budget:
     eval_episodes: int  # Fig. 4
     sens_episodes: int  # each Fig. 5 setting and Fig. 6 N
     eps_decay_fraction: float | None  # DDQN's epsilon schedule scaled to the budget (quick)
+    seeds: int = 1  # training seeds per setting (seed, seed + 1, ...)
 
 
 BUDGETS = {
@@ -60,35 +70,44 @@ BUDGETS = {
     # default epsilon decays over 300k steps, so it is squeezed into 60 % of the budget:
     # otherwise the learners would mostly explore until the end.
     "quick": Budget(train_episodes=60, n_envs=16, eval_episodes=8, sens_episodes=4,
-                    eps_decay_fraction=0.6),
-    # Full: 125 x 16 = 2000 episodes per run, the reference's horizon.
+                    eps_decay_fraction=0.6, seeds=1),
+    # Full: 125 x 16 = 2000 episodes per run, the reference's horizon, 3 seeds per setting so
+    # that every claim rests on the spread across seeds (the reference reports one run each).
     "full": Budget(train_episodes=125, n_envs=16, eval_episodes=20, sens_episodes=10,
-                   eps_decay_fraction=None),
+                   eps_decay_fraction=None, seeds=3),
 }
 
 
 
 def run_specs(budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
-    """name -> `fedmarl train` config of every training run the figures need."""
+    """name-sK -> `fedmarl train` config of every training run the figures need, for each
+    training seed seed + K, K < budget.seeds."""
     steps = budget.train_episodes * budget.n_envs * 200
     specs: dict[str, dict[str, Any]] = {}
-    for algo, tau in [*(("f-maddqn", t) for t in TAU_AGGS), ("d-maddqn", None),
-                      ("c-maddqn", None), ("f-mappo", EVAL_TAU)]:
-        name = algo if tau is None else f"{algo}-tau{tau}"
-        spec: dict[str, Any] = {"algo": algo, "seed": seed, "episodes": budget.train_episodes,
-                                "n_envs": budget.n_envs, "checkpoint_every": budget.train_episodes,
-                                "keep_checkpoints": 1,
-                                # FedAvg in the clear, as the reference; secure aggregation
-                                # gives the same mean up to 2^-16 quantisation, ~0.1 s a round.
-                                "aggregation": "plain"}
-        if tau is not None:
-            spec["tau_agg"] = tau
-        if budget.eps_decay_fraction and "maddqn" in algo:
-            spec["agent"] = {"eps_decay_steps": int(budget.eps_decay_fraction * steps),
-                             "learning_starts": min(1000, steps // 20)}
-        specs[name] = spec
+    for k in range(budget.seeds):
+        for algo, tau in [*(("f-maddqn", t) for t in TAU_AGGS), ("d-maddqn", None),
+                          ("c-maddqn", None), ("f-mappo", EVAL_TAU)]:
+            name = algo if tau is None else f"{algo}-tau{tau}"
+            spec: dict[str, Any] = {"algo": algo, "seed": seed + k,
+                                    "episodes": budget.train_episodes, "n_envs": budget.n_envs,
+                                    "checkpoint_every": budget.train_episodes,
+                                    "keep_checkpoints": 1,
+                                    # FedAvg in the clear, as the reference; secure aggregation
+                                    # gives the same mean up to 2^-16 quantisation.
+                                    "aggregation": "plain"}
+            if tau is not None:
+                spec["tau_agg"] = tau
+            if budget.eps_decay_fraction and "maddqn" in algo:
+                spec["agent"] = {"eps_decay_steps": int(budget.eps_decay_fraction * steps),
+                                 "learning_starts": min(1000, steps // 20)}
+            specs[f"{name}-s{k}"] = spec
     return specs
 
+
+def seed_runs(runs: dict[str, dict[str, Any]], k: int) -> dict[str, dict[str, Any]]:
+    """Training seed k's runs under their setting names (f-maddqn-tau512, d-maddqn, ...)."""
+    tail = f"-s{k}"
+    return {n.removesuffix(tail): r for n, r in runs.items() if n.endswith(tail)}
 
 
 def n_policy(run: str | Path, n: int, average: bool = False):
@@ -125,6 +144,37 @@ MODELS = {"f-maddqn": f"f-maddqn-tau{EVAL_TAU}", "d-maddqn": "d-maddqn", "c-madd
 
 def evaluate(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, log
              ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every figure's evaluation per training seed K (evaluation seeds offset by 100 K, the same
+    for every policy), then the means over seeds; claims are checked per seed and over seeds."""
+    per_seed, timings = [], {"fig4_eval": 0.0, "fig5_eval": 0.0, "fig6_eval": 0.0}
+    for k in range(budget.seeds):
+        log(f"[reproduce] evaluating training seed {seed + k}")
+        data, t = _evaluate_seed(seed_runs(runs, k), budget, seed + 100 * k, log)
+        per_seed.append({**data, "runs": seed_runs(runs, k)})
+        for key, v in t.items():
+            timings[key] += v
+    keep = ("base_reward", "fig4", "fig5", "fig6")
+    out = {k: mean_tree([d[k] for d in per_seed]) for k in keep}
+    out["seeds"] = budget.seeds
+    out["per_seed"] = [{k: d[k] for k in keep} for d in per_seed]
+    # Across-seed intervals for the tables: a seed is one training run and its evaluation.
+    for fig in ("fig4", "fig5", "fig6"):
+        def fill(table, parts):
+            for name, e in table.items():
+                e["mean_shannon_ci"] = spread([p[name]["mean_rate_shannon"] for p in parts])["ci"]
+        if fig == "fig4":
+            fill(out[fig], [d[fig] for d in per_seed])
+        else:
+            for key, table in out[fig].items():
+                fill(table, [d[fig][key] for d in per_seed])
+    if budget.seeds < 2:  # one seed: keep the episode-level interval of that seed
+        out = {**out, **{k: per_seed[0][k] for k in ("fig4", "fig5", "fig6")}}
+    out["_per_seed"] = per_seed
+    return out, timings
+
+
+def _evaluate_seed(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, log
+                   ) -> tuple[dict[str, Any], dict[str, float]]:
     timings: dict[str, float] = {}
     for r in runs.values():
         r["rate_shannon"] = [m["mean_rate_shannon"] for m in r["metrics"]]
@@ -174,16 +224,28 @@ def evaluate(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, log
 
 # -------------------------------------------------------------------------------- figures
 def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) -> None:
-    base_reward, evals, sens, scale = (data[k] for k in ("base_reward", "_evals", "_sens",
-                                                         "_scale"))
+    """The reference's Figs. 3-6; with several training seeds, curves and CDFs are means over
+    seeds (CDFs averaged quantile by quantile) and Fig. 6's bars are 95 % intervals over seeds."""
+    per = data["_per_seed"]
+    base_reward = data["base_reward"]
+    evals, sens, scale = (mean_tree([d[k] for d in per]) for k in ("_evals", "_sens", "_scale"))
+    if len(per) > 1:
+        for n in scale:
+            for name in scale[n]:
+                scale[n][name]["mean_shannon_ci"] = spread(
+                    [d["_scale"][n][name]["mean_shannon"] for d in per])["ci"]
     groups = ([f"f-maddqn-tau{t}" for t in TAU_AGGS] + ["d-maddqn", "c-maddqn"],
               [f"f-mappo-tau{EVAL_TAU}"])
+    seeds = f" (mean of {len(per)} seeds)" if len(per) > 1 else ""
     panels = []
     for names, title in zip(groups, ("(a) MADDQN", "(b) F-MAPPO"), strict=True):
         lines = []
         for name in names:
-            y = np.asarray(runs[name]["reward"])
-            lines.append((name, runs[name]["spec"]["n_envs"] * np.arange(1, y.size + 1), y))
+            curves = [np.asarray(d["runs"][name]["reward"]) for d in per]
+            n = min(c.size for c in curves)
+            y = np.mean([c[:n] for c in curves], axis=0)
+            x = per[0]["runs"][name]["spec"]["n_envs"] * np.arange(1, n + 1)
+            lines.append((name + seeds, x, y))
         panels.append((title, lines))
     plots.curve_panels(out / "fig3_reward.png", panels,
                        [(base_reward[b], f"{b} (eval)", ls)
@@ -291,34 +353,94 @@ def _fig6_robust(d):
             > rel["f-mappo"][ns[-1]] - rel["f-mappo"][20]}
 
 
-CLAIMS = (
-    Claim("fig3_maddqn_reaches_greedy",
-          "at convergence the MADDQN methods approach the distributed greedy baseline",
-          _fig3_reaches_greedy),
-    Claim("fig3_tau128_slowest",
-          "tau_agg = 128 converges slowest (did not converge in 2000 episodes)", _fig3_tau128),
-    Claim("fig3_mappo_faster",
-          "F-MAPPO converges to similar performance with ~50 % fewer episodes than MADDQN",
-          _fig3_mappo),
-    Claim("fig4_f_beats_d_c_below_p30",
-          "F-MADDQN is marginally better than D- and C-MADDQN below the 30th percentile",
-          _fig4_p30),
-    Claim("fig4_f_beats_greedy", "F-MADDQN performs better than the distributed greedy scheme",
-          _fig4_greedy),
-    Claim("fig4_cgc_best", "CGC is clearly the best (it uses global information)", _fig4_cgc),
-    Claim("fig5_learners_keep_up",
-          "the RL methods keep their performance relative to the baselines in other clutter;"
-          " MADDQN stays close to greedy", _fig5),
-    Claim("fig6_rate_falls_with_n", "the rate falls with N in similar proportion for all methods",
-          _fig6_falls),
-    Claim("fig6_maddqn_more_robust_than_mappo", "F-MADDQN is robust to N, F-MAPPO degrades",
-          _fig6_robust),
+# Each claim's margins on one seed's numbers: every margin >= 0 when the claim holds there.
+MARGINS = {
+    "fig3_maddqn_reaches_greedy": lambda c: {
+        "best_final_minus_95pct_greedy": max(c["final_reward"].values())
+        - 0.95 * c["greedy_reward"]},
+    "fig3_tau128_slowest": lambda c: {
+        "others_min_minus_tau128": min(c["final_reward"][t] for t in TAU_AGGS[1:])
+        - c["final_reward"][128]},
+    "fig3_mappo_faster": lambda c: {
+        "episodes_saved_beyond_25pct": 0.75 * c["episodes_to_90pct_f_maddqn"]
+        - c["episodes_to_90pct_f_mappo"],
+        "final_ppo_minus_95pct_dqn": c["final_reward_f_mappo"]
+        - 0.95 * c["final_reward_f_maddqn"]},
+    "fig4_f_beats_d_c_below_p30": lambda c: {
+        "p30_f_minus_best_of_d_c": c["p30"]["f-maddqn"]
+        - max(c["p30"]["d-maddqn"], c["p30"]["c-maddqn"])},
+    "fig4_f_beats_greedy": lambda c: {
+        "mean_f_minus_greedy": c["mean"]["f-maddqn"] - c["mean"]["greedy"]},
+    "fig4_cgc_best": lambda c: {
+        "cgc_minus_best_other": c["mean"]["cgc"]
+        - max(v for k, v in c["mean"].items() if k != "cgc")},
+    "fig5_learners_keep_up": lambda c: {
+        "worst_ratio_f_minus_0.95": c["worst_ratio"]["f-maddqn"] - 0.95},
+    "fig6_rate_falls_with_n": lambda c: {
+        "smallest_fall_n_first_to_last": min(v[min(v)] - v[max(v)] for v in c["mean"].values())},
+    "fig6_maddqn_more_robust_than_mappo": lambda c: {
+        "ratio_change_f_minus_mappo": (c["ratio_to_greedy"]["f-maddqn"][max(N_VALUES)]
+                                       - c["ratio_to_greedy"]["f-maddqn"][20])
+        - (c["ratio_to_greedy"]["f-mappo"][max(N_VALUES)]
+           - c["ratio_to_greedy"]["f-mappo"][20])},
+}
+
+
+def _over_seeds(key: str, check):
+    """The claim checked on every training seed's numbers, its figures averaged over seeds,
+    and its verdict from the margins' intervals over seeds (fedmarl.study.seed_verdict)."""
+    def run(d):
+        per = [check(p) for p in d["_per_seed"]]
+        body = mean_tree([{k: v for k, v in c.items() if k != "holds"} for c in per])
+        return {**body, **seed_verdict([MARGINS[key](c) for c in per])}
+    return run
+
+
+_CLAIMS = (
+    ("fig3_maddqn_reaches_greedy",
+     "at convergence the MADDQN methods approach the distributed greedy baseline",
+     _fig3_reaches_greedy),
+    ("fig3_tau128_slowest",
+     "tau_agg = 128 converges slowest (did not converge in 2000 episodes)", _fig3_tau128),
+    ("fig3_mappo_faster",
+     "F-MAPPO converges to similar performance with ~50 % fewer episodes than MADDQN",
+     _fig3_mappo),
+    ("fig4_f_beats_d_c_below_p30",
+     "F-MADDQN is marginally better than D- and C-MADDQN below the 30th percentile", _fig4_p30),
+    ("fig4_f_beats_greedy", "F-MADDQN performs better than the distributed greedy scheme",
+     _fig4_greedy),
+    ("fig4_cgc_best", "CGC is clearly the best (it uses global information)", _fig4_cgc),
+    ("fig5_learners_keep_up",
+     ("the RL methods keep their performance relative to the baselines in other clutter;"
+     " MADDQN stays close to greedy"), _fig5),
+    ("fig6_rate_falls_with_n", "the rate falls with N in similar proportion for all methods",
+     _fig6_falls),
+    ("fig6_maddqn_more_robust_than_mappo", "F-MADDQN is robust to N, F-MAPPO degrades",
+     _fig6_robust),
 )
+CLAIMS = tuple(Claim(key, text, _over_seeds(key, fn)) for key, text, fn in _CLAIMS)
 
 
 # ------------------------------------------------------------------------------------ page
-def _h(b: bool) -> str:
-    return "**holds**" if b else "**does not hold**"
+def _v(claim: dict[str, Any]) -> str:
+    """The verdict over seeds, in bold."""
+    return f"**{claim['verdict']}**"
+
+
+def _ci(m: dict[str, Any], fmt: str = "{:+.3f}") -> str:
+    lo, hi = m["ci"]
+    band = "" if lo is None or not np.isfinite(lo) else f" [{fmt.format(lo)}, {fmt.format(hi)}]"
+    return fmt.format(m["mean"]) + band
+
+
+def _claims_table(c: dict[str, Any]) -> list[str]:
+    lines = [("| claim (reference 002) | verdict | margin: mean over seeds [95 % CI] |"
+             " seeds where it holds |"), "|---|---|---|---|"]
+    for claim in c.values():
+        margins = "; ".join(f"{k} {_ci(m)}" for k, m in claim["margins"].items())
+        lines.append(f"| {claim['claim']} | {claim['verdict']} | {margins} |"
+                     f" {claim['seeds_holding']} of {claim['n_seeds']} |")
+    return lines
 
 
 def page(r: dict[str, Any]) -> str:
@@ -335,14 +457,24 @@ def page(r: dict[str, Any]) -> str:
          " inx-factory` (without --quick; an interrupted run resumes from its finished"
          " training runs)."), "",
         (f"Each learner trained for {b['train_episodes']} x {b['n_envs']} = {per_run} episodes"
-         f" of 200 steps; evaluation on fresh seeds, {b['eval_episodes']} episodes (Fig. 4) and"
-         f" {b['sens_episodes']} per setting (Figs. 5, 6); learners act greedily."), ""]
+         f" of 200 steps, {b['seeds']} training seed(s) per setting ({r['seed']}.."
+         f"{r['seed'] + b['seeds'] - 1}); evaluation on fresh seeds (offset by 100 per training"
+         f" seed, the same for every policy), {b['eval_episodes']} episodes (Fig. 4) and"
+         f" {b['sens_episodes']} per setting (Figs. 5, 6); learners act greedily. Tables show"
+         " means over training seeds, intervals are 95 % Student-t over seeds (over episodes"
+         " with one seed)."), "",
+        "## The claims", "",
+        ("Each claim is a rule with margins that are >= 0 when it holds on one seed's numbers; "
+         "over seeds it **holds** when every margin's 95 % interval lies above 0, **does not "
+         "hold** when one lies below 0, and is **inconclusive** otherwise (with one seed the "
+         "signs decide)."), "", *_claims_table(c), ""]
     if quick:
         lines += [(f"**Quick budget:** the learners saw {per_run} episodes, "
                    f"{100 * per_run / 2000:.0f} % of the reference's 2000 training "
-                   "episodes, with DDQN's epsilon decayed within the budget, one seed per run and "
-                   "few evaluation episodes: the claims about convergence speed and about small "
-                   "differences between learners need the full budget (and several seeds)."), ""]
+                   "episodes, with DDQN's epsilon decayed within the budget, "
+                   f"{b['seeds']} seed(s) per setting and few evaluation episodes: the claims "
+                   "about convergence speed and about small differences between learners need "
+                   "the full budget (3 seeds)."), ""]
     lines += [
         ("Why our numbers differ from the reference's everywhere: we use the corrected channel "
          "(DESIGN.md): Rayleigh fading with rho = J0(2 pi f_D T) = 0.29 per 5 ms step (the seed "
@@ -353,9 +485,15 @@ def page(r: dict[str, Any]) -> str:
          "measurements (greedy, the learners) relative to CGC, which acts on the large-scale "
          "coupling."), "",
         "## Fig. 3: reward vs training episodes", "", "![Fig. 3](fig3_reward.png)", "",
-        "| run | final reward (last 20 %) | train wall s |", "|---|---|---|"]
+        "| run | final reward (last 20 %), mean over seeds [95 % CI] | train wall s per seed |",
+        "|---|---|---|"]
+    settings: dict[str, list[dict[str, Any]]] = {}
     for name, run in r["runs"].items():
-        lines.append(f"| {name} | {tail_mean(run['reward']):.3f} | {run['wall_seconds']:.0f} |")
+        settings.setdefault(name.rsplit("-s", 1)[0], []).append(run)
+    for name, group in settings.items():
+        fin = spread([tail_mean(run["reward"]) for run in group])
+        wall = sum(run["wall_seconds"] or 0.0 for run in group) / len(group)
+        lines.append(f"| {name} | {_ci(fin, '{:.3f}')} | {wall:.0f} |")
     f3 = c["fig3_maddqn_reaches_greedy"]
     lines += ["", "| baseline | eval reward |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in r["base_reward"].items()]
@@ -366,17 +504,16 @@ def page(r: dict[str, Any]) -> str:
         f"marginally better, tau_agg = 128 converges slowest; F-MAPPO converges in ~750 "
         f"episodes, about half. Ours: the best F-MADDQN final reward is "
         f"{max(f3['final_reward'].values()):.3f} (tau_agg {best_tau}) against greedy's "
-        f"{f3['greedy_reward']:.3f}: 'approaches greedy' {_h(f3['holds'])}; tau_agg = 128 "
-        f"slowest {_h(c['fig3_tau128_slowest']['holds'])}; F-MAPPO reaches 90 % of its rise "
-        f"after {mp['episodes_to_90pct_f_mappo']} episodes vs F-MADDQN's "
-        f"{mp['episodes_to_90pct_f_maddqn']}, with final reward {mp['final_reward_f_mappo']:.3f}"
+        f"{f3['greedy_reward']:.3f}: 'approaches greedy' {_v(f3)}; tau_agg = 128 "
+        f"slowest {_v(c['fig3_tau128_slowest'])}; F-MAPPO reaches 90 % of its rise "
+        f"after {mp['episodes_to_90pct_f_mappo']:.0f} episodes vs F-MADDQN's "
+        f"{mp['episodes_to_90pct_f_maddqn']:.0f} (means over seeds), with final reward {mp['final_reward_f_mappo']:.3f}"
         f" against F-MADDQN's {mp['final_reward_f_maddqn']:.3f} (tau_agg 512): 'MAPPO converges"
-        f" to similar performance ~50 % faster' {_h(mp['holds'])}. Training rewards come from"
-        " the training episodes (the same seeds for every run, hence the common wiggles); the"
-        " baselines' lines are their evaluation reward on fresh seeds. One seed per setting, as"
-        " in the reference: the run-to-run spread of"
-        " the final reward is not measured here, so small differences between tau_agg values"
-        " are not evidence either way."), "",
+        f" to similar performance ~50 % faster' {_v(mp)}. Training rewards come from"
+        " the training episodes (the same episode seeds for every run of a training seed, hence"
+        " the common wiggles); the baselines' lines are their evaluation reward on fresh seeds."
+        " The verdicts rest on the spread over training seeds (the claims table above); the"
+        " reference reports one run per setting."), "",
         "## Fig. 4: rate CDF per device", "", "![Fig. 4](fig4_rate_cdf.png)", "",
         ("| method | mean Shannon [95 % CI] | reference | p5 Shannon | p30 Shannon | mean FBL |"
          " p5 FBL | Jain | frac < r_min |"), "|---|---|---|---|---|---|---|---|---|"]
@@ -392,10 +529,10 @@ def page(r: dict[str, Any]) -> str:
     lines += ["", (
         f"Reference: F-MADDQN is marginally better than D-/C-MADDQN below the 30th percentile "
         f"and better than greedy; CGC is clearly best. Ours: p30 F/D/C = {p30['f-maddqn']:.2f} /"
-        f" {p30['d-maddqn']:.2f} / {p30['c-maddqn']:.2f}: {_h(c['fig4_f_beats_d_c_below_p30']['holds'])};"
+        f" {p30['d-maddqn']:.2f} / {p30['c-maddqn']:.2f}: {_v(c['fig4_f_beats_d_c_below_p30'])};"
         f" mean F-MADDQN {m['f-maddqn']:.2f} vs greedy {m['greedy']:.2f}: "
-        f"{_h(c['fig4_f_beats_greedy']['holds'])}; CGC best ({m['cgc']:.2f}): "
-        f"{_h(c['fig4_cgc_best']['holds'])}. Our absolute rates sit "
+        f"{_v(c['fig4_f_beats_greedy'])}; CGC best ({m['cgc']:.2f}): "
+        f"{_v(c['fig4_cgc_best'])}. Our absolute rates sit "
         f"{m['greedy'] - REFERENCE['greedy']:+.2f} bps/Hz (greedy) and "
         f"{m['cgc'] - REFERENCE['cgc']:+.2f} (CGC) from the reference's (the corrected channel, "
         f"above). With r_min = 11 bps/Hz, {100 * r['fig4']['greedy']['frac_below_rmin']:.0f} % "
@@ -418,7 +555,7 @@ def page(r: dict[str, Any]) -> str:
         f"their performance relative to the baselines in other clutter, MADDQN close to greedy. "
         f"Ours: the worst ratio to greedy over the settings is {f5['worst_ratio']['f-maddqn']:.3f}"
         f" for F-MADDQN and {f5['worst_ratio']['f-mappo']:.3f} for F-MAPPO; 'F-MADDQN stays "
-        f">= 95 % of greedy's rate everywhere' {_h(f5['holds'])}. Greedy's mean rate is "
+        f">= 95 % of greedy's rate everywhere' {_v(f5)}. Greedy's mean rate is "
         f"{dense_gain:+.2f} bps/Hz in dense r = 0.6 against sparse r = 0.2: dense clutter (InF-DL)"
         " puts more interfering links in NLOS with a steeper path loss, which attenuates "
         "interference more than the (short, mostly LOS) own link."),
@@ -440,12 +577,13 @@ def page(r: dict[str, Any]) -> str:
         "use the per-agent networks."), "", (
         f"Reference: the rate falls with N in similar proportion for all methods; MADDQN is "
         f"robust, MAPPO degrades. Ours: rate falls from N = {ns[0]} to {ns[-1]} for every method:"
-        f" {_h(c['fig6_rate_falls_with_n']['holds'])}; ratio to greedy from N = 20 to {ns[-1]}: "
+        f" {_v(c['fig6_rate_falls_with_n'])}; ratio to greedy from N = 20 to {ns[-1]}: "
         f"F-MADDQN {rel['f-maddqn'][20]:.3f} -> {rel['f-maddqn'][ns[-1]]:.3f}, F-MAPPO "
         f"{rel['f-mappo'][20]:.3f} -> {rel['f-mappo'][ns[-1]]:.3f}: 'MADDQN more robust than "
-        f"MAPPO' {_h(c['fig6_maddqn_more_robust_than_mappo']['holds'])}. The hall is fixed, so N"
+        f"MAPPO' {_v(c['fig6_maddqn_more_robust_than_mappo'])}. The hall is fixed, so N"
         " sets the density: more co-channel neighbours per channel at K = 4."), "",
-        "## Files", "", "- `results.json`: every number on this page, the claims as data.",
+        "## Files", "", ("- `results.json`: every number on this page (`per_seed`: each training"
+                         " seed's tables), the claims as data with their margins per seed."),
         f"- training runs: `{r['work']}/` (not committed: checkpoints with replay buffers).", ""]
     return "\n".join(lines)
 
