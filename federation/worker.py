@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 Params = dict[str, Any]
 _LEN = struct.Struct("<Q")
+_PARENT_ENV = "FEDMARL_ROUND_WORKER_PARENT"  # the pid the worker must outlive no longer than
 
 
 def _write_frame(stream: BinaryIO, payload: bytes) -> None:
@@ -94,6 +95,7 @@ class RoundWorker:
         root = str(Path(__file__).resolve().parent.parent)  # where `federation` imports from
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        env[_PARENT_ENV] = str(os.getpid())
         return subprocess.Popen([sys.executable, "-m", "federation.worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, cwd=root)
 
@@ -177,7 +179,9 @@ def _die_with_parent() -> None:
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    if os.getppid() == 1:  # the parent died before the death signal was armed
+    # The parent died before the death signal was armed (compared with the pid it gave, not
+    # with 1: a trainer that is a container's init is pid 1 itself).
+    if os.environ.get(_PARENT_ENV, str(os.getppid())) != str(os.getppid()):
         return 1
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the answer pipe

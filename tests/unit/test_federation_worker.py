@@ -119,3 +119,17 @@ def test_the_worker_dies_with_a_killed_parent():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_worker_checks_its_parent_by_pid_not_by_being_orphaned_to_init():
+    """A worker whose recorded parent is gone exits at once; one whose parent is alive (pid 1
+    included, e.g. a trainer that is a container's init) serves."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root}
+    gone = subprocess.run([sys.executable, "-m", "federation.worker"], input=b"",
+                          env={**env, "FEDMARL_ROUND_WORKER_PARENT": "999999999"}, timeout=60)
+    assert gone.returncode == 1
+    alive = subprocess.run([sys.executable, "-m", "federation.worker"], input=b"",
+                           env={**env, "FEDMARL_ROUND_WORKER_PARENT": str(os.getpid())},
+                           timeout=60)
+    assert alive.returncode == 0  # served until the end of its input
