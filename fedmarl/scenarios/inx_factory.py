@@ -157,18 +157,14 @@ def evaluate(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, log
     out = {k: mean_tree([d[k] for d in per_seed]) for k in keep}
     out["seeds"] = budget.seeds
     out["per_seed"] = [{k: d[k] for k in keep} for d in per_seed]
-    # Across-seed intervals for the tables: a seed is one training run and its evaluation.
-    for fig in ("fig4", "fig5", "fig6"):
-        def fill(table, parts):
-            for name, e in table.items():
-                e["mean_shannon_ci"] = spread([p[name]["mean_rate_shannon"] for p in parts])["ci"]
-        if fig == "fig4":
-            fill(out[fig], [d[fig] for d in per_seed])
-        else:
-            for key, table in out[fig].items():
-                fill(table, [d[fig][key] for d in per_seed])
-    if budget.seeds < 2:  # one seed: keep the episode-level interval of that seed
-        out = {**out, **{k: per_seed[0][k] for k in ("fig4", "fig5", "fig6")}}
+    if budget.seeds > 1:  # across-seed intervals (one seed keeps its episode-level interval)
+        for fig in ("fig4", "fig5", "fig6"):
+            tables = {None: out[fig]} if fig == "fig4" else out[fig]
+            for key, table in tables.items():
+                for name, e in table.items():
+                    e["mean_shannon_ci"] = spread(
+                        [(d[fig] if key is None else d[fig][key])[name]["mean_rate_shannon"]
+                         for d in per_seed])["ci"]
     out["_per_seed"] = per_seed
     return out, timings
 
@@ -225,15 +221,11 @@ def _evaluate_seed(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, l
 # -------------------------------------------------------------------------------- figures
 def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) -> None:
     """The reference's Figs. 3-6; with several training seeds, curves and CDFs are means over
-    seeds (CDFs averaged quantile by quantile) and Fig. 6's bars are 95 % intervals over seeds."""
+    seeds (CDFs averaged quantile by quantile) and Fig. 6's bars the tables' intervals (over
+    seeds; over episodes with one seed)."""
     per = data["_per_seed"]
-    base_reward = data["base_reward"]
-    evals, sens, scale = (mean_tree([d[k] for d in per]) for k in ("_evals", "_sens", "_scale"))
-    if len(per) > 1:
-        for n in scale:
-            for name in scale[n]:
-                scale[n][name]["mean_shannon_ci"] = spread(
-                    [d["_scale"][n][name]["mean_shannon"] for d in per])["ci"]
+    base_reward, fig6 = data["base_reward"], data["fig6"]
+    evals, sens = (mean_tree([d[k] for d in per]) for k in ("_evals", "_sens"))
     groups = ([f"f-maddqn-tau{t}" for t in TAU_AGGS] + ["d-maddqn", "c-maddqn"],
               [f"f-mappo-tau{EVAL_TAU}"])
     seeds = f" (mean of {len(per)} seeds)" if len(per) > 1 else ""
@@ -269,11 +261,11 @@ def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) ->
                       for name in names},
                      "device rate (Shannon, bps/Hz): mean, bars min..max",
                      "Fig. 5: models trained on sparse clutter r=0.2, deployed untrained")
-    ns = sorted(scale)
-    plots.lines_ci(out / "fig6_density.png", ns,
-                   {name: {"mean": [scale[n][name]["mean_shannon"] for n in ns],
-                           "ci": [scale[n][name]["mean_shannon_ci"] for n in ns]}
-                    for name in scale[ns[0]]},
+    ns = sorted(fig6, key=int)
+    plots.lines_ci(out / "fig6_density.png", [int(n) for n in ns],
+                   {name: {"mean": [fig6[n][name]["mean_rate_shannon"] for n in ns],
+                           "ci": [fig6[n][name]["mean_shannon_ci"] for n in ns]}
+                    for name in fig6[ns[0]]},
                    "number of subnetworks N (models trained at N = 20)",
                    "mean device rate, Shannon (bps/Hz)", dashed=BASELINES)
 
@@ -283,15 +275,19 @@ def _final(d) -> dict[int, float]:
     return {t: tail_mean(d["runs"][f"f-maddqn-tau{t}"]["reward"]) for t in TAU_AGGS}
 
 
+# Each check returns one training seed's numbers and its "margins": every margin is >= 0
+# exactly when the claim holds on that seed; the verdict over seeds rests on their intervals.
 def _fig3_reaches_greedy(d):
     final = _final(d)
-    return {"final_reward": final, "greedy_reward": d["base_reward"]["greedy"],
-            "holds": max(final.values()) >= 0.95 * d["base_reward"]["greedy"]}
+    greedy = d["base_reward"]["greedy"]
+    return {"final_reward": final, "greedy_reward": greedy,
+            "margins": {"best_final_minus_95pct_greedy": max(final.values()) - 0.95 * greedy}}
 
 
 def _fig3_tau128(d):
     final = _final(d)
-    return {"final_reward": final, "holds": final[128] <= min(final[t] for t in TAU_AGGS[1:])}
+    return {"final_reward": final, "margins": {
+        "others_min_minus_tau128": min(final[t] for t in TAU_AGGS[1:]) - final[128]}}
 
 
 def _fig3_mappo(d):
@@ -305,7 +301,8 @@ def _fig3_mappo(d):
     # (noise-sized) rise early without learning anything.
     return {"episodes_to_90pct_f_maddqn": to_dqn, "episodes_to_90pct_f_mappo": to_ppo,
             "final_reward_f_mappo": fin_ppo, "final_reward_f_maddqn": fin_dqn,
-            "holds": to_ppo <= 0.75 * to_dqn and fin_ppo >= 0.95 * fin_dqn}
+            "margins": {"episodes_saved_beyond_25pct": 0.75 * to_dqn - to_ppo,
+                        "final_ppo_minus_95pct_dqn": fin_ppo - 0.95 * fin_dqn}}
 
 
 def _means(d) -> dict[str, float]:
@@ -314,17 +311,19 @@ def _means(d) -> dict[str, float]:
 
 def _fig4_p30(d):
     p30 = {k: e["p30_shannon"] for k, e in d["_evals"].items()}
-    return {"p30": p30, "holds": p30["f-maddqn"] >= max(p30["d-maddqn"], p30["c-maddqn"])}
+    return {"p30": p30, "margins": {
+        "p30_f_minus_best_of_d_c": p30["f-maddqn"] - max(p30["d-maddqn"], p30["c-maddqn"])}}
 
 
 def _fig4_greedy(d):
     m = _means(d)
-    return {"mean": m, "holds": m["f-maddqn"] > m["greedy"]}
+    return {"mean": m, "margins": {"mean_f_minus_greedy": m["f-maddqn"] - m["greedy"]}}
 
 
 def _fig4_cgc(d):
     m = _means(d)
-    return {"mean": m, "holds": m["cgc"] >= max(v for k, v in m.items() if k != "cgc")}
+    return {"mean": m, "margins": {
+        "cgc_minus_best_other": m["cgc"] - max(v for k, v in m.items() if k != "cgc")}}
 
 
 def _fig5(d):
@@ -332,15 +331,16 @@ def _fig5(d):
     ratio = {s: {k: x[k]["mean_shannon"] / x["greedy"]["mean_shannon"] for k in x}
              for s, x in sens.items()}
     worst = {k: min(r[k] for r in ratio.values()) for k in ("f-maddqn", "f-mappo")}
-    return {"ratio_to_greedy": ratio, "worst_ratio": worst, "holds": worst["f-maddqn"] >= 0.95}
+    return {"ratio_to_greedy": ratio, "worst_ratio": worst,
+            "margins": {"worst_ratio_f_minus_0.95": worst["f-maddqn"] - 0.95}}
 
 
 def _fig6_falls(d):
     scale = d["_scale"]
     ns = sorted(scale)
-    return {"mean": {k: {n: scale[n][k]["mean_shannon"] for n in ns} for k in scale[ns[0]]},
-            "holds": all(scale[ns[-1]][k]["mean_shannon"] < scale[ns[0]][k]["mean_shannon"]
-                         for k in scale[ns[0]])}
+    mean = {k: {n: scale[n][k]["mean_shannon"] for n in ns} for k in scale[ns[0]]}
+    return {"mean": mean, "margins": {
+        "smallest_fall_n_first_to_last": min(v[ns[0]] - v[ns[-1]] for v in mean.values())}}
 
 
 def _fig6_robust(d):
@@ -348,51 +348,18 @@ def _fig6_robust(d):
     ns = sorted(scale)
     rel = {k: {n: scale[n][k]["mean_shannon"] / scale[n]["greedy"]["mean_shannon"] for n in ns}
            for k in scale[ns[0]]}
-    return {"ratio_to_greedy": rel,
-            "holds": rel["f-maddqn"][ns[-1]] - rel["f-maddqn"][20]
-            > rel["f-mappo"][ns[-1]] - rel["f-mappo"][20]}
+    return {"ratio_to_greedy": rel, "margins": {
+        "ratio_change_f_minus_mappo": (rel["f-maddqn"][ns[-1]] - rel["f-maddqn"][20])
+        - (rel["f-mappo"][ns[-1]] - rel["f-mappo"][20])}}
 
 
-# Each claim's margins on one seed's numbers: every margin >= 0 when the claim holds there.
-MARGINS = {
-    "fig3_maddqn_reaches_greedy": lambda c: {
-        "best_final_minus_95pct_greedy": max(c["final_reward"].values())
-        - 0.95 * c["greedy_reward"]},
-    "fig3_tau128_slowest": lambda c: {
-        "others_min_minus_tau128": min(c["final_reward"][t] for t in TAU_AGGS[1:])
-        - c["final_reward"][128]},
-    "fig3_mappo_faster": lambda c: {
-        "episodes_saved_beyond_25pct": 0.75 * c["episodes_to_90pct_f_maddqn"]
-        - c["episodes_to_90pct_f_mappo"],
-        "final_ppo_minus_95pct_dqn": c["final_reward_f_mappo"]
-        - 0.95 * c["final_reward_f_maddqn"]},
-    "fig4_f_beats_d_c_below_p30": lambda c: {
-        "p30_f_minus_best_of_d_c": c["p30"]["f-maddqn"]
-        - max(c["p30"]["d-maddqn"], c["p30"]["c-maddqn"])},
-    "fig4_f_beats_greedy": lambda c: {
-        "mean_f_minus_greedy": c["mean"]["f-maddqn"] - c["mean"]["greedy"]},
-    "fig4_cgc_best": lambda c: {
-        "cgc_minus_best_other": c["mean"]["cgc"]
-        - max(v for k, v in c["mean"].items() if k != "cgc")},
-    "fig5_learners_keep_up": lambda c: {
-        "worst_ratio_f_minus_0.95": c["worst_ratio"]["f-maddqn"] - 0.95},
-    "fig6_rate_falls_with_n": lambda c: {
-        "smallest_fall_n_first_to_last": min(v[min(v)] - v[max(v)] for v in c["mean"].values())},
-    "fig6_maddqn_more_robust_than_mappo": lambda c: {
-        "ratio_change_f_minus_mappo": (c["ratio_to_greedy"]["f-maddqn"][max(N_VALUES)]
-                                       - c["ratio_to_greedy"]["f-maddqn"][20])
-        - (c["ratio_to_greedy"]["f-mappo"][max(N_VALUES)]
-           - c["ratio_to_greedy"]["f-mappo"][20])},
-}
-
-
-def _over_seeds(key: str, check):
+def _over_seeds(check):
     """The claim checked on every training seed's numbers, its figures averaged over seeds,
     and its verdict from the margins' intervals over seeds (fedmarl.study.seed_verdict)."""
     def run(d):
         per = [check(p) for p in d["_per_seed"]]
-        body = mean_tree([{k: v for k, v in c.items() if k != "holds"} for c in per])
-        return {**body, **seed_verdict([MARGINS[key](c) for c in per])}
+        body = mean_tree([{k: v for k, v in c.items() if k != "margins"} for c in per])
+        return {**body, **seed_verdict([c["margins"] for c in per])}
     return run
 
 
@@ -418,7 +385,7 @@ _CLAIMS = (
     ("fig6_maddqn_more_robust_than_mappo", "F-MADDQN is robust to N, F-MAPPO degrades",
      _fig6_robust),
 )
-CLAIMS = tuple(Claim(key, text, _over_seeds(key, fn)) for key, text, fn in _CLAIMS)
+CLAIMS = tuple(Claim(key, text, _over_seeds(fn)) for key, text, fn in _CLAIMS)
 
 
 # ------------------------------------------------------------------------------------ page

@@ -113,14 +113,20 @@ def test_resume_loses_only_the_unfinished_episode_and_matches_an_uninterrupted_r
             np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
 
 
-def test_secure_round_equals_plain_fedavg_up_to_quantisation():
+def _differing_members(n: int = 5):
+    """An f-maddqn learner of n agents whose members differ, as after local training."""
     from agents.registry import make_learner
 
     obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
-    with torch.no_grad():  # make the members differ, as after local training
+    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), n, seed=3)
+    with torch.no_grad():
         for p in learner.q.parameters():
             p.add_(0.1 * torch.randn_like(p))
+    return learner
+
+
+def test_secure_round_equals_plain_fedavg_up_to_quantisation():
+    learner = _differing_members()
     other = copy.deepcopy(learner)
     cfg_plain = tiny_cfg(aggregation="plain", params={**TINY, "n_subnetworks": 5})
     cfg_secure = tiny_cfg(aggregation="secure", params={**TINY, "n_subnetworks": 5})
@@ -180,14 +186,9 @@ def test_scenario_hints_reach_the_learner_under_the_users_overrides(tmp_path):
 
 
 def test_failed_round_leaves_every_member_unchanged():
-    from agents.registry import make_learner
     from federation.strategy import SecureFedAvg
 
-    obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
-    with torch.no_grad():
-        for p in learner.q.parameters():
-            p.add_(0.1 * torch.randn_like(p))
+    learner = _differing_members()
     before = [learner.member_params(i) for i in range(5)]
     failing = SecureFedAvg(1, 5, threshold=0.8, dropouts=lambda r: {"share_keys": [0, 1, 2]})
     (report,) = Federation(failing, 5).round(learner, 0)
@@ -198,14 +199,9 @@ def test_failed_round_leaves_every_member_unchanged():
 
 
 def test_overlapped_round_lands_as_average_plus_each_members_progress_since_its_snapshot():
-    from agents.registry import make_learner
     from federation.strategy import PlainFedAvg
 
-    obs = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-    learner = make_learner("f-maddqn", obs, spaces.Discrete(2), 5, seed=3)
-    with torch.no_grad():
-        for p in learner.q.parameters():
-            p.add_(0.1 * torch.randn_like(p))
+    learner = _differing_members()
     snaps = [learner.member_params(i) for i in range(5)]
     fed = Federation(PlainFedAvg(1), 5, overlap=True)
     try:
