@@ -417,7 +417,9 @@ def page(r: dict[str, Any]) -> str:
     lines = [
         "# Reproducing the reference's experiments (002, section IV) on our channel", "",
         (f"Made by `{r['command']}` ({r['mode']} budget, seed {r['seed']}); total wall time "
-         f"**{t['total']:.0f} s** (training {t['training']:.0f} s, evaluation Fig. 4 "
+         f"**{t['total']:.0f} s** (training {t['training']:.0f} s in this invocation, the runs'"
+         f" own training {t.get('training_runs_sum', t['training']):.0f} s summed over runs"
+         f" trained two at a time; evaluation Fig. 4 "
          f"{t['fig4_eval']:.0f} s, Fig. 5 {t['fig5_eval']:.0f} s, Fig. 6 {t['fig6_eval']:.0f} s)"
          f" on {os.cpu_count()} CPU cores. Twin backend, default scenario (N = 20, K = 4, sparse"
          " clutter r = 0.2, `fedmarl params inx-factory`). The full budget is `fedmarl reproduce"
