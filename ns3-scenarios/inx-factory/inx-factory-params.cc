@@ -194,6 +194,23 @@ BuildTable()
            "their mean power. Exact whenever N - 1 <= this value",
            "",
            "ours"});
+    // --- twin only: ns-3 computes every link exactly (the packet level is the reference)
+    t.Choice("interference_model", &P::interference_model, {"auto", "exact", "neighbour"},
+          {"twin only: exact = every link's LOS, path loss and shadowing at every refresh; "
+           "neighbour = near links exact, far links from separable endpoint fields with stated "
+           "error (large_scale.py); auto = neighbour above N = 300",
+           "",
+           "ours"});
+    t.Float("near_radius", &P::near_radius, 5.0, 1e5, false,
+          {"twin only, neighbour model: links shorter than this are computed exactly (and the "
+           "L+1 nearest at least)",
+           "m",
+           "ours"});
+    t.Int("far_refresh_interval", &P::far_refresh_interval, 1, 10'000,
+          {"twin only, neighbour model: far links' distance terms and the near/far split are "
+           "rebuilt every this many large-scale refreshes",
+           "",
+           "ours"});
     t.OptionalInt("seed", &P::seed, 0, std::numeric_limits<int64_t>::max(),
           {"master seed: mobility, channel and switching-delay draws",
            "",

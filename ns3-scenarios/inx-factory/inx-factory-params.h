@@ -68,6 +68,10 @@ struct InxFactoryParams
     // --- numerics
     int64_t large_scale_update_steps{10};   //!< decision steps between large-scale refreshes
     int64_t max_faded_interferers{64};      //!< faded interferers per device
+    // --- twin only (accepted, so that one config drives both backends; ns-3 ignores them)
+    std::string interference_model{"auto"}; //!< the twin's large-scale refresh
+    double near_radius{50.0};               //!< m, the twin's neighbour refresh
+    int64_t far_refresh_interval{4};        //!< refreshes, the twin's neighbour refresh
     std::optional<int64_t> seed;            //!< master seed; None: 0 (RngSeed 1)
 
     /// @return the InF sub-scenario (SL, DL, SH, DH, HH) that `clutter` selects

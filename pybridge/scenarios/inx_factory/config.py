@@ -24,6 +24,9 @@ TRAFFIC = ("full-buffer", "poisson", "periodic")
 # The alley layout holds this many robots per 180 m x 80 m tile before `hall_tiles="auto"`
 # adds tiles: one robot per ~6.5 m of lane keeps traffic flowing (ours; the reference has N <= 50).
 ROBOTS_PER_TILE_AUTO = 100
+# `interference_model="auto"`: the neighbour refresh above this many subnetworks (its error is
+# tested against the exact refresh up to here, tests/unit/test_twin_scale.py).
+NEIGHBOUR_AUTO_ABOVE = 300
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,17 @@ class InxFactoryConfig(ScenarioConfig):
                                        " fading process; weaker ones add their mean power."
                                        " Exact whenever N - 1 <= this value", low=1,
                                        high=10**5)
+    interference_model: str = param("auto", "twin only: exact = every link's LOS, path loss and"
+                                    " shadowing at every refresh; neighbour = near links exact,"
+                                    " far links from separable endpoint fields with stated"
+                                    " error (large_scale.py); auto = neighbour above N = 300",
+                                    choices=("auto", "exact", "neighbour"))
+    near_radius: float = param(50.0, "twin only, neighbour model: links shorter than this are"
+                               " computed exactly (and the L+1 nearest at least)", unit="m",
+                               low=5.0, high=1e5)
+    far_refresh_interval: int = param(4, "twin only, neighbour model: far links' distance terms"
+                                      " and the near/far split are rebuilt every this many"
+                                      " large-scale refreshes", low=1, high=10**4)
     # None (the default): fresh entropy on the first reset, as Gymnasium's reset() without a
     # seed; so new envs (e.g. SuperSuit's vectorised copies) do not repeat one episode. A seed
     # here, or reset(seed=), makes a run reproducible; fedmarl always passes explicit seeds.
@@ -187,6 +201,13 @@ class InxFactoryConfig(ScenarioConfig):
         if self.hall_tiles != "auto":
             return int(self.hall_tiles)
         return max(1, math.ceil(math.sqrt(self.n_subnetworks / ROBOTS_PER_TILE_AUTO)))
+
+    @property
+    def resolved_interference_model(self) -> str:
+        """"exact" or "neighbour" (what `interference_model="auto"` means for this N)."""
+        if self.interference_model != "auto":
+            return self.interference_model
+        return "neighbour" if self.n_subnetworks > NEIGHBOUR_AUTO_ABOVE else "exact"
 
     @property
     def n_links_devices(self) -> int:
