@@ -62,7 +62,8 @@ def trace(name: str) -> dict:
     learner = make_learner(name, spaces.Box(-1.0, 1.0, (W,)), spaces.Discrete(K), N, seed=0,
                            **SHORT[algo], obs_shift=20.0, obs_scale=20.0)
     sd0 = networks(learner)
-    out = {"shapes": {k: tuple(v.shape) for k, v in sd0.items()}, "init": digest(sd0)}
+    out = {"shapes": {k: tuple(v.shape) for k, v in sd0.items()}, "init": digest(sd0),
+           "init_projection": projection(sd0)}
     rng = np.random.default_rng(100)
     obs = np.random.default_rng(0).normal(15.0, 15.0, (T + 1, B, N, W)).astype(np.float32)
     acts, losses = [], []
@@ -103,6 +104,7 @@ RECORDED = {
             "q_target.layers.6.weight": (3, 100, 4),
             "q_target.layers.6.bias": (3, 1, 4),
         },
+        "init_projection": (-8.1801612954, 25.1029125902),
         "init": ("f724959850f5482c3841a90e1c88cc7a"
                  "9904305a3c9de7a5dd634b6c00312d6d"),
         "actions": ("1b43fd5680ecbf5069f11a456e2bd448"
@@ -136,6 +138,7 @@ RECORDED = {
             "critic.layers.4.weight": (3, 64, 1),
             "critic.layers.4.bias": (3, 1, 1),
         },
+        "init_projection": (-71.3067448836, 33.6303604327),
         "init": ("85b29f27942061e17e4d642efc1ce800"
                  "8e94c2cf3a225374262588933cb2bce1"),
         "actions": ("a00bf4dddf8edd751bfcae486533e8a7"
@@ -170,6 +173,7 @@ RECORDED = {
             "q_target.head.weight": (3, 64, 4),
             "q_target.head.bias": (3, 1, 4),
         },
+        "init_projection": (35.8578185838, 39.4332051725),
         "init": ("2b44a32661be113563b8b49279efa94d"
                  "6d656dae1c5a64b989c4a5610cf56831"),
         "actions": ("485cd01c603b77c7bbbf50ca000e1d3c"
@@ -203,6 +207,7 @@ RECORDED = {
             "q_target.layers.6.weight": (1, 100, 4),
             "q_target.layers.6.bias": (1, 1, 4),
         },
+        "init_projection": (10.5847132577, 14.4582368969),
         "init": ("fc4897728b2de9aaaec3495a5a69d03b"
                  "46b918141d36bce7fbe31130cbdd97f9"),
         "actions": ("191730841462afff075da83f65173d09"
@@ -228,12 +233,20 @@ RECORDED = {
 def test_discrete_learner_is_todays_network_and_numbers(name):
     want, got = RECORDED[name], trace(name)
     assert list(got["shapes"].items()) == list(want["shapes"].items())
-    assert got["init"] == want["init"]
+    # The initial weights by projection, not by their bits: an orthogonal init goes through
+    # LAPACK's QR, whose last bits depend on the CPU (f-mappo's digest differs between the
+    # EPYC that recorded "init" and a Xeon; every other field agrees).
+    proj0, norm0 = want["init_projection"]
+    assert got["init_projection"][1] == pytest.approx(norm0, rel=1e-6)
+    assert got["init_projection"][0] == pytest.approx(proj0, rel=1e-6, abs=1e-6 * norm0)
     assert got["actions"] == want["actions"]
     assert got["greedy"] == want["greedy"]
     assert sorted(got["losses"]) == sorted(want["losses"])
     for k, values in want["losses"].items():
-        np.testing.assert_allclose(got["losses"][k], values, rtol=1e-6, atol=1e-9, err_msg=k)
+        # atol: float32 sums differ in the last bits between CPUs (the recording was an AMD
+        # EPYC, a Xeon's MKL kernels give q_mean -6.3075e-06 for -6.3029e-06): 1e-7 of losses
+        # and Q values of order 1e-2 .. 1, still far below any change of the algorithm.
+        np.testing.assert_allclose(got["losses"][k], values, rtol=1e-6, atol=1e-7, err_msg=k)
     proj, norm = want["trained_projection"]
     assert got["trained_projection"][1] == pytest.approx(norm, rel=1e-6)
     assert got["trained_projection"][0] == pytest.approx(proj, rel=1e-6, abs=1e-6 * norm)

@@ -10,21 +10,17 @@ from pybridge.scenarios.inx_factory.large_scale import far_error_bounds
 from pybridge.scenarios.inx_factory.twin import InxFactoryTwin
 
 
-def pair(n, steps=200, **params):
-    """(exact, neighbour) twins stepped with the same actions; yields after every refresh."""
-    cores = [InxFactoryTwin(make_config("inx-factory", n_subnetworks=n, seed=3,
-                                        interference_model=model, **params))
-             for model in ("exact", "neighbour")]
-    for c in cores:
-        c.reset()
+def refreshes(n, steps=200, **params):
+    """A neighbour-refresh twin, stepped with random channels; yields it after every refresh,
+    with the exact refresh of the same positions and fields (`exact_links`)."""
+    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=n, seed=3,
+                                      interference_model="neighbour", **params))
+    core.reset()
     rng = np.random.default_rng(0)
-    every = cores[0].cfg.large_scale_update_steps
     for t in range(steps):
-        a = rng.integers(0, cores[0].K, size=(1, n))
-        for c in cores:
-            c.step(a)
-        if (t + 1) % every == 0:
-            yield cores
+        core.step(rng.integers(0, core.K, size=(1, n)))
+        if (t + 1) % core.cfg.large_scale_update_steps == 0:
+            yield core, core.exact_links()
 
 
 @pytest.mark.parametrize("n, clutter", [(300, "sparse"), (160, "dense")])
@@ -32,30 +28,31 @@ def test_far_links_within_the_stated_bound_near_links_exact(n, clutter):
     bounds = None
     outside = far_total = 0
     total_db = []
-    for exact, approx in pair(n, clutter=clutter, n_channels=8):
-        bounds = bounds or far_error_bounds(approx.cfg)
-        e, a = exact.rx_int[0].astype(float), approx.rx_int[0].astype(float)
+    for core, (rx, _, shadowing, _, d2d) in refreshes(n, clutter=clutter, n_channels=8):
+        bounds = bounds or far_error_bounds(core.cfg)
+        e, a = rx[0].astype(float), core.link_interference()[0].astype(float)
         own = np.zeros_like(e, dtype=bool)
-        own[np.arange(exact.D), exact.owner] = True
-        assert np.all(a[own] == 0) and np.all(e[own] == 0)
-        np.testing.assert_allclose(approx.rx_own, exact.rx_own, rtol=1e-5)
+        own[np.arange(core.D), core.owner] = True
+        assert np.all(a[own] == 0)
+        np.testing.assert_allclose(core.rx_own[0], e[own], rtol=1e-5)
+        e[own] = 0.0
         err_db = np.abs(10 * np.log10(a[~own] / e[~own]))
         near = np.zeros_like(own)
-        np.put_along_axis(near, approx.neighbour.near_ap[0], True, axis=-1)
+        np.put_along_axis(near, core.neighbour.near_ap[0], True, axis=-1)
         # Near links: the exact formulas on gathered coordinates (float32 rounding only).
         assert np.max(err_db[near[~own]]) < 1e-3
         # Far links: path loss from distances up to `movement_m` stale, shadowing scaled by
         # at most sqrt(1 + rho(R)); a link whose LOS draw flipped is outside the bound.
         far = ~near[~own]
-        assert np.all(exact.d2d[0][~own][far] > bounds["near_radius_m"])
+        assert np.all(d2d[0][~own][far] > bounds["near_radius_m"])
         limit = (bounds["pathloss_db"] + bounds["shadow_scale"]
-                 * np.abs(exact.shadowing_db[0][~own][far]) + 1e-3)
+                 * np.abs(shadowing[0][~own][far]) + 1e-3)
         outside += int(np.sum(err_db[far] > limit))
         far_total += int(far.sum())
         # What the SINR sees: interference per device summed over its co-channel APs.
-        onehot = (exact.channel[0][:, None] == np.arange(exact.K)).astype(float)
-        total_db.append(np.abs(10 * np.log10((a @ onehot + exact.noise_w)
-                                             / (e @ onehot + exact.noise_w))).ravel())
+        onehot = (core.channel[0][:, None] == np.arange(core.K)).astype(float)
+        total_db.append(np.abs(10 * np.log10((a @ onehot + core.noise_w)
+                                             / (e @ onehot + core.noise_w))).ravel())
     assert far_total > 0.5 * n * n  # most links are far: the approximation is exercised
     # LOS draws flip only where P_LOS moved between rebuilds: a small fraction of far links.
     assert outside / far_total < bounds["p_los"]
@@ -76,15 +73,41 @@ def test_faded_interferers_are_the_strongest_near_links():
     for _ in range(30):
         _, reward, _ = core.step(rng.integers(0, core.K, size=(1, 400)))
         assert np.all(np.isfinite(reward))
-    cand = core.neighbour.near_ap[0]
-    key = np.take_along_axis(core.rx_int[0], cand, axis=-1)
     faded = np.sort(core._nb_rx[0], axis=-1)
-    best = np.sort(key, axis=-1)[:, -core.n_faded:]
+    best = np.sort(core.neighbour.near_rx[0], axis=-1)[:, -core.n_faded:]
     np.testing.assert_array_equal(faded, best)
     # The rest per channel is the non-faded interference, kept up to date across switches.
     onehot = (core.channel[0][:, None] == np.arange(core.K)).astype(np.float32)
-    np.testing.assert_allclose(core._rest_interference()[0],
-                               core._rx_rest_t[0].T @ onehot, rtol=1e-3, atol=1e-18)
+    np.testing.assert_allclose(core._rest_interference()[0], core._rx_rest_t[0].T @ onehot,
+                               rtol=1e-4, atol=4e-17)
+    # ... and the rest plus the faded means is every link.
+    total = core.link_interference()[0]
+    np.testing.assert_allclose(total.sum(axis=-1), core._rx_rest_t[0].sum(axis=0)
+                               + core._nb_rx[0].sum(axis=-1), rtol=1e-5)
+
+
+def test_fading_state_carries_across_refreshes_and_rebuilds():
+    # Slow robots: rho = J0(2 pi f_D T) = 0.993, so a state redrawn at a refresh or rebuild
+    # (correlation 0 across it) would stand out against the AR(1) correlation rho.
+    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=400, seed=2, speed=0.3))
+    assert core.rho > 0.99
+    core.reset()
+    rng = np.random.default_rng(0)
+    own, strongest = [], []
+    for _ in range(199):
+        core.step(rng.integers(0, core.K, size=(1, 400)))
+        own.append(core.h_faded[0, 0, :, 0] + 1j * core.h_faded[1, 0, :, 0])
+    h = np.stack(own)  # [T, D]
+    lag1 = (h[1:] * np.conj(h[:-1])).real  # per step pair, per device
+    every = core.cfg.large_scale_update_steps
+    at_refresh = np.arange(1, h.shape[0]) % every == 0  # pairs straddling a refresh
+    rebuilds = every * core.cfg.far_refresh_interval
+    at_rebuild = np.arange(1, h.shape[0]) % rebuilds == 0
+    assert np.mean(np.abs(h) ** 2) == pytest.approx(1.0, abs=0.05)
+    assert lag1[~at_refresh].mean() == pytest.approx(core.rho, abs=0.05)
+    assert lag1[at_refresh].mean() == pytest.approx(core.rho, abs=0.05)
+    assert lag1[at_rebuild].mean() == pytest.approx(core.rho, abs=0.08)
+    del strongest
 
 
 def test_auto_model_and_explicit_choice():

@@ -40,15 +40,23 @@ Near links and the own link are computed exactly as in the exact refresh.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+from scipy.spatial import cKDTree
 from scipy.special import ndtri
 
+from pybridge import _twin_kernels
 from pybridge.channel import inf
 
 F32 = np.float32
 FAR_TABLE_STEP = 0.01  # m, grid of the far links' distance terms
 LN10_OVER_10 = math.log(10.0) / 10.0
+
+
+# Threads of the fused N^2 passes (pybridge/native/twin_kernels.cc); at N = 5000 they are
+# memory-bound, so more than a few add nothing.
+THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def margin_m(speed: float, refresh_period_s: float, interval: int) -> float:
@@ -77,9 +85,18 @@ def far_error_bounds(cfg) -> dict[str, float]:
 
 
 class NeighbourRefresh:
-    """Mean received power of every link of an `InxFactoryTwin`, near links exact, far
-    separable (module docstring). `refresh()` -> (rx [B, D, N] W float32, near APs
-    [B, D, Kn] int): the second is where the faded interferers are chosen."""
+    """The large-scale refresh and the faded-link bookkeeping of an `InxFactoryTwin` in
+    neighbour mode (module docstring). `refresh()` sets on the twin what its measure step
+    reads: `rx_own` [B, D], `h_faded` [2, B, D, L + 1] (own link first), `_nb_rx` [B, D, L],
+    `_nb_ap_flat`, and `_rx_rest_t` [B, N, D] (AP-major mean power of the links that are not
+    faded, own links 0).
+
+    Everything per link lives AP-major ([B, N, D]: AP i's row holds its power at every
+    device) so that a channel switch of AP i reads one contiguous row. Fading state is kept
+    for near links only (the faded set is chosen among them): a link entering the near set at
+    a rebuild starts from the stationary CN(0, 1) law, which is its exact law once it has been
+    away for at least one rebuild interval (correlation rho^(10 x 4) = 3e-22 at the default
+    3 m/s, 5 ms; see `carry_correlation`)."""
 
     def __init__(self, twin) -> None:
         cfg = twin.cfg
@@ -91,19 +108,23 @@ class NeighbourRefresh:
         scen = twin.los_params.scenario
         self.sigma_los = float(inf.shadow_std_db(scen, True))
         self.sigma_nlos = float(inf.shadow_std_db(scen, False))
-        self._tables: tuple[np.ndarray, np.ndarray] | None = None
-        self._age = self.interval  # refreshes since the last rebuild: rebuild first
+        self.carry_correlation = float(abs(twin.rho) ** (cfg.large_scale_update_steps
+                                                         * self.interval))
+        self._tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._buffers: dict[str, np.ndarray] = {}
+        self.reset()
 
     def reset(self) -> None:
-        """A new episode (new positions and fields): rebuild on the next refresh."""
+        """A new episode (new positions, fields and fading): rebuild on the next refresh."""
         self._age = self.interval
+        self._ids: np.ndarray | None = None  # link ids of the near set, for carrying state
+        self._faded_local: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------ tables
     def _far_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P_tx 10^(-PL/10) for LOS and NLOS and sqrt(2) Phi^-1(P_LOS) on a FAR_TABLE_STEP
         grid of d_2D, nearest entry. At d >= R = 50 m a 1 cm step moves the path loss by
-        < 0.004 dB and P_LOS by < 0.01 m / k_subsce (2e-4); the small tables stay in cache,
-        which makes the lookups of ~N^2 links 2-3x faster than the 2 mm LOS table."""
+        < 0.004 dB and P_LOS by < 0.01 m / k_subsce (2e-4); small tables stay in cache."""
         if self._tables is None:
             tw = self.twin
             d_max = float(np.hypot(tw.layout.hall_length, tw.layout.hall_width)) + 2.0
@@ -117,48 +138,89 @@ class NeighbourRefresh:
                 + [(math.sqrt(2.0) * ndtri(prob)).astype(F32)])
         return self._tables
 
+    def _buffer(self, name: str, dtype) -> np.ndarray:
+        """A persistent [B, N, D] work array. At N = 5000 each is 100 MB: beyond glibc's mmap
+        threshold, so a fresh array per call would be a fresh mapping, page-faulted in on first
+        touch (~25 ms each)."""
+        tw = self.twin
+        buf = self._buffers.get(name)
+        if buf is None:
+            buf = self._buffers[name] = np.empty((tw.B, tw.N, tw.D), dtype=dtype)
+        return buf
+
     # ----------------------------------------------------------------------------- rebuild
-    def _rebuild(self, ap: np.ndarray, dev: np.ndarray) -> None:
-        """Distances of every link, the near sets, and the far links' cached terms."""
+    def _near_sets(self, ap: np.ndarray, dev: np.ndarray) -> np.ndarray:
+        """[B, D, Kn] AP indices: every AP within radius + margin of the device, at least the
+        L + 1 nearest, and always its own AP (k-d tree per copy: O(D Kn log N))."""
         tw = self.twin
         B, D, N = tw.B, tw.D, tw.N
-        dx = dev[:, :, None, 0].astype(F32) - ap[:, None, :, 0].astype(F32)
-        dy = dev[:, :, None, 1].astype(F32) - ap[:, None, :, 1].astype(F32)
-        dx *= dx
-        dy *= dy
-        dx += dy
-        d2d = np.sqrt(dx, out=dx)
-        # Own AP first and always near, whatever its distance.
-        own = tw._own_flat
-        d2d.reshape(-1)[own] = -1.0
-        reach = F32(self.radius + self.margin)
-        count = int((d2d < reach).sum(axis=-1).max())
-        kn = min(N, max(count, tw.n_faded + 1))
-        if kn < N:
-            near = np.argpartition(d2d, kn - 1, axis=-1)[..., :kn]
-        else:
-            near = np.broadcast_to(np.arange(N), (B, D, N)).copy()
-        self.near_ap = near.astype(np.intp)  # [B, D, Kn]
-        self._near_flat = (np.arange(B * D).reshape(B, D, 1) * N + self.near_ap).ravel()
-        self._near_ap_flat = (self.near_ap + (np.arange(B) * N)[:, None, None]).ravel()
-        # Far terms from the 2 mm tables; near and own entries get 0 gain and a threshold
-        # nothing passes, so the far pass leaves them 0 for the exact values to fill in.
+        trees = [cKDTree(ap[b]) for b in range(B)]
+        reach = self.radius + self.margin
+        count = max(int(t.query_ball_point(dev[b], reach, return_length=True,
+                                           workers=THREADS).max())
+                    for b, t in enumerate(trees))
+        # One column more than the fullest ball: the farthest column is outside the reach and
+        # can make room for an own AP that is not among the nearest.
+        kn = min(N, max(count + 1, tw.n_faded + 1))
+        near = np.stack([t.query(dev[b], k=kn, workers=THREADS)[1]
+                         for b, t in enumerate(trees)])
+        # Sorted by AP index: link ids then come out globally sorted (carrying state is a
+        # merge, not a sort).
+        near = np.sort(near.reshape(B, D, kn), axis=-1).astype(np.intp)
+        missing = ~(near == tw.owner[None, :, None]).any(axis=-1)
+        if missing.any():
+            near[..., -1] = np.where(missing, tw.owner[None, :], near[..., -1])
+        return near
+
+    def _rebuild(self, ap: np.ndarray, dev: np.ndarray) -> None:
+        """The near sets, the far links' cached distance terms, and the fading state carried
+        from the old near set to the new one."""
+        tw = self.twin
+        B, D, N = tw.B, tw.D, tw.N
+        near = self._near_sets(ap, dev)
+        kn = near.shape[-1]
+        bd = np.arange(B * D).reshape(B, D, 1)
+        self.near_ap = near
+        self._own_col = np.argmax(near == tw.owner[None, :, None], axis=-1)  # [B, D]
+        b_of = np.arange(B).reshape(B, 1, 1)
+        self._near_ap_flat = (near + b_of * N).ravel()
+        d_of = np.arange(D).reshape(1, D, 1)
+        self._near_t_flat = ((b_of * N + near) * D + d_of).ravel()  # in [B, N, D]
+        # Far terms, AP-major, from the 1 cm tables; near and own entries get 0 gain and a
+        # threshold nothing passes, so the far pass leaves them 0 for the exact values.
         g_los, g_nlos, thr_table = self._far_tables()
-        idx = (d2d * F32(1.0 / FAR_TABLE_STEP) + F32(0.5)).astype(np.int32)
-        np.clip(idx, 0, g_los.size - 1, out=idx)
-        self._far_los = g_los.take(idx)
-        self._far_nlos = g_nlos.take(idx)
-        thr = thr_table.take(idx)  # compare S(a) + S(b) with sqrt(2) Phi^-1(P_LOS)
-        for arr in (self._far_los, self._far_nlos):
-            arr.reshape(-1)[self._near_flat] = 0.0
-        thr.reshape(-1)[self._near_flat] = -np.inf
-        self._far_thr = thr
+        far_los, far_nlos = self._buffer("far_los", F32), self._buffer("far_nlos", F32)
+        thr = self._buffer("far_thr", F32)  # compare S(a) + S(b) with sqrt(2) Phi^-1(P_LOS)
+        _twin_kernels.far_terms(np.ascontiguousarray(ap, dtype=np.float64),
+                                np.ascontiguousarray(dev, dtype=np.float64), g_los, g_nlos,
+                                thr_table, FAR_TABLE_STEP, far_los, far_nlos, thr, THREADS)
+        for arr in (far_los, far_nlos):
+            arr.reshape(-1)[self._near_t_flat] = 0.0
+        thr.reshape(-1)[self._near_t_flat] = -np.inf
+        self._far_los, self._far_nlos, self._far_thr = far_los, far_nlos, thr
+        # Fading state per near link: carried over where the link stays near, else stationary.
+        ids = ((bd * N) + near).ravel()  # link id (b D + d) N + i: unique and sorted
+        h = tw._complex_gaussian((2, ids.size), F32(1.0))
+        last = np.full(ids.size, tw.t, dtype=np.int32)
+        if self._ids is not None:
+            pos = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
+            keep = self._ids[pos] == ids
+            src = pos[keep]
+            h[:, keep] = self._h_near[:, src]
+            last[keep] = self._last_near[src]
+        self._ids, self._h_near, self._last_near = ids, h, last
+        self._kn = kn
         self._age = 0
 
     # ----------------------------------------------------------------------------- refresh
-    def refresh(self) -> tuple[np.ndarray, np.ndarray]:
+    def refresh(self) -> None:
         tw = self.twin
-        D, N = tw.D, tw.N
+        D = tw.D
+        if self._faded_local is not None:  # the faded links' state back into the near set
+            out = tw.h_faded.reshape(2, -1)
+            self._h_near[0][self._faded_local] = out[0]  # 1-D rows: numpy's fast path
+            self._h_near[1][self._faded_local] = out[1]
+            self._last_near[self._faded_local] = tw.t
         ap, dev = tw.positions()
         if self._age >= self.interval:
             self._rebuild(ap, dev)
@@ -166,23 +228,56 @@ class NeighbourRefresh:
         both = np.concatenate([dev, ap], axis=1)
         s_los = tw.los_field(both).astype(F32)  # [B, D + N]
         s_sh = tw.shadow_field(both).astype(F32)
-        # Far links: P_tx G_X(d) f_X(dev) f_X(ap).
+        # Far links: P_tx G_X(d) f_X(ap) f_X(dev), AP-major.
         k = F32(-LN10_OVER_10 / math.sqrt(2.0))
         f_n = np.exp(s_sh * (k * F32(self.sigma_nlos)))
-        rx = self._far_nlos * f_n[:, :D, None]
-        rx *= f_n[:, None, D:]
-        los = s_los[:, :D, None] + s_los[:, None, D:]
-        far_los = np.flatnonzero(los < self._far_thr)
-        if far_los.size:
-            f_l = np.exp(s_sh * (k * F32(self.sigma_los)))
-            bd, i = np.divmod(far_los, N)
-            b = bd // D
-            rx.reshape(-1)[far_los] = (self._far_los.reshape(-1)[far_los]
-                                       * f_l[:, :D].reshape(-1)[bd]
-                                       * f_l[:, D:].reshape(-1)[b * N + i])
-        self.n_far_los = int(far_los.size)
-        rx.reshape(-1)[self._near_flat] = self._near_exact(ap, dev, s_los, s_sh).ravel()
-        return rx, self.near_ap
+        f_l = np.exp(s_sh * (k * F32(self.sigma_los)))
+        rx = self._buffer("rx", F32)
+        far_los = _twin_kernels.far_pass(
+            self._far_los, self._far_nlos, self._far_thr, np.ascontiguousarray(f_n[:, D:]),
+            np.ascontiguousarray(f_n[:, :D]), np.ascontiguousarray(f_l[:, D:]),
+            np.ascontiguousarray(f_l[:, :D]), np.ascontiguousarray(s_los[:, D:]),
+            np.ascontiguousarray(s_los[:, :D]), rx, THREADS)
+        self.n_far_los = far_los  # far links in the LOS state (the rest NLOS)
+        near = self._near_exact(ap, dev, s_los, s_sh)  # [B, D, Kn]
+        own = np.take_along_axis(near, self._own_col[..., None], axis=-1)[..., 0]
+        tw.rx_own = own.copy()
+        np.put_along_axis(near, self._own_col[..., None], 0.0, axis=-1)
+        self.near_rx = near  # mean interference of the near links, own 0
+        self._select_faded(rx, near)
+        tw._rx_rest_t = rx
+
+    def _select_faded(self, rx: np.ndarray, near: np.ndarray) -> None:
+        """Own link + the L strongest near interferers get fading; their mean power leaves
+        the rest (`rx`, AP-major) and goes to `_nb_rx`."""
+        tw = self.twin
+        B, D, N, L = tw.B, tw.D, tw.N, tw.n_faded
+        kn = self._kn
+        loc = np.argpartition(-near, L - 1, axis=-1)[..., :L]  # own has 0: never chosen
+        cols = np.concatenate([self._own_col[..., None], loc], axis=-1)  # [B, D, L + 1]
+        local = (np.arange(B * D).reshape(B, D, 1) * kn + cols).ravel()
+        gap = tw.t - self._last_near[local]
+        h = np.stack([self._h_near[0].take(local), self._h_near[1].take(local)])
+        h *= tw._rho_pow[gap]
+        h += tw._complex_gaussian((2, local.size), tw._innov_pow[gap])
+        tw.h_faded = h.reshape(2, B, D, L + 1)
+        self._faded_local = local
+        tw._nb_rx = np.take_along_axis(near, loc, axis=-1)
+        nb = np.take_along_axis(self.near_ap, loc, axis=-1)
+        tw._nb_ap_flat = (nb + (np.arange(B) * N)[:, None, None]).ravel()
+        self.faded_ap = nb
+        # Rest = every link but the faded ones and the own link (near values in first).
+        rx.reshape(-1)[self._near_t_flat] = near.ravel()
+        b_of, d_of = np.arange(B).reshape(B, 1, 1), np.arange(D).reshape(1, D, 1)
+        rx.reshape(-1)[((b_of * N + nb) * D + d_of).ravel()] = 0.0
+
+    def link_interference(self) -> np.ndarray:
+        """[B, D, N] mean interference power of every link (own 0), rebuilt from the rest and
+        the faded links' means (for `coupling()` and tests; not on the stepping path)."""
+        tw = self.twin
+        out = np.ascontiguousarray(tw._rx_rest_t.transpose(0, 2, 1))
+        np.put_along_axis(out, self.faded_ap, tw._nb_rx, axis=-1)
+        return out
 
     def _near_exact(self, ap, dev, s_los, s_sh) -> np.ndarray:
         """The exact refresh's formulas on the near links only, [B, D, Kn] W."""

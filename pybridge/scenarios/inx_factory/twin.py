@@ -122,6 +122,8 @@ class InxFactoryTwin:
         # Thousands of subnetworks: near links exact, far links separable (large_scale.py).
         self.neighbour = (NeighbourRefresh(self) if cfg.resolved_interference_model == "neighbour"
                           else None)
+        if self.neighbour is not None:
+            self.exact = False  # faded links chosen among near links (all of them if N <= L+1)
         self.t = 0
         self._started = False
         self.last: StepData | None = None
@@ -140,10 +142,13 @@ class InxFactoryTwin:
         self.device_offsets = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=-1)
         self.shadow_field = ExponentialField(B, self.cfg.shadow_corr_distance, rng)
         self.los_field = ExponentialField(B, self.cfg.resolved_los_corr_distance, rng)
-        # Fading of every link, own links included: h[0] + j h[1] ~ CN(0, 1) (stationary start).
-        self.h = self._complex_gaussian((2, B, D, N), scale=1.0)
-        # Step of each link's last fading update (truncated mode's exact catch-up only).
-        self._last_fade = None if self.exact else np.zeros((B, D, N), dtype=np.int32)
+        if self.neighbour is None:
+            # Fading of every link, own links included: h[0] + j h[1] ~ CN(0, 1) (stationary
+            # start), and the step of each link's last update (truncated mode's catch-up).
+            self.h = self._complex_gaussian((2, B, D, N), scale=1.0)
+            self._last_fade = None if self.exact else np.zeros((B, D, N), dtype=np.int32)
+        else:  # the neighbour refresh keeps fading state for near links only
+            self.h = self._last_fade = None
         self._epoch += 1
         self.channel = rng.integers(0, self.K, size=(B, N))
         self.pending = np.full((B, N), -1)
@@ -218,11 +223,19 @@ class InxFactoryTwin:
     def _refresh_large_scale(self) -> None:
         """Path loss, LOS state and shadowing of every link at the current positions."""
         if self.neighbour is not None:
-            # Per-link LOS, path loss and shadowing are not kept (only their product, rx).
-            rx, candidates = self.neighbour.refresh()
+            # Per-link LOS, path loss and shadowing are not kept (only the powers).
             self.los = self.shadowing_db = self.pathloss_db = self.d2d = None
-            self._set_link_powers(rx, candidates)
+            self.rx_int = None  # see link_interference()
+            self.neighbour.refresh()
+            self._rest_channel = None
             return
+        rx, self.los, self.shadowing_db, self.pathloss_db, self.d2d = self.exact_links()
+        self._set_link_powers(rx)
+
+    def exact_links(self) -> tuple[np.ndarray, ...]:
+        """Every link at the current positions and fields, exactly: (mean received power
+        [B, D, N] W, LOS [B, D, N] bool, shadowing dB, path loss dB, d_2D m). The exact
+        refresh, and the reference the neighbour refresh is tested against."""
         cfg, p = self.cfg, self.los_params
         D = self.D
         ap, dev = self.positions()
@@ -242,32 +255,34 @@ class InxFactoryTwin:
         z_los = self.los_field.link_values(s_los[:, :D], s_los[:, D:], d2d)
         # Spatially consistent LOS draw: u = Phi(z) is uniform per link and moves smoothly;
         # LOS iff u < P_LOS(d), i.e. z < Phi^-1(P_LOS(d)), a threshold tabulated every 1 cm.
-        self.los = z_los < self._los_threshold(d2d)
+        los = z_los < self._los_threshold(d2d)
         s_sh = self.shadow_field(both)
         z_sh = self.shadow_field.link_values(s_sh[:, :D], s_sh[:, D:], d2d)
-        pl = inf.pathloss_db(d3d, cfg.carrier_freq_ghz, p.scenario, self.los)
-        self.shadowing_db = inf.shadow_std_db(p.scenario, self.los).astype(F32) * z_sh.astype(F32)
-        self.pathloss_db = pl
-        self.d2d = d2d
-        loss = pl + self.shadowing_db
+        pl = inf.pathloss_db(d3d, cfg.carrier_freq_ghz, p.scenario, los)
+        shadowing = inf.shadow_std_db(p.scenario, los).astype(F32) * z_sh.astype(F32)
+        loss = pl + shadowing
         loss *= F32(-np.log(10.0) / 10.0)
         rx = np.exp(loss)
         rx *= F32(self.tx_power_w)  # received (mean) power per link, W
-        self._set_link_powers(rx, None)
+        return rx, los, shadowing, pl, d2d
 
-    def _set_link_powers(self, rx: np.ndarray, candidates: np.ndarray | None) -> None:
+    def link_interference(self) -> np.ndarray:
+        """Mean interference power of every link, [B, D, N] W (own link 0), both refreshes."""
+        if self.neighbour is None:
+            return self.rx_int
+        return self.neighbour.link_interference()
+
+    def _set_link_powers(self, rx: np.ndarray) -> None:
         """Own-signal and interference powers from the mean received power of every link."""
         flat = rx.reshape(-1)
         self.rx_own = flat[self._own_flat].reshape(self.B, self.D)  # W
         flat[self._own_flat] = 0.0
         self.rx_int = rx  # [B, D, N] mean interference power, own link 0
         if not self.exact:
-            self._select_faded_links(candidates)
+            self._select_faded_links()
 
-    def _select_faded_links(self, candidates: np.ndarray | None = None) -> None:
-        """Truncated mode: each device fades its own link and its L strongest interferers
-        (among `candidates` [B, D, Kn], AP indices, when given: the neighbour refresh's near
-        links).
+    def _select_faded_links(self) -> None:
+        """Truncated mode: each device fades its own link and its L strongest interferers.
 
         Their fading lives in a compact contiguous array `h_faded` [2, B, D, L + 1] updated every
         step; the full per-link state `h` is only touched here, once per refresh: the outgoing
@@ -283,12 +298,7 @@ class InxFactoryTwin:
             h_re[self._faded_flat] = out[0]
             h_im[self._faded_flat] = out[1]
             self._last_fade.reshape(-1)[self._faded_flat] = self.t
-        if candidates is None:
-            nb = np.argpartition(-self.rx_int, self.n_faded - 1, axis=-1)[..., :self.n_faded]
-        else:  # the own AP is a candidate with interference 0: never among the L strongest
-            key = np.take_along_axis(self.rx_int, candidates, axis=-1)
-            nb = np.take_along_axis(candidates, np.argpartition(
-                -key, self.n_faded - 1, axis=-1)[..., :self.n_faded], axis=-1)
+        nb = np.argpartition(-self.rx_int, self.n_faded - 1, axis=-1)[..., :self.n_faded]
         base = (np.arange(B * D) * N).reshape(B, D, 1)
         idx = np.concatenate([self._own_flat.reshape(B, D, 1), base + nb], axis=-1).ravel()
         gap = self.t - self._last_fade.reshape(-1)[idx]
@@ -302,7 +312,10 @@ class InxFactoryTwin:
         # AP-major [B, N, D]: the per-step update reads the rows of the APs that switched
         # (contiguous), not columns of [B, D, N] (one cache miss per device; 29 ms a step at
         # N = 5000 with ~900 switches).
-        rest_t = np.ascontiguousarray(self.rx_int.transpose(0, 2, 1))
+        rest_t = getattr(self, "_rx_rest_t", None)
+        if rest_t is None or rest_t.shape != (B, N, D):  # kept: 100 MB at N = 5000
+            rest_t = np.empty((B, N, D), dtype=F32)
+        np.copyto(rest_t, self.rx_int.transpose(0, 2, 1))
         d_idx = np.arange(D).reshape(1, D, 1)
         rest_t.reshape(-1)[((np.arange(B).reshape(B, 1, 1) * N + nb) * D + d_idx).ravel()] = 0.0
         self._rx_rest_t = rest_t
@@ -420,7 +433,7 @@ class InxFactoryTwin:
         Large-scale (path loss + shadowing) values: what a central controller collects from
         measurement reports; the 5 ms fading decorrelates too fast to be coordinated on.
         """
-        return self.rx_int.reshape(self.B, self.N, self.M, self.N).mean(axis=2)
+        return self.link_interference().reshape(self.B, self.N, self.M, self.N).mean(axis=2)
 
     def state(self) -> np.ndarray:
         """Global state per copy: every agent's observation and channel, [B, N * (W + 1)]."""
