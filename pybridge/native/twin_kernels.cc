@@ -140,6 +140,41 @@ int64_t far_pass(const F32Array& far_los, const F32Array& far_nlos, const F32Arr
   return total.load();
 }
 
+// Per-channel interference of the faded links at every receiver: for receiver r (of R = B D)
+// with faded links l = 1..L (h[:, r, 0] is its own link), interf[r, channel[ap[r, l]]] +=
+// |h[:, r, l]|^2 mean[r, l - 1]; own[r] = |h[:, r, 0]|^2. Fuses a gather, a square, a product
+// and numpy's bincount (five passes and a float64 buffer) into one pass.
+void faded_channel_sums(const F32Array& h, const F32Array& mean,
+                        const py::array_t<int64_t, py::array::c_style>& ap,
+                        const py::array_t<int64_t, py::array::c_style>& channel, F32Array& interf,
+                        F32Array& own) {
+  require(h.ndim() == 3 && h.shape(0) == 2, "h: [2, R, L + 1]");
+  const py::ssize_t R = h.shape(1), L = h.shape(2) - 1;
+  require(L >= 1, "h: at least one faded interferer");
+  check_shape(mean, {R, L}, "mean");
+  check_shape(ap, {R, L}, "ap");
+  require(interf.ndim() == 2 && interf.shape(0) == R, "interf: [R, K]");
+  check_shape(own, {R}, "own");
+  const py::ssize_t K = interf.shape(1), C = channel.size();
+  const float *re = h.data(), *im = re + R * (L + 1), *mn = mean.data();
+  const int64_t *pa = ap.data(), *ch = channel.data();
+  float *out = interf.mutable_data(), *po = own.mutable_data();
+  // Checked once up front, so the loop below cannot index out of bounds.
+  for (py::ssize_t i = 0; i < R * L; ++i) require(pa[i] >= 0 && pa[i] < C, "ap index range");
+  for (py::ssize_t i = 0; i < C; ++i) require(ch[i] >= 0 && ch[i] < K, "channel range");
+  py::gil_scoped_release release;
+  for (py::ssize_t r = 0; r < R; ++r) {
+    const py::ssize_t o = r * (L + 1);
+    float* row = out + r * K;
+    std::fill(row, row + K, 0.0f);
+    po[r] = re[o] * re[o] + im[o] * im[o];
+    for (py::ssize_t l = 0; l < L; ++l) {
+      const float a = re[o + 1 + l], b = im[o + 1 + l];
+      row[ch[pa[r * L + l]]] += (a * a + b * b) * mn[r * L + l];
+    }
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_twin_kernels, m) {
@@ -152,4 +187,7 @@ PYBIND11_MODULE(_twin_kernels, m) {
         py::arg("f_nlos_ap"), py::arg("f_nlos_dev"), py::arg("f_los_ap"), py::arg("f_los_dev"),
         py::arg("s_ap"), py::arg("s_dev"), py::arg("rx"), py::arg("threads"),
         "Separable far-link powers with the per-link LOS draw; returns the LOS count.");
+  m.def("faded_channel_sums", &faded_channel_sums, py::arg("h"), py::arg("mean"), py::arg("ap"),
+        py::arg("channel"), py::arg("interf"), py::arg("own"),
+        "Per-channel interference of the faded links and the own link's fading power.");
 }

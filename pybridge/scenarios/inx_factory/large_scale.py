@@ -57,6 +57,7 @@ LN10_OVER_10 = math.log(10.0) / 10.0
 # Threads of the fused N^2 passes (pybridge/native/twin_kernels.cc); at N = 5000 they are
 # memory-bound, so more than a few add nothing.
 THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+KD_THREADS_MIN_LINKS = 4_000_000
 
 
 def margin_m(speed: float, refresh_period_s: float, interval: int) -> float:
@@ -155,14 +156,16 @@ class NeighbourRefresh:
         tw = self.twin
         B, D, N = tw.B, tw.D, tw.N
         trees = [cKDTree(ap[b]) for b in range(B)]
+        # The tree's own threads start per call (~1 ms each): worth it only for big queries.
+        workers = THREADS if D * N >= KD_THREADS_MIN_LINKS else 1
         reach = self.radius + self.margin
         count = max(int(t.query_ball_point(dev[b], reach, return_length=True,
-                                           workers=THREADS).max())
+                                           workers=workers).max())
                     for b, t in enumerate(trees))
         # One column more than the fullest ball: the farthest column is outside the reach and
         # can make room for an own AP that is not among the nearest.
         kn = min(N, max(count + 1, tw.n_faded + 1))
-        near = np.stack([t.query(dev[b], k=kn, workers=THREADS)[1]
+        near = np.stack([t.query(dev[b], k=kn, workers=workers)[1]
                          for b, t in enumerate(trees)])
         # Sorted by AP index: link ids then come out globally sorted (carrying state is a
         # merge, not a sort).
@@ -200,14 +203,17 @@ class NeighbourRefresh:
         self._far_los, self._far_nlos, self._far_thr = far_los, far_nlos, thr
         # Fading state per near link: carried over where the link stays near, else stationary.
         ids = ((bd * N) + near).ravel()  # link id (b D + d) N + i: unique and sorted
-        h = tw._complex_gaussian((2, ids.size), F32(1.0))
+        h = np.empty((2, ids.size), dtype=F32)
         last = np.full(ids.size, tw.t, dtype=np.int32)
+        keep = np.zeros(ids.size, dtype=bool)
         if self._ids is not None:
             pos = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
             keep = self._ids[pos] == ids
             src = pos[keep]
             h[:, keep] = self._h_near[:, src]
             last[keep] = self._last_near[src]
+        fresh = ~keep
+        h[:, fresh] = tw._complex_gaussian((2, int(fresh.sum())), F32(1.0))
         self._ids, self._h_near, self._last_near = ids, h, last
         self._kn = kn
         self._age = 0
@@ -258,8 +264,12 @@ class NeighbourRefresh:
         local = (np.arange(B * D).reshape(B, D, 1) * kn + cols).ravel()
         gap = tw.t - self._last_near[local]
         h = np.stack([self._h_near[0].take(local), self._h_near[1].take(local)])
-        h *= tw._rho_pow[gap]
-        h += tw._complex_gaussian((2, local.size), tw._innov_pow[gap])
+        # Links faded in the last period are up to date (gap 0); only the others catch up.
+        late = np.flatnonzero(gap)
+        if late.size:
+            g = gap[late]
+            h[:, late] = (h[:, late] * tw._rho_pow[g]
+                          + tw._complex_gaussian((2, late.size), tw._innov_pow[g]))
         tw.h_faded = h.reshape(2, B, D, L + 1)
         self._faded_local = local
         tw._nb_rx = np.take_along_axis(near, loc, axis=-1)
@@ -301,7 +311,9 @@ class NeighbourRefresh:
             return z
 
         los = link(tw.los_field, s_los) < tw._los_threshold(d2d)
-        pl = inf.pathloss_db(d3d, tw.cfg.carrier_freq_ghz, tw.los_params.scenario, los)
+        # float32 throughout (inf's coefficients are float64 scalars, which would promote)
+        pl = inf.pathloss_db(d3d, tw.cfg.carrier_freq_ghz, tw.los_params.scenario,
+                             los).astype(F32, copy=False)
         loss = pl + inf.shadow_std_db(tw.los_params.scenario, los).astype(F32) \
             * link(tw.shadow_field, s_sh)
         loss *= F32(-LN10_OVER_10)

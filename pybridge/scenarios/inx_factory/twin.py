@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
+from pybridge import _twin_kernels
 from pybridge.channel import inf
 from pybridge.channel.fields import ExponentialField
 from pybridge.scenarios.inx_factory.config import InxFactoryConfig
@@ -379,6 +380,16 @@ class InxFactoryTwin:
             power += h[1] * h[1]  # |h|^2 of every link, [B, D, N]
             interf = np.matmul(power * self.rx_int, onehot)  # [B, D, K]
             signal = power.reshape(-1)[self._own_flat].reshape(B, D) * self.rx_own
+        elif self.neighbour is not None:  # the same sums fused in one native pass
+            rows = B * D
+            interf = np.empty((rows, K), dtype=F32)
+            own_power = np.empty(rows, dtype=F32)
+            _twin_kernels.faded_channel_sums(
+                self.h_faded.reshape(2, rows, -1), self._nb_rx.reshape(rows, -1),
+                self._nb_ap_flat.reshape(rows, -1), self.channel.reshape(-1), interf, own_power)
+            interf = interf.reshape(B, D, K)
+            interf += self._rest_interference()
+            signal = own_power.reshape(B, D) * self.rx_own
         else:
             hf = self.h_faded  # own link first, then the L faded interferers
             power = hf[0] * hf[0]
