@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from federation.errors import ConfigError, ThresholdError
+from federation.graph import AUTO_HARARY_ABOVE, COMPLETE, HARARY, ThreatModel
 from federation.plain_round import plain_fedavg_round
 from federation.quantise import QuantConfig
 from federation.secure_round import run_secure_round
@@ -89,13 +90,24 @@ class SecureFedAvg(_Periodic):
     def __init__(self, period: int, n_agents: int, *, threshold: float = 0.67,
                  clip: float = 8.0, frac_bits: int = 16, curve: str = "x25519",
                  dropouts: Callable[[int], Mapping[str, Sequence[int]]] | None = None,
-                 share_verification: bool = True) -> None:
+                 share_verification: bool = True, graph: str = "auto",
+                 threat: ThreatModel | None = None) -> None:
         super().__init__(period)
         self.share_verification = share_verification
         if not 0.5 < threshold <= 1.0:
             raise ConfigError(f"secure threshold must be in (0.5, 1], got {threshold}")
+        if graph not in ("auto", COMPLETE, HARARY):
+            raise ConfigError(f"secure graph must be auto, complete or harary, got {graph!r}")
         self.n_agents = n_agents
-        self.threshold = max(1, math.ceil(threshold * n_agents))  # t of the t-of-n shares
+        # SecAgg+ (Harary graph, k and t from the threat model) above AUTO_HARARY_ABOVE agents:
+        # all-pairs costs ~N^2 (about 420 s a round at N = 1000, federation/README.md).
+        self.graph = (HARARY if n_agents > AUTO_HARARY_ABOVE else COMPLETE) \
+            if graph == "auto" else graph
+        self.threat = threat or ThreatModel()
+        # t of the t-of-n shares on the complete graph; the Harary graph's t counts neighbours
+        # and comes from the threat model.
+        self.threshold = max(1, math.ceil(threshold * n_agents)) if self.graph == COMPLETE \
+            else None
         self.clip = clip
         self.curve = curve
         self.quant = QuantConfig(clip=clip, frac_bits=frac_bits)
@@ -115,7 +127,8 @@ class SecureFedAvg(_Periodic):
                 average, report = run_secure_round(updates, threshold=self.threshold,
                                                    curve=self.curve, quant=self.quant,
                                                    round_number=round_number + 1,
-                                                   dropouts=drops)
+                                                   dropouts=drops, graph=self.graph,
+                                                   threat=self.threat)
         except ThresholdError as exc:
             return None, {"mode": self.mode, "failed": str(exc),
                           "seconds": time.perf_counter() - t0, "bytes_per_client_sent": 0}
@@ -136,14 +149,14 @@ def aggregation_period(tau_agg: int, n_envs: int) -> int:
 
 def make_strategy(aggregation: str, n_agents: int, *, tau_agg: int, n_envs: int = 1,
                   threshold: float = 0.67, clip: float = 8.0, frac_bits: int = 16,
-                  curve: str = "x25519") -> Strategy:
+                  curve: str = "x25519", graph: str = "auto") -> Strategy:
     """The strategy of a training config's `aggregation` ("plain" | "secure") and its options."""
     period = aggregation_period(tau_agg, n_envs)
     if aggregation == "plain":
         return PlainFedAvg(period)
     if aggregation == "secure":
         return SecureFedAvg(period, n_agents, threshold=threshold, clip=clip,
-                            frac_bits=frac_bits, curve=curve)
+                            frac_bits=frac_bits, curve=curve, graph=graph)
     raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got"
                       f" {aggregation!r}")
 

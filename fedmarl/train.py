@@ -64,6 +64,8 @@ class TrainConfig:
     secagg_clip: float = 8.0  # parameters clipped to [-clip, clip] before fixed-point coding
     secagg_frac_bits: int = 16  # fixed-point fractional bits
     secagg_curve: str = "x25519"
+    # auto: all-pairs up to 200 agents, SecAgg+ (Harary graph, Bell et al. 2020) above
+    secagg_graph: str = "auto"
     # F- modes: run each round in a worker process while training goes on; its average lands at
     # the next round or the episode end, each member keeping its progress since (Federation).
     fed_overlap: bool = False
@@ -126,6 +128,9 @@ class TrainConfig:
             # t > n/2: no server can then collect both kinds of share of one client from honest
             # clients (federation/README.md, "Differences from Bonawitz et al. and Bell et al.").
             raise ConfigError(f"secagg_threshold must be in (0.5, 1], got {self.secagg_threshold}")
+        if self.secagg_graph not in ("auto", "complete", "harary"):
+            raise ConfigError(f"secagg_graph must be auto, complete or harary, got"
+                              f" {self.secagg_graph!r}")
         if not self.secagg_clip > 0:
             raise ConfigError(f"secagg_clip must be > 0, got {self.secagg_clip}")
         if not isinstance(self.params, dict) or not isinstance(self.agent, dict):
@@ -145,7 +150,8 @@ def strategy_for(cfg: TrainConfig, n_agents: int) -> Strategy:
     """The federation strategy of an F- training config."""
     return make_strategy(cfg.aggregation, n_agents, tau_agg=cfg.tau_agg, n_envs=cfg.n_envs,
                          threshold=cfg.secagg_threshold, clip=cfg.secagg_clip,
-                         frac_bits=cfg.secagg_frac_bits, curve=cfg.secagg_curve)
+                         frac_bits=cfg.secagg_frac_bits, curve=cfg.secagg_curve,
+                         graph=cfg.secagg_graph)
 
 
 class Federation:

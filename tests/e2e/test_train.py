@@ -36,6 +36,7 @@ def tiny_cfg(**kw) -> TrainConfig:
     ({"aggregation": "magic"}, "aggregation"),
     ({"secagg_clip": 0}, "secagg_clip"),
     ({"secagg_threshold": 0.5}, "secagg_threshold"),
+    ({"secagg_graph": "ring"}, "secagg_graph"),
     ({"fed_overlap": "yes"}, "fed_overlap"),
     ({"params": {"n_channels": 0}}, "n_channels"),
     ({"agent": {"no_such_knob": 1}}, "no_such_knob"),

@@ -100,3 +100,22 @@ def test_dropouts_above_threshold_still_average_the_survivors():
     for k in want:
         np.testing.assert_allclose(avg[k], want[k], rtol=0, atol=2.0 ** -16)
     assert report["n_survivors"] == 4
+
+
+def test_many_agents_aggregate_on_the_secagg_plus_graph():
+    # Above AUTO_HARARY_ABOVE agents the trainer's strategy pairs each client with k << N - 1
+    # neighbours (threat model: 5 % corrupt, 5 % drop-outs); all-pairs would cost ~N^2.
+    n = 240
+    ups = _updates(n, seed=3)
+    sec = SecureFedAvg(1, n)
+    assert sec.graph == "harary" and sec.threshold is None
+    avg, report = sec.aggregate(ups, 0)
+    assert "failed" not in report and report["n_survivors"] == n
+    assert report["graph"] == "harary" and report["degree"] < n // 4
+    plain, _ = PlainFedAvg(1).aggregate(ups, 0)
+    for k in plain:
+        np.testing.assert_allclose(avg[k], plain[k], rtol=0, atol=2.0 ** -16)
+    assert SecureFedAvg(1, n, graph="complete").graph == "complete"
+    assert SecureFedAvg(1, 20).graph == "complete"
+    with pytest.raises(ConfigError, match="graph"):
+        SecureFedAvg(1, n, graph="ring")
