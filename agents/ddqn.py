@@ -67,6 +67,10 @@ class DDQNConfig:
     (github.com/CENTRIC-WP4/6G-infactory-subnetworks, code/config.py), used where the paper is
     silent; "ours" = chosen and measured here (see docs/training.md)."""
 
+    # Agents per shared network (D-/F-): s consecutive agents share one network and one replay
+    # buffer, each acting on its own observation; F- averages the N / s cluster networks. 1:
+    # a network per agent (ref002). For thousands of agents (issue 14). Ignored in mode c.
+    cluster_size: int = 1
     hidden: tuple[int, ...] = (100, 100, 100)  # ref002 code: 3 hidden layers of 100, ReLU
     activation: str = "relu"  # ref002 code
     lr: float = 1e-3  # ref002 code (Adam)
@@ -177,7 +181,8 @@ class DDQN(TargetQLearner):
         self.cfg = cfg = cfg or DDQNConfig()
         self.mode = check_mode(mode)
         self._init_spaces(obs_space, action_space, n_agents)
-        self.groups = G = n_groups(self.mode, self.n_agents)
+        self.cluster = 1 if self.mode == "c" else cfg.cluster_size
+        self.groups = G = n_groups(self.mode, self.n_agents, self.cluster)
         self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
         self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
@@ -216,10 +221,12 @@ class DDQN(TargetQLearner):
     def q_values(self, feats: np.ndarray) -> QValues:
         """Online Q-values of decision features [B, N, F] (see streams.py): [B, N, K], or one
         [B, N, n_d] per component for MultiDiscrete."""
-        x = to_members(torch.from_numpy(np.ascontiguousarray(feats, np.float32)), self.mode)
+        x = to_members(torch.from_numpy(np.ascontiguousarray(feats, np.float32)), self.mode,
+                       self.cluster)
         with torch.no_grad():
             q = self.q(x)
-        return q_map(q, lambda t: from_members(t, self.mode, feats.shape[0], self.n_agents))
+        return q_map(q, lambda t: from_members(t, self.mode, feats.shape[0], self.n_agents,
+                                                       self.cluster))
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         """Action of every agent ([B, N], or [B, N, C] for MultiDiscrete). At decision steps:
@@ -255,7 +262,8 @@ class DDQN(TargetQLearner):
 
     def _store(self, tr: Transition) -> None:
         def mem(x: np.ndarray) -> np.ndarray:
-            return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode).numpy()
+            return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode,
+                              self.cluster).numpy()
 
         discount = self.gamma_d * (1.0 - tr.terminated.astype(np.float32))
         self.buffer.add(mem(tr.feats), mem(tr.actions), mem(tr.rewards), mem(tr.next_feats),

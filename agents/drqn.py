@@ -66,6 +66,10 @@ class DRQNConfig:
     """Hyperparameters: "ref002 code" as in DDQNConfig; "R2D2" = Kapturowski et al. 2019;
     "H&S" = Hausknecht & Stone 2015; "ours" = scaled to 20-decision episodes."""
 
+    # Agents per shared network (D-/F-): s consecutive agents share one network and one replay
+    # buffer, each acting on its own observation; F- averages the N / s cluster networks. 1:
+    # a network per agent (ref002). For thousands of agents (issue 14). Ignored in mode c.
+    cluster_size: int = 1
     embed: int = 64  # ours: one ReLU layer before the LSTM (H&S: conv layers there)
     lstm: int = 64  # ours: small inputs (H&S: 512 on Atari frames)
     lr: float = 1e-3  # ref002 code (Adam)
@@ -308,7 +312,8 @@ class DRQN(TargetQLearner):
         self.cfg = cfg = cfg or DRQNConfig()
         self.mode = check_mode(mode)
         self._init_spaces(obs_space, action_space, n_agents)
-        self.groups = G = n_groups(self.mode, self.n_agents)
+        self.cluster = 1 if self.mode == "c" else cfg.cluster_size
+        self.groups = G = n_groups(self.mode, self.n_agents, self.cluster)
         self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
         self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
@@ -349,7 +354,7 @@ class DRQN(TargetQLearner):
         obs = self._check_obs(obs)
         B = obs.shape[0]
         if self.streams.episode_start(explore, B):
-            n = B if self.mode != "c" else B * self.n_agents
+            n = B * self.n_agents // self.groups  # streams per member
             self._state[explore] = self.q.lstm.zero_state(n)
         feats = self.streams.begin(obs, explore)
         actions = None
@@ -357,10 +362,11 @@ class DRQN(TargetQLearner):
             before = self._state[explore]
             assert before is not None
             with torch.no_grad():
-                q, after = self.q.step(to_members(torch.from_numpy(feats), self.mode), before)
+                q, after = self.q.step(to_members(torch.from_numpy(feats), self.mode,
+                                                  self.cluster), before)
             self._state[explore] = after
-            actions = q_argmax(q_map(q, lambda t: from_members(t, self.mode, B,
-                                                                self.n_agents))).numpy()
+            actions = q_argmax(q_map(q, lambda t: from_members(
+                t, self.mode, B, self.n_agents, self.cluster))).numpy()
             if explore:
                 self._dec_state = before
                 actions = self.layout.epsilon_greedy(actions, self.epsilon, self.rng)
@@ -387,7 +393,8 @@ class DRQN(TargetQLearner):
 
     def _store(self, tr: Transition) -> None:
         def mem(x: np.ndarray) -> np.ndarray:
-            return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode).numpy()
+            return to_members(torch.from_numpy(np.ascontiguousarray(x)), self.mode,
+                              self.cluster).numpy()
 
         B, N = tr.actions.shape[:2]
         discount = self.gamma_d * (1.0 - tr.terminated.astype(np.float32))

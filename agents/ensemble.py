@@ -8,7 +8,10 @@ member axis), so the members learn exactly as G separate networks would. Adam is
 so one optimiser over the stacked tensors equals G separate optimisers.
 
 G is the number of parameter groups: G = N for D- and F- learning (each agent its own network),
-G = 1 for C- learning (all agents share one network and one replay buffer).
+G = 1 for C- learning (all agents share one network and one replay buffer), G = N / s with
+`cluster_size` s > 1 (D-/F-: s consecutive agents share a network and a replay buffer, their
+own local observations as input; F- averages across the clusters): for thousands of agents,
+where a network and buffer per agent do not fit.
 
 Also here: the fixed observation scaling, the agent <-> member-axis reshapes, the member
 parameter (de)serialisation and plain FedAvg over the member axis that all learners share.
@@ -37,9 +40,20 @@ def check_mode(mode: str) -> Mode:
     return mode  # type: ignore[return-value]
 
 
-def n_groups(mode: Mode, n_agents: int) -> int:
-    """Parameter groups: one per agent (d, f) or one shared by all agents (c)."""
-    return 1 if mode == "c" else n_agents
+def n_groups(mode: Mode, n_agents: int, cluster: int = 1) -> int:
+    """Parameter groups: one per `cluster` consecutive agents (d, f; 1: one per agent), or one
+    shared by all agents (c)."""
+    if mode == "c":
+        return 1
+    check_cluster(cluster, n_agents)
+    return n_agents // cluster
+
+
+def check_cluster(cluster: int, n_agents: int) -> None:
+    """Agents per shared network (`cluster_size`): a divisor of N."""
+    if not isinstance(cluster, int) or cluster < 1 or n_agents % cluster:
+        raise ValueError(f"cluster_size must be a positive divisor of the {n_agents} agents "
+                         f"(agents n*s .. n*s+s-1 share network n), got {cluster!r}")
 
 
 # ----------------------------------------------------------------------------------- layers
@@ -208,24 +222,34 @@ def scaling_value(v: Any) -> float | tuple[float, ...]:
 
 
 # ------------------------------------------------------------ agent axis <-> member axis
-def to_members(x: torch.Tensor, mode: Mode) -> torch.Tensor:
-    """[B, N, ...] -> [G, n, ...]: member axis first (d, f: [N, B, ...]; c: [1, B*N, ...])."""
+def to_members(x: torch.Tensor, mode: Mode, cluster: int = 1) -> torch.Tensor:
+    """[B, N, ...] -> [G, n, ...]: member axis first (d, f: [N, B, ...]; c: [1, B*N, ...];
+    clusters of s agents: [N/s, B*s, ...], rows ordered (copy, agent in the cluster))."""
     if mode == "c":
         return x.reshape(1, -1, *x.shape[2:])
-    return x.transpose(0, 1)
+    if cluster == 1:
+        return x.transpose(0, 1)
+    B, N = x.shape[:2]
+    y = x.reshape(B, N // cluster, cluster, *x.shape[2:]).transpose(0, 1)
+    return y.reshape(N // cluster, B * cluster, *x.shape[2:])
 
 
-def from_members(y: torch.Tensor, mode: Mode, batch: int, n_agents: int) -> torch.Tensor:
+def from_members(y: torch.Tensor, mode: Mode, batch: int, n_agents: int,
+                 cluster: int = 1) -> torch.Tensor:
     """Inverse of `to_members`: [G, n, ...] -> [B, N, ...]."""
     if mode == "c":
         return y.reshape(batch, n_agents, *y.shape[2:])
-    return y.transpose(0, 1)
+    if cluster == 1:
+        return y.transpose(0, 1)
+    G = n_agents // cluster
+    x = y.reshape(G, batch, cluster, *y.shape[2:]).transpose(0, 1)
+    return x.reshape(batch, n_agents, *y.shape[2:])
 
 
-def member_of(agent: int, mode: Mode, n_agents: int) -> int:
+def member_of(agent: int, mode: Mode, n_agents: int, cluster: int = 1) -> int:
     if not 0 <= agent < n_agents:
         raise IndexError(f"agent index {agent} out of range [0, {n_agents})")
-    return 0 if mode == "c" else agent
+    return 0 if mode == "c" else agent // cluster
 
 
 # --------------------------------------------------------------- member params and FedAvg

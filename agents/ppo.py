@@ -64,6 +64,10 @@ class PPOConfig:
     """Hyperparameters; ref002 gives none, so: "Yu 2022" = MAPPO (Yu et al. 2022, NeurIPS
     D&B, their recommended defaults), "ref002 code" = the reference authors' implementation."""
 
+    # Agents per shared network (D-/F-): s consecutive agents share one network and one replay
+    # buffer, each acting on its own observation; F- averages the N / s cluster networks. 1:
+    # a network per agent (ref002). For thousands of agents (issue 14). Ignored in mode c.
+    cluster_size: int = 1
     hidden: tuple[int, ...] = (64, 64)  # Yu 2022: 2 layers of 64
     activation: str = "relu"  # Yu 2022
     lr: float = 5e-4  # Yu 2022 (actor and critic)
@@ -149,7 +153,8 @@ class PPO(SpacesMixin):
         self._init_spaces(obs_space, action_space, n_agents)
         # Component sizes of the product of categoricals; None: one categorical (Discrete).
         self._nvec = self.layout.nvec if self.layout.multi else None
-        self.groups = G = n_groups(self.mode, self.n_agents)
+        self.cluster = 1 if self.mode == "c" else cfg.cluster_size
+        self.groups = G = n_groups(self.mode, self.n_agents, self.cluster)
         self.scaler = ObsScaler(cfg.obs_shift, cfg.obs_scale, self.obs_shape)
         self.streams = DecisionStreams(self.n_agents, self.obs_dim, self.layout,
                                        cfg.decision_period, self.scaler, cfg.interval_mean,
@@ -182,8 +187,8 @@ class PPO(SpacesMixin):
         side by side) of decision features [B, N, F]."""
         x = torch.as_tensor(np.asarray(feats, np.float32))
         with torch.no_grad():
-            out = self.actor(to_members(x, self.mode))
-        return from_members(out, self.mode, x.shape[0], self.n_agents)
+            out = self.actor(to_members(x, self.mode, self.cluster))
+        return from_members(out, self.mode, x.shape[0], self.n_agents, self.cluster)
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         """Action of every agent ([B, N], or [B, N, C] for MultiDiscrete): at decision steps
@@ -241,7 +246,7 @@ class PPO(SpacesMixin):
     def _members_tb(self, x: torch.Tensor) -> torch.Tensor:
         """[T, B, N, ...] -> [G, T * n, ...] (member axis first, time-major within member)."""
         T, B = x.shape[:2]
-        return to_members(x.reshape(T * B, *x.shape[2:]), self.mode)
+        return to_members(x.reshape(T * B, *x.shape[2:]), self.mode, self.cluster)
 
     def _train(self, rollout: list[Transition]) -> dict[str, float]:
         c, G = self.cfg, self.groups
@@ -331,10 +336,10 @@ class PPO(SpacesMixin):
     def member_params(self, i: int) -> dict[str, np.ndarray]:
         """Actor and critic of agent i (the shared ones in mode c), float32, fixed key order.
         The value normaliser's statistics stay local (like optimiser state)."""
-        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents))
+        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents, self.cluster))
 
     def load_member_params(self, i: int, params: dict[str, np.ndarray]) -> None:
-        set_member(self._fed_modules(), member_of(i, self.mode, self.n_agents), params)
+        set_member(self._fed_modules(), member_of(i, self.mode, self.n_agents, self.cluster), params)
 
     def average_members(self, weights: np.ndarray | None = None) -> None:
         """Plain FedAvg of actor and critic over the member axis (default weights 1/N)."""

@@ -31,12 +31,12 @@ class TargetQLearner(SpacesMixin):
     def member_params(self, i: int) -> dict[str, np.ndarray]:
         """Online Q-network of agent i (the shared one in mode c): float32 arrays in a fixed
         key order; weights input-major (DDQN's "q.layers.0.weight" is [feat_dim, hidden[0]])."""
-        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents))
+        return get_member(self._fed_modules(), member_of(i, self.mode, self.n_agents, self.cluster))
 
     def load_member_params(self, i: int, params: dict[str, np.ndarray]) -> None:
         """Load agent i's online network; its target network is re-synced to it (targets are
         never transmitted: an agent receiving a global model rebuilds its target from it)."""
-        g = member_of(i, self.mode, self.n_agents)
+        g = member_of(i, self.mode, self.n_agents, self.cluster)
         set_member(self._fed_modules(), g, params)
         with torch.no_grad():
             for t, o in zip(self.q_target.parameters(), self.q.parameters()):

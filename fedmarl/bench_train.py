@@ -41,10 +41,11 @@ class _Clock:
 
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.calls = dict.fromkeys(STAGES, 0)
 
     def wrap(self, obj: Any, attr: str, stage: str) -> None:
         fn = getattr(obj, attr)
-        seconds = self.seconds
+        seconds, calls = self.seconds, self.calls
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
@@ -52,6 +53,7 @@ class _Clock:
                 return fn(*args, **kwargs)
             finally:
                 seconds[stage] += time.perf_counter() - t0
+                calls[stage] += 1
 
         setattr(obj, attr, timed)
 
@@ -76,6 +78,36 @@ def _timed_trainer(cfg: Any, run_dir: Path):
     return TimedTrainer(cfg, run_dir)
 
 
+def learner_bytes(learner: Any) -> int:
+    """Bytes the learner holds in tensors and arrays: its networks, optimiser state, replay or
+    rollout (what grows with N; the interpreter, torch and the env are not counted)."""
+    import torch
+
+    seen: set[int] = set()
+
+    def size(x: Any, depth: int) -> int:
+        if id(x) in seen or depth > 3:
+            return 0
+        seen.add(id(x))
+        if isinstance(x, torch.Tensor):
+            return x.numel() * x.element_size()
+        if isinstance(x, np.ndarray):
+            return x.nbytes if x.base is None else 0
+        if isinstance(x, torch.nn.Module):
+            return sum(size(t, depth + 1) for t in (*x.parameters(), *x.buffers()))
+        if isinstance(x, torch.optim.Optimizer):
+            return sum(size(v, depth + 1) for st in x.state.values() for v in st.values())
+        if isinstance(x, dict):
+            return sum(size(v, depth + 1) for v in x.values())
+        if isinstance(x, (list, tuple)):
+            return sum(size(v, depth + 1) for v in x)
+        if hasattr(x, "__dict__") and depth < 3 and not isinstance(x, type):
+            return sum(size(v, depth + 1) for v in vars(x).values())
+        return 0
+
+    return size(learner, 0)
+
+
 def _env_alone(scenario: str, n_envs: int, params: dict[str, Any], seconds: float) -> float:
     """env-steps/s of the same vec env (n_envs copies) stepped with random actions."""
     from fedmarl.bench import _core_rate
@@ -90,7 +122,7 @@ def _env_alone(scenario: str, n_envs: int, params: dict[str, Any], seconds: floa
 
 def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
          aggregation: str, env_seconds: float, threads: int | None,
-         overlap: bool, tau_agg: int) -> dict[str, Any]:
+         overlap: bool, tau_agg: int, cluster_size: int | None = None) -> dict[str, Any]:
     """One learner's measurement (runs in its own process)."""
     import torch
 
@@ -104,6 +136,8 @@ def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
     _, cfg_cls, _ = learner_spec(algo)
     agent = {"learning_starts": 0} if "learning_starts" in {f.name for f in fields(cfg_cls)} \
         else {}
+    if cluster_size is not None:
+        agent["cluster_size"] = cluster_size
     cfg = TrainConfig.from_dict({"scenario": scenario, "algo": algo, "episodes": episodes,
                                  "n_envs": n_envs, "aggregation": aggregation,
                                  "checkpoint_every": episodes, "keep_checkpoints": 1,
@@ -118,6 +152,8 @@ def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
         steps = trainer.global_step * n_envs  # env steps: copies x batched steps
         rounds = trainer.fed_rounds
         round_seconds = sum(r["seconds"] for r in trainer.run.read_jsonl("federation.jsonl"))
+        held = learner_bytes(trainer.learner)
+        networks = getattr(trainer.learner, "groups", n_agents)
     stages = dict(trainer.clock.seconds)
     stages["bookkeeping"] = max(0.0, wall - sum(stages.values()))
     env_alone = _env_alone(scenario, n_envs, params, env_seconds)
@@ -134,6 +170,9 @@ def _one(algo: str, scenario: str, n: int | None, episodes: int, n_envs: int,
             "round_seconds": round_seconds,
             "fed_overlap": bool(overlap and algo.startswith("f-")),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "learner_mib": held / 2**20, "learner_kib_per_agent": held / 1024.0 / n_agents,
+            "networks": networks, "update_calls": trainer.clock.calls["update"],
+            "seconds_per_update": stages["update"] / max(trainer.clock.calls["update"], 1),
             "torch_threads": torch.get_num_threads()}
 
 
@@ -141,7 +180,7 @@ def bench_train(algos: tuple[str, ...] = DEFAULT_ALGOS, scenario: str = DEFAULT_
                 n: int | None = None, episodes: int = 2, n_envs: int = 16,
                 aggregation: str = "secure", env_seconds: float = 2.0, threads: int | None = None,
                 overlap: tuple[bool, ...] = (False, True), tau_agg: int = 512,
-                log=None) -> list[dict[str, Any]]:
+                cluster_size: int | None = None, log=None) -> list[dict[str, Any]]:
     """One row per learner and overlap setting (see the module docstring), each measured in a
     fresh process. `threads` None: torch's own default, as `fedmarl train` runs."""
     from fedmarl.bench import machine
@@ -157,7 +196,7 @@ def bench_train(algos: tuple[str, ...] = DEFAULT_ALGOS, scenario: str = DEFAULT_
             # own federation worker.
             with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
                 row = pool.submit(_one, algo, scenario, n, episodes, n_envs, aggregation,
-                                  env_seconds, threads, ov, tau_agg).result()
+                                  env_seconds, threads, ov, tau_agg, cluster_size).result()
             row["machine"] = machine()
             rows.append(row)
     return rows
@@ -166,7 +205,7 @@ def bench_train(algos: tuple[str, ...] = DEFAULT_ALGOS, scenario: str = DEFAULT_
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = ["algo", "overlap", "N", "env-steps/s", "agent-steps/s", "env alone", "train/env",
             "env %", "act %", "observe %", "update %", "federation %", "bookkeeping %",
-            "s/round", "peak MiB"]
+            "s/round", "s/update", "networks", "learner KiB/agent", "peak MiB"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
         f = r["stage_fraction"]
@@ -177,7 +216,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['training_over_env_alone']:.3f}",
             *(f"{100 * f[k]:.1f}" for k in (*STAGES, "bookkeeping")),
             f"{r['round_seconds'] / max(r['federation_rounds'], 1):.3f}",
-            f"{r['peak_rss_mib']:,.0f}"]))
+            f"{r['seconds_per_update']:.4f}", str(r["networks"]),
+            f"{r['learner_kib_per_agent']:,.0f}", f"{r['peak_rss_mib']:,.0f}"]))
     if rows:
         lines.append(f"machine: {rows[0]['machine']}; {rows[0]['n_envs']} copies, torch threads"
                      f" {rows[0]['torch_threads']}, F- aggregation {rows[0]['aggregation']} every"

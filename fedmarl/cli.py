@@ -249,7 +249,7 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
                        episodes=args.episodes, n_envs=args.n_envs, aggregation=args.aggregation,
                        threads=args.threads,
                        overlap={"both": (False, True), "on": (True,), "off": (False,)}[
-                           args.overlap], tau_agg=args.tau_agg,
+                           args.overlap], tau_agg=args.tau_agg, cluster_size=args.cluster_size,
                        log=lambda m: console.print(m, markup=False, highlight=False))
     if args.json:
         _print_json(rows)
@@ -448,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     btr.add_argument("--tau-agg", type=int, default=MAIN_TRAIN["tau_agg"],
                      help="F- learners: transitions per agent between rounds (default: the main"
                           " job's)")
+    btr.add_argument("--cluster-size", type=int, default=None,
+                     help="agents per shared network (learner option cluster_size; default 1:"
+                          " a network per agent)")
     btr.add_argument("--json", action="store_true")
     btr.set_defaults(fn=cmd_bench_train)
 

@@ -27,6 +27,7 @@ import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,13 @@ class Federation:
     count, never by timing, so a seed gives the same run either way it is timed.
     """
 
-    def __init__(self, strategy: Strategy, n_agents: int, overlap: bool = False) -> None:
+    def __init__(self, strategy: Strategy, members: int | Sequence[int],
+                 overlap: bool = False) -> None:
+        """`members`: the agents whose networks are the federation's clients, one per network
+        (an int n: agents 0..n-1; with `cluster_size` s: every s-th agent)."""
         self.strategy = strategy
-        self.n = n_agents
+        self.members = list(range(members)) if isinstance(members, int) else list(members)
+        self.n = len(self.members)
         self.worker = RoundWorker() if overlap else None
         self._pending: tuple[PendingRound, list[dict[str, np.ndarray]], dict[str, Any]] | None \
             = None
@@ -182,11 +187,11 @@ class Federation:
         when): this one when synchronous, the previous one (if in flight) when overlapped."""
         meta = meta or {}
         rows = self._apply_pending(learner)
-        updates = [learner.member_params(i) for i in range(self.n)]
+        updates = [learner.member_params(i) for i in self.members]
         if self.worker is None:
             average, report = self.strategy.aggregate(updates, round_no)
             if average is not None:  # a failed round leaves every model unchanged
-                for i in range(self.n):
+                for i in self.members:
                     learner.load_member_params(i, average)
             return [*rows, {**meta, **report}]
         self._pending = (self.worker.submit(self.strategy, updates, round_no), updates, meta)
@@ -203,10 +208,10 @@ class Federation:
         self._pending = None
         average, report = pending.result()
         if average is not None:
-            for i in range(self.n):
+            for j, i in enumerate(self.members):
                 now = learner.member_params(i)
                 learner.load_member_params(i, {
-                    k: average[k] + (v - snapshots[i][k]) if np.issubdtype(v.dtype, np.floating)
+                    k: average[k] + (v - snapshots[j][k]) if np.issubdtype(v.dtype, np.floating)
                     else v for k, v in now.items()})
         return [{**meta, **report, "overlapped": True}]
 
@@ -260,7 +265,9 @@ class Trainer:
         self.learner = make_learner(cfg.algo, env.single_observation_space,
                                     env.single_action_space, env.n_agents, seed=cfg.seed,
                                     **learner_overrides(self.spec, self.scenario_cfg, cfg.agent))
-        self.federation = (Federation(strategy_for(cfg, env.n_agents), env.n_agents,
+        # One client per network: every agent, or one per cluster of `cluster_size` agents.
+        members = range(0, env.n_agents, getattr(self.learner, "cluster", 1))
+        self.federation = (Federation(strategy_for(cfg, len(members)), members,
                                       overlap=cfg.fed_overlap)
                            if cfg.mode == "f" else None)
         if self.federation is not None and cfg.fed_overlap and torch.get_num_threads() > 1:

@@ -27,5 +27,18 @@ def test_bench_train_splits_the_wall_time_and_measures_the_env_alone():
     # learning costs: training is slower than stepping the env with random actions
     assert 0 < r["training_over_env_alone"] < 1
     assert r["peak_rss_mib"] > 50
+    # what it holds: 4 networks (+ targets, Adam) and 4 replay buffers of 64,000 decisions
+    assert r["networks"] == 4 and r["update_calls"] == 200
+    assert r["seconds_per_update"] == pytest.approx(s["update"] / 200)
+    assert 4 * 64_000 * 2 * 4 < r["learner_mib"] * 2**20 < r["peak_rss_mib"] * 2**20
     text = format_table(rows)
     assert "f-maddqn | no" in text and "f-maddqn | yes" in text and "machine:" in text
+
+
+def test_bench_train_with_clusters_holds_fewer_networks():
+    shared, own = (bench_train(("f-maddqn",), n=4, episodes=1, n_envs=1, env_seconds=0.1,
+                               tau_agg=64, overlap=(False,), cluster_size=c)[0] for c in (2, 1))
+    assert shared["networks"] == 2 and own["networks"] == 4
+    assert shared["federation_rounds"] == own["federation_rounds"] > 0  # clients: 2 networks
+    # networks and buffers per cluster, not per agent
+    assert shared["learner_kib_per_agent"] < 0.6 * own["learner_kib_per_agent"]

@@ -420,3 +420,47 @@ def test_f_mode_starts_from_one_global_model_d_mode_does_not():
         np.testing.assert_array_equal(v, f.member_params(1)[k])
     assert any(not np.array_equal(v, d.member_params(1)[k])
                for k, v in d.member_params(0).items())
+
+
+# ------------------------------------------------------------------- clusters (issue 14)
+def test_cluster_reshapes_round_trip_and_map_agents_to_members():
+    from agents.ensemble import from_members, member_of, n_groups, to_members
+
+    x = torch.arange(2 * 6 * 3, dtype=torch.float32).reshape(2, 6, 3)  # [B, N, F]
+    y = to_members(x, "d", 3)
+    assert y.shape == (2, 2 * 3, 3)
+    # member 1 holds agents 3, 4, 5 of both copies, copy-major
+    assert torch.equal(y[1], torch.cat([x[0, 3:6], x[1, 3:6]]))
+    assert torch.equal(from_members(y, "d", 2, 6, 3), x)
+    assert [member_of(i, "f", 6, 3) for i in range(6)] == [0, 0, 0, 1, 1, 1]
+    assert n_groups("f", 6, 3) == 2 and n_groups("c", 6, 3) == 1
+    with pytest.raises(ValueError, match="cluster_size"):
+        n_groups("d", 6, 4)
+
+
+@pytest.mark.parametrize("name", ["f-maddqn", "f-mappo", "f-drqn"])
+def test_clusters_share_a_network_per_cluster(name):
+    learner = small(name, cluster_size=2)
+    assert learner.groups == N // 2
+    # agents of one cluster are one network; with the same observation they act alike
+    same = np.repeat(obs_seq(1, seed=4)[:, :, :1], N, axis=2)[0]  # every agent sees agent 0's
+    learner.reset_state(explore=False)
+    greedy = learner.act(same, explore=False)
+    assert np.array_equal(greedy[:, 0], greedy[:, 1]) and np.array_equal(greedy[:, 2],
+                                                                          greedy[:, 3])
+    p0, p1 = (learner.member_params(i) for i in (0, 1))
+    assert all(np.array_equal(p0[k], p1[k]) for k in p0)
+    drive(learner, 24)
+    after = learner.member_params(0)
+    assert any(not np.array_equal(after[k], p0[k]) for k in p0)  # it trained
+    # F-: the federation averages clusters (one client per network)
+    from federation.strategy import PlainFedAvg
+    from fedmarl.train import Federation
+
+    fed = Federation(PlainFedAvg(1), range(0, N, learner.cluster))
+    assert fed.n == 2
+    fed.round(learner, 0)
+    q0, q2 = learner.member_params(0), learner.member_params(2)
+    assert all(np.allclose(q0[k], q2[k]) for k in q0)
+    with pytest.raises(ValueError, match="cluster_size"):
+        small(name, cluster_size=3)
