@@ -115,10 +115,12 @@ def _eval_runs(args: argparse.Namespace) -> int:
     with _progress(args.json) as prog:
         for run in args.run:
             scenario = load_run_record(run)["scenario"]
-            total = args.episodes * (1 + len(eval_baselines(scenario)))
+            # --policy picks the baselines (it was ignored with --run); default: the scenario's
+            names = _policies(scenario, args.policy) if args.policy else eval_baselines(scenario)
+            total = args.episodes * (1 + len(names))
             task = prog.add_task(f"eval {run}", total=total)
             outs.append(evaluate_run(run, episodes=args.episodes, seed=args.seed,
-                                     backend=args.backend,
+                                     baselines=names, backend=args.backend,
                                      on_episode=lambda n, t=task: prog.advance(t, n)))
     if args.json:
         _print_json(outs)
@@ -370,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baselines of the scenario (default: all of them; for"
                         f" {DEFAULT_SCENARIO}: {', '.join(baseline_names(DEFAULT_SCENARIO))})")
     e.add_argument("--run", nargs="+", metavar="DIR",
-                   help="evaluate trained run(s) greedily against the scenario's baselines on"
-                        " fresh seeds (writes DIR/eval-<backend>.json)")
+                   help="evaluate trained run(s) greedily against the scenario's baselines (or"
+                        " those --policy names) on fresh seeds (writes DIR/eval-<backend>.json)")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -71,6 +71,10 @@ def test_two_episode_f_maddqn_training_eval_and_report_on_the_toy(toy, tmp_path)
     assert trainer.learner.action_space == spaces.MultiDiscrete([3, 2])
     out = evaluate_run(run, episodes=2, seed=1)
     assert [r["policy"] for r in out["results"]] == ["f-maddqn", "random", "max"]
+    # the CLI's --policy chooses the baselines a run is compared with
+    assert main(["eval", "--run", str(run), "--policy", "max", "--episodes", "1", "--json"]) == 0
+    ran = json.loads((run / "eval-twin.json").read_text())
+    assert [r["policy"] for r in ran["results"]] == ["f-maddqn", "max"]
     text = write_report([run]).read_text()
     assert "| f-maddqn |" in text and "gain_cdf.png" in text
     assert (run / "gain_cdf.png").stat().st_size > 1000
