@@ -78,10 +78,15 @@ class ExponentialField:
 
         s_rx [B, D], s_tx [B, N], dist [B, D, N] -> [B, D, N] in dist's dtype.
         """
+        return self.pair_values(s_rx[:, :, None], s_tx[:, None, :], dist)
+
+    def pair_values(self, s_a: np.ndarray, s_b: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Z(a, b) of any set of pairs: s_a, s_b the ends' field values, broadcastable to
+        dist's shape (e.g. gathered [B, D, K] ends of K chosen links per device)."""
         dtype = dist.dtype
         rho = np.exp(dist * dtype.type(-1.0 / self.corr_distance))
         rho += dtype.type(1.0)
         rho *= dtype.type(2.0)
-        out = s_rx.astype(dtype)[:, :, None] + s_tx.astype(dtype)[:, None, :]
+        out = s_a.astype(dtype) + s_b.astype(dtype)
         out /= np.sqrt(rho)
         return out

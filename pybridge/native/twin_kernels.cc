@@ -10,7 +10,6 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -102,8 +101,8 @@ void far_terms(const F64Array& ap, const F64Array& dev, const F32Array& g_los,
 }
 
 // Far-link powers: rx = G_NLOS f_nlos(ap) f_nlos(dev), or G_LOS f_los(ap) f_los(dev) where
-// s_los(ap) + s_los(dev) < thr. Returns how many links were LOS.
-int64_t far_pass(const F32Array& far_los, const F32Array& far_nlos, const F32Array& far_thr,
+// s_los(ap) + s_los(dev) < thr.
+void far_pass(const F32Array& far_los, const F32Array& far_nlos, const F32Array& far_thr,
                  const F32Array& f_nlos_ap, const F32Array& f_nlos_dev,
                  const F32Array& f_los_ap, const F32Array& f_los_dev, const F32Array& s_ap,
                  const F32Array& s_dev, F32Array& rx, int threads) {
@@ -121,23 +120,17 @@ int64_t far_pass(const F32Array& far_los, const F32Array& far_nlos, const F32Arr
   const float *fna = f_nlos_ap.data(), *fnd = f_nlos_dev.data(), *fla = f_los_ap.data(),
               *fld = f_los_dev.data(), *sa = s_ap.data(), *sd = s_dev.data();
   float* out = rx.mutable_data();
-  std::atomic<int64_t> total{0};
   py::gil_scoped_release release;
   parallel_rows(B * N, threads, [&](int64_t lo, int64_t hi) {
-    int64_t los = 0;
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t b = r / N, o = r * D;
       const float a_n = fna[r], a_l = fla[r], a_s = sa[r];
       const float *dn = fnd + b * D, *dl = fld + b * D, *ds = sd + b * D;
       for (int64_t d = 0; d < D; ++d) {
-        const bool is_los = a_s + ds[d] < th[o + d];
-        los += is_los;
-        out[o + d] = is_los ? gl[o + d] * a_l * dl[d] : gn[o + d] * a_n * dn[d];
+        out[o + d] = a_s + ds[d] < th[o + d] ? gl[o + d] * a_l * dl[d] : gn[o + d] * a_n * dn[d];
       }
     }
-    total += los;
   });
-  return total.load();
 }
 
 // Per-channel interference of the faded links at every receiver: for receiver r (of R = B D)
@@ -186,7 +179,7 @@ PYBIND11_MODULE(_twin_kernels, m) {
   m.def("far_pass", &far_pass, py::arg("far_los"), py::arg("far_nlos"), py::arg("far_thr"),
         py::arg("f_nlos_ap"), py::arg("f_nlos_dev"), py::arg("f_los_ap"), py::arg("f_los_dev"),
         py::arg("s_ap"), py::arg("s_dev"), py::arg("rx"), py::arg("threads"),
-        "Separable far-link powers with the per-link LOS draw; returns the LOS count.");
+        "Separable far-link powers with the per-link LOS draw.");
   m.def("faded_channel_sums", &faded_channel_sums, py::arg("h"), py::arg("mean"), py::arg("ap"),
         py::arg("channel"), py::arg("interf"), py::arg("own"),
         "Per-channel interference of the faded links and the own link's fading power.");

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pybridge.channel.inf import CLUTTER_DEFAULTS, CLUTTER_SCENARIOS
+from pybridge.channel.inf import CLUTTER_DEFAULTS, CLUTTER_SCENARIOS, LosParams
 from pybridge.config import ConfigError, ScenarioConfig, param
 
 OBS_REDUCE = ("full", "min", "mean", "max", "median")
@@ -201,6 +201,15 @@ class InxFactoryConfig(ScenarioConfig):
         if self.hall_tiles != "auto":
             return int(self.hall_tiles)
         return max(1, math.ceil(math.sqrt(self.n_subnetworks / ROBOTS_PER_TILE_AUTO)))
+
+    @property
+    def los_params(self) -> LosParams:
+        """The inputs of TR 38.901's InF LOS probability for this config (one place: the twin
+        and the neighbour refresh's error bounds read it)."""
+        return LosParams(
+            scenario=self.inf_scenario, clutter_density=self.resolved_clutter_density,
+            clutter_size=self.resolved_clutter_size, clutter_height=self.resolved_clutter_height,
+            h_bs=self.resolved_ap_height, h_ut=self.device_height)
 
     @property
     def resolved_interference_model(self) -> str:

@@ -75,9 +75,8 @@ def far_error_bounds(cfg) -> dict[str, float]:
     dd = margin_m(cfg.speed, cfg.large_scale_update_steps * cfg.step_duration,
                   cfg.far_refresh_interval)
     rho_sh = math.exp(-r / cfg.shadow_corr_distance)
-    p = inf.LosParams(cfg.inf_scenario, cfg.resolved_clutter_density, cfg.resolved_clutter_size,
-                      cfg.resolved_clutter_height, cfg.resolved_ap_height, cfg.device_height)
-    dp = 0.0 if scen == "HH" else float(math.exp(-r / p.k_subsce()) * dd / p.k_subsce())
+    k = cfg.los_params.k_subsce()
+    dp = 0.0 if scen == "HH" else float(math.exp(-r / k) * dd / k)
     return {"near_radius_m": r, "movement_m": dd,
             "pathloss_db": max(slopes) * math.log10(1.0 + dd / r),
             "shadow_scale": math.sqrt(1.0 + rho_sh) - 1.0,
@@ -97,7 +96,7 @@ class NeighbourRefresh:
     for near links only (the faded set is chosen among them): a link entering the near set at
     a rebuild starts from the stationary CN(0, 1) law, which is its exact law once it has been
     away for at least one rebuild interval (correlation rho^(10 x 4) = 3e-22 at the default
-    3 m/s, 5 ms; see `carry_correlation`)."""
+    3 m/s, 5 ms; a link that leaves and re-enters within one interval keeps its state)."""
 
     def __init__(self, twin) -> None:
         cfg = twin.cfg
@@ -109,8 +108,6 @@ class NeighbourRefresh:
         scen = twin.los_params.scenario
         self.sigma_los = float(inf.shadow_std_db(scen, True))
         self.sigma_nlos = float(inf.shadow_std_db(scen, False))
-        self.carry_correlation = float(abs(twin.rho) ** (cfg.large_scale_update_steps
-                                                         * self.interval))
         self._tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._buffers: dict[str, np.ndarray] = {}
         self.reset()
@@ -239,12 +236,11 @@ class NeighbourRefresh:
         f_n = np.exp(s_sh * (k * F32(self.sigma_nlos)))
         f_l = np.exp(s_sh * (k * F32(self.sigma_los)))
         rx = self._buffer("rx", F32)
-        far_los = _twin_kernels.far_pass(
+        _twin_kernels.far_pass(
             self._far_los, self._far_nlos, self._far_thr, np.ascontiguousarray(f_n[:, D:]),
             np.ascontiguousarray(f_n[:, :D]), np.ascontiguousarray(f_l[:, D:]),
             np.ascontiguousarray(f_l[:, :D]), np.ascontiguousarray(s_los[:, D:]),
             np.ascontiguousarray(s_los[:, :D]), rx, THREADS)
-        self.n_far_los = far_los  # far links in the LOS state (the rest NLOS)
         near = self._near_exact(ap, dev, s_los, s_sh)  # [B, D, Kn]
         own = np.take_along_axis(near, self._own_col[..., None], axis=-1)[..., 0]
         tw.rx_own = own.copy()
@@ -290,7 +286,8 @@ class NeighbourRefresh:
         return out
 
     def _near_exact(self, ap, dev, s_los, s_sh) -> np.ndarray:
-        """The exact refresh's formulas on the near links only, [B, D, Kn] W."""
+        """The exact refresh's formulas (`InxFactoryTwin.mean_power`, the fields' pair values)
+        on the near links only, [B, D, Kn] W."""
         tw = self.twin
         B, D = tw.B, tw.D
         ap_g = ap.reshape(-1, 2)[self._near_ap_flat].reshape(B, D, -1, 2)
@@ -302,21 +299,9 @@ class NeighbourRefresh:
         d2d = np.sqrt(dx)
         d3d = np.sqrt(dx + F32(tw.height_diff ** 2)) if tw.height_diff else d2d
 
-        def link(field, s):
-            rho = np.exp(d2d * F32(-1.0 / field.corr_distance))
-            rho += F32(1.0)
-            rho *= F32(2.0)
-            z = s[:, :D, None] + s[:, D:].reshape(-1)[self._near_ap_flat].reshape(B, D, -1)
-            z /= np.sqrt(rho)
-            return z
+        def z(field, s):  # the near links' field values: device end, gathered AP end
+            ends = s[:, D:].reshape(-1)[self._near_ap_flat].reshape(B, D, -1)
+            return field.pair_values(s[:, :D, None], ends, d2d)
 
-        los = link(tw.los_field, s_los) < tw._los_threshold(d2d)
-        # float32 throughout (inf's coefficients are float64 scalars, which would promote)
-        pl = inf.pathloss_db(d3d, tw.cfg.carrier_freq_ghz, tw.los_params.scenario,
-                             los).astype(F32, copy=False)
-        loss = pl + inf.shadow_std_db(tw.los_params.scenario, los).astype(F32) \
-            * link(tw.shadow_field, s_sh)
-        loss *= F32(-LN10_OVER_10)
-        rx = np.exp(loss)
-        rx *= F32(tw.tx_power_w)
-        return rx
+        los = z(tw.los_field, s_los) < tw._los_threshold(d2d)
+        return tw.mean_power(d3d, los, z(tw.shadow_field, s_sh), pl_dtype=F32)[0]

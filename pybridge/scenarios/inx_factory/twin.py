@@ -94,10 +94,7 @@ class InxFactoryTwin:
         self.mobility = AlleyMobility(self.layout, n_envs, self.N, speed=cfg.speed,
                                       d_min=cfg.min_separation)
         self.owner = np.repeat(np.arange(N), self.M)  # [D] subnetwork of each device
-        self.los_params = inf.LosParams(
-            scenario=cfg.inf_scenario, clutter_density=cfg.resolved_clutter_density,
-            clutter_size=cfg.resolved_clutter_size, clutter_height=cfg.resolved_clutter_height,
-            h_bs=cfg.resolved_ap_height, h_ut=cfg.device_height)
+        self.los_params = cfg.los_params
         self.height_diff = cfg.resolved_ap_height - cfg.device_height
         self.tx_power_w = float(inf.dbm_to_w(cfg.tx_power_dbm))
         self.noise_w = inf.noise_power_w(cfg.channel_bandwidth_hz, cfg.noise_figure_db)
@@ -110,10 +107,9 @@ class InxFactoryTwin:
         bd = np.arange(B * D)
         self._own_flat = bd * N + np.tile(self.owner, B)
         self._bd_times_k = (bd * self.K).reshape(B, D)
-        self._own_mask = np.ones((D, N), dtype=F32)
-        self._own_mask[np.arange(D), self.owner] = 0.0
         self._k_range = np.arange(self.K)
         self._faded_flat = None
+        self._rx_rest_t: np.ndarray | None = None  # [B, N, D], kept (100 MB at N = 5000)
         self._faded_epoch = self._epoch = 0  # episode counter: faded-set state is per episode
         # rho^g and sqrt(1 - rho^2g) for every gap g a faded link can have within an episode.
         gaps = np.arange(cfg.episode_steps + 1)
@@ -237,7 +233,6 @@ class InxFactoryTwin:
         """Every link at the current positions and fields, exactly: (mean received power
         [B, D, N] W, LOS [B, D, N] bool, shadowing dB, path loss dB, d_2D m). The exact
         refresh, and the reference the neighbour refresh is tested against."""
-        cfg, p = self.cfg, self.los_params
         D = self.D
         ap, dev = self.positions()
         dx = dev[:, :, None, 0].astype(F32) - ap[:, None, :, 0].astype(F32)
@@ -259,13 +254,26 @@ class InxFactoryTwin:
         los = z_los < self._los_threshold(d2d)
         s_sh = self.shadow_field(both)
         z_sh = self.shadow_field.link_values(s_sh[:, :D], s_sh[:, D:], d2d)
-        pl = inf.pathloss_db(d3d, cfg.carrier_freq_ghz, p.scenario, los)
-        shadowing = inf.shadow_std_db(p.scenario, los).astype(F32) * z_sh.astype(F32)
+        rx, shadowing, pl = self.mean_power(d3d, los, z_sh)
+        return rx, los, shadowing, pl, d2d
+
+    def mean_power(self, d3d: np.ndarray, los: np.ndarray, z_sh: np.ndarray,
+                   pl_dtype=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(received mean power W, shadowing dB, path loss dB) of links of 3-D length `d3d` in
+        LOS state `los` with unit shadowing values `z_sh`: the one statement of the link
+        budget, for the exact refresh and the neighbour refresh's near links. `pl_dtype`:
+        F32 keeps the path loss in float32 (inf's float64 coefficients would promote it; the
+        exact refresh keeps that promotion, which its recorded results were made with)."""
+        scenario = self.los_params.scenario
+        pl = inf.pathloss_db(d3d, self.cfg.carrier_freq_ghz, scenario, los)
+        if pl_dtype is not None:
+            pl = pl.astype(pl_dtype, copy=False)
+        shadowing = inf.shadow_std_db(scenario, los).astype(F32) * z_sh.astype(F32, copy=False)
         loss = pl + shadowing
         loss *= F32(-np.log(10.0) / 10.0)
         rx = np.exp(loss)
         rx *= F32(self.tx_power_w)  # received (mean) power per link, W
-        return rx, los, shadowing, pl, d2d
+        return rx, shadowing, pl
 
     def link_interference(self) -> np.ndarray:
         """Mean interference power of every link, [B, D, N] W (own link 0), both refreshes."""
@@ -313,8 +321,8 @@ class InxFactoryTwin:
         # AP-major [B, N, D]: the per-step update reads the rows of the APs that switched
         # (contiguous), not columns of [B, D, N] (one cache miss per device; 29 ms a step at
         # N = 5000 with ~900 switches).
-        rest_t = getattr(self, "_rx_rest_t", None)
-        if rest_t is None or rest_t.shape != (B, N, D):  # kept: 100 MB at N = 5000
+        rest_t = self._rx_rest_t
+        if rest_t is None:
             rest_t = np.empty((B, N, D), dtype=F32)
         np.copyto(rest_t, self.rx_int.transpose(0, 2, 1))
         d_idx = np.arange(D).reshape(1, D, 1)
@@ -380,7 +388,9 @@ class InxFactoryTwin:
             power += h[1] * h[1]  # |h|^2 of every link, [B, D, N]
             interf = np.matmul(power * self.rx_int, onehot)  # [B, D, K]
             signal = power.reshape(-1)[self._own_flat].reshape(B, D) * self.rx_own
-        elif self.neighbour is not None:  # the same sums fused in one native pass
+        elif self.neighbour is not None:
+            # The same sums fused in one native pass (float32); the exact model keeps numpy's
+            # float64 bincount below, which its recorded results were made with.
             rows = B * D
             interf = np.empty((rows, K), dtype=F32)
             own_power = np.empty(rows, dtype=F32)
