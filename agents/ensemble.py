@@ -40,13 +40,18 @@ def check_mode(mode: str) -> Mode:
     return mode  # type: ignore[return-value]
 
 
+def agents_per_member(mode: Mode, n_agents: int, cluster: int = 1) -> int:
+    """Agents sharing one member network: `cluster` (d, f) or all of them (c: C- learning is
+    the cluster of every agent, so one layout serves both)."""
+    return n_agents if mode == "c" else cluster
+
+
 def n_groups(mode: Mode, n_agents: int, cluster: int = 1) -> int:
     """Parameter groups: one per `cluster` consecutive agents (d, f; 1: one per agent), or one
     shared by all agents (c)."""
-    if mode == "c":
-        return 1
-    check_cluster(cluster, n_agents)
-    return n_agents // cluster
+    s = agents_per_member(mode, n_agents, cluster)
+    check_cluster(s, n_agents)
+    return n_agents // s
 
 
 def check_cluster(cluster: int, n_agents: int) -> None:
@@ -225,31 +230,28 @@ def scaling_value(v: Any) -> float | tuple[float, ...]:
 def to_members(x: torch.Tensor, mode: Mode, cluster: int = 1) -> torch.Tensor:
     """[B, N, ...] -> [G, n, ...]: member axis first (d, f: [N, B, ...]; c: [1, B*N, ...];
     clusters of s agents: [N/s, B*s, ...], rows ordered (copy, agent in the cluster))."""
-    if mode == "c":
-        return x.reshape(1, -1, *x.shape[2:])
-    if cluster == 1:
-        return x.transpose(0, 1)
     B, N = x.shape[:2]
-    y = x.reshape(B, N // cluster, cluster, *x.shape[2:]).transpose(0, 1)
-    return y.reshape(N // cluster, B * cluster, *x.shape[2:])
+    s = agents_per_member(mode, N, cluster)
+    if s == 1:
+        return x.transpose(0, 1)
+    y = x.reshape(B, N // s, s, *x.shape[2:]).transpose(0, 1)
+    return y.reshape(N // s, B * s, *x.shape[2:])
 
 
 def from_members(y: torch.Tensor, mode: Mode, batch: int, n_agents: int,
                  cluster: int = 1) -> torch.Tensor:
     """Inverse of `to_members`: [G, n, ...] -> [B, N, ...]."""
-    if mode == "c":
-        return y.reshape(batch, n_agents, *y.shape[2:])
-    if cluster == 1:
+    s = agents_per_member(mode, n_agents, cluster)
+    if s == 1:
         return y.transpose(0, 1)
-    G = n_agents // cluster
-    x = y.reshape(G, batch, cluster, *y.shape[2:]).transpose(0, 1)
+    x = y.reshape(n_agents // s, batch, s, *y.shape[2:]).transpose(0, 1)
     return x.reshape(batch, n_agents, *y.shape[2:])
 
 
 def member_of(agent: int, mode: Mode, n_agents: int, cluster: int = 1) -> int:
     if not 0 <= agent < n_agents:
         raise IndexError(f"agent index {agent} out of range [0, {n_agents})")
-    return 0 if mode == "c" else agent // cluster
+    return agent // agents_per_member(mode, n_agents, cluster)
 
 
 # --------------------------------------------------------------- member params and FedAvg

@@ -266,7 +266,7 @@ class Trainer:
                                     env.single_action_space, env.n_agents, seed=cfg.seed,
                                     **learner_overrides(self.spec, self.scenario_cfg, cfg.agent))
         # One client per network: every agent, or one per cluster of `cluster_size` agents.
-        members = range(0, env.n_agents, getattr(self.learner, "cluster", 1))
+        members = range(0, env.n_agents, self.learner.cluster)
         self.federation = (Federation(strategy_for(cfg, len(members)), members,
                                       overlap=cfg.fed_overlap)
                            if cfg.mode == "f" else None)
