@@ -39,19 +39,21 @@ import numpy as np
 
 from fedmarl import plots
 from fedmarl.registries import make_baseline
+from fedmarl.registries import spec as scenario_spec
 from fedmarl.study import Claim, ModuleStudy, member_average_policy, seed_verdict, tail_mean
 from fedmarl.validate import collect, compare, jsonable
 
 SCENARIO = "inx-factory"
 NAME = "ultra-dense"
-K = 16
+# The scenario's scale preset (`--preset ultra-dense`): K, and the traffic ns-3 runs with.
+PRESET = dict(scenario_spec(SCENARIO).presets[NAME][1])
+K = PRESET.pop("n_channels")
 LEARNERS = ("f-maddqn", "d-maddqn", "c-maddqn")
 SHARED_MODEL = ("f-maddqn", "c-maddqn")  # a model that serves agents it was not trained with
 BASELINES = ("random", "greedy-filtered", "cgc")
 TAU_AGG = 1024
 C_BATCH_MEMBERS = 16
-# ns-3 only: the scale preset's traffic (issue 14; docs/results/ultra-dense/README.md).
-NS3_TRAFFIC = {"traffic": "periodic", "packet_interval": 0.001}
+NS3_TRAFFIC = PRESET  # ns-3 only (the twin abstracts traffic as a full buffer)
 SUMMARY_KEYS = ("mean_rate", "p5_rate", "p50_rate", "jain_fairness", "mean_interference_dbm",
                 "frac_below_rmin", "mean_reward", "mean_rate_shannon", "p5_rate_shannon")
 NS3_KEYS = ("mean_rate", "p5_rate", "jain_fairness", "mean_interference_dbm", "delay_mean_s",
