@@ -53,6 +53,10 @@ LEARNERS = ("f-maddqn", "d-maddqn", "c-maddqn")
 SHARED_MODEL = ("f-maddqn", "c-maddqn")  # a model that serves agents it was not trained with
 BASELINES = ("random", "greedy-filtered", "cgc")
 TAU_AGG = 1024
+# Parameter sharing within clusters (`cluster_size`): at N >= CLUSTERED_FROM also F-MADDQN with
+# CLUSTER consecutive agents per network and replay, federated across the N / CLUSTER clusters.
+CLUSTER = 20
+CLUSTERED_FROM = 1000
 C_BATCH_MEMBERS = 16
 NS3_TRAFFIC = PRESET  # ns-3 only (the twin abstracts traffic as a full buffer)
 SUMMARY_KEYS = ("mean_rate", "p5_rate", "p50_rate", "jain_fairness", "mean_interference_dbm",
@@ -113,20 +117,31 @@ def _agent(algo: str, budget: Budget, n: int) -> dict[str, Any]:
     return agent
 
 
+def learners_at(n: int) -> dict[str, dict[str, Any]]:
+    """label -> (learner, extra hyperparameters) trained at N = n."""
+    out: dict[str, dict[str, Any]] = {a: {"algo": a, "agent": {}} for a in LEARNERS}
+    if n >= CLUSTERED_FROM:
+        out[f"f-maddqn-cluster{CLUSTER}"] = {"algo": "f-maddqn",
+                                             "agent": {"cluster_size": CLUSTER}}
+    return out
+
+
 def run_specs(budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
-    """"{algo}-n{N}" -> `fedmarl train` config, smallest N first (a resumed study has its
+    """"{label}-n{N}" -> `fedmarl train` config, smallest N first (a resumed study has its
     cheap runs)."""
     specs: dict[str, dict[str, Any]] = {}
     for n in budget.n_trained:
-        for algo in LEARNERS:
+        for label, variant in learners_at(n).items():
+            algo = variant["algo"]
             spec: dict[str, Any] = {
                 "scenario": SCENARIO, "algo": algo, "seed": seed,
                 "episodes": budget.train_episodes, "n_envs": budget.n_envs,
                 "checkpoint_every": budget.train_episodes, "keep_checkpoints": 1,
-                "params": setting(n, budget), "agent": _agent(algo, budget, n)}
+                "params": setting(n, budget),
+                "agent": {**_agent(algo, budget, n), **variant["agent"]}}
             if algo.startswith("f-"):
                 spec.update(aggregation="secure", tau_agg=budget.tau_agg, fed_overlap=True)
-            specs[f"{algo}-n{n}"] = spec
+            specs[f"{label}-n{n}"] = spec
     return specs
 
 
@@ -144,7 +159,7 @@ def _evaluate(policy, params: dict[str, Any], episodes: int, seed: int, backend:
 def _policies(runs: dict[str, dict[str, Any]], n: int, trained_n: int,
               params: dict[str, Any]) -> dict[str, Any]:
     pols: dict[str, Any] = {b: make_baseline(SCENARIO, b) for b in BASELINES}
-    for algo in LEARNERS:
+    for algo in learners_at(trained_n):
         if n == trained_n:
             pols[algo] = member_average_policy(runs[f"{algo}-n{n}"]["run"], n, params)
         elif algo in SHARED_MODEL:
@@ -282,7 +297,7 @@ def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) ->
     panels = []
     for n in sorted({int(k.rsplit("-n", 1)[1]) for k in runs}):
         lines = []
-        for algo in LEARNERS:
+        for algo in learners_at(n):
             r = runs[f"{algo}-n{n}"]
             y = np.asarray(r["reward"])
             lines.append((algo, r["spec"]["n_envs"] * np.arange(1, y.size + 1), y))
@@ -372,7 +387,8 @@ def page(r: dict[str, Any]) -> str:
          " An interrupted run resumes from its finished training runs."), "",
         (f"Setting: inx-factory, K = {K} channels, hall grown with N (`hall_tiles=auto`), "
          f"{b['episode_steps']}-step episodes. Trained at N = "
-         f"{', '.join(map(str, b['n_trained']))}: {', '.join(LEARNERS)} for "
+         f"{', '.join(map(str, b['n_trained']))}: {', '.join(LEARNERS)} (and at N >= "
+         f"{CLUSTERED_FROM} f-maddqn-cluster{CLUSTER}: {CLUSTER} agents per network) for "
          f"{b['train_episodes']} x {b['n_envs']} = {b['train_episodes'] * b['n_envs']} episodes"
          f" each (F-: SecAgg+ every tau_agg = {b['tau_agg']}); deployed untrained at N = "
          f"{', '.join(map(str, b['n_deployed']))} (twin; the shared models of N = "

@@ -15,7 +15,9 @@ from fedmarl.train import TrainConfig
 def test_specs_train_every_learner_at_every_n_with_secagg_for_f_only():
     b = ud.BUDGETS["full"]
     specs = ud.run_specs(b, seed=3)
-    assert set(specs) == {f"{a}-n{n}" for a in ud.LEARNERS for n in b.n_trained}
+    assert set(specs) == ({f"{a}-n{n}" for a in ud.LEARNERS for n in b.n_trained}
+                          | {f"f-maddqn-cluster{ud.CLUSTER}-n1000"})
+    assert specs[f"f-maddqn-cluster{ud.CLUSTER}-n1000"]["agent"]["cluster_size"] == ud.CLUSTER
     for name, spec in specs.items():
         cfg = TrainConfig.from_dict(spec)  # a valid training config
         n = int(name.rsplit("-n", 1)[1])
