@@ -108,11 +108,12 @@ class ServedInxFactory : public ServedScenario
 {
   public:
     ServedInxFactory(const InxFactoryParams& p, const InxFactoryArrays& arrays,
-                     const std::string& trace)
+                     const std::string& trace, const std::string& drive)
         : m_scenario(p),
           m_arrays(arrays)
     {
         m_scenario.SetTraceFile(trace);
+        m_scenario.SetDriveFile(drive);
     }
 
     void Reset(uint64_t run) override
@@ -213,9 +214,10 @@ MakeInxFactoryServer()
 std::unique_ptr<ServedScenario>
 MakeServedInxFactory(const InxFactoryParams& p,
                      const InxFactoryArrays& arrays,
-                     const std::string& trace)
+                     const std::string& trace,
+                     const std::string& drive)
 {
-    return std::make_unique<ServedInxFactory>(p, arrays, trace);
+    return std::make_unique<ServedInxFactory>(p, arrays, trace, drive);
 }
 
 } // namespace fedmarl
