@@ -54,6 +54,8 @@ def trace_scenario(path: str | Path) -> str:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, AttributeError,
             TypeError):
         return DEFAULT_SCENARIO
+    if name is None:
+        return DEFAULT_SCENARIO  # its loader names what is missing
     if name not in scenario_names():
         raise ConfigError(f"trace {path}: header.scenario {name!r} is not a known scenario"
                           f" ({', '.join(scenario_names())})")
