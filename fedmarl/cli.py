@@ -201,7 +201,9 @@ def cmd_validate_trace(args: argparse.Namespace) -> int:
         table.add_row(f"KS {c['name']} ({c['effect']})", g(c.get("ks")), "0",
                       g(c.get("tolerance")), c["verdict"])
     _out().print(table)
-    if result.get("ns3"):
+    if result.get("ns3", {}).get("skipped"):
+        _out().print(f"ns-3 not run: {result['ns3']['skipped']}", markup=False, highlight=False)
+    elif result.get("ns3"):
         rep = result["ns3"]["reproduced"]
         _out().print(f"ns-3 reproduced positions/channels exactly: {rep['exact']}",
                      markup=False, highlight=False)
@@ -217,15 +219,21 @@ def cmd_record_trace(args: argparse.Namespace) -> int:
     params = {"interference_model": "exact", **_parse_sets(args.set)}
     spec = scenario_spec(args.scenario)
     cfg = spec.make_config(**params)
-    rec = trace_module(args.scenario).recorder(cfg, args.rate_formula)
+    module = trace_module(args.scenario)
+    if args.fault and args.fault not in module.FAULTS:
+        raise ConfigError(f"unknown --fault {args.fault!r}; known: {', '.join(module.FAULTS)}")
+    rec = module.recorder(cfg, args.rate_formula)
     with _progress(False) as prog:
         task = prog.add_task(f"record {args.policy} on the twin", total=args.episodes)
         run_episodes(args.scenario, make_baseline(args.scenario, args.policy), args.episodes,
                      args.seed, "twin", args.episodes, params, spec.recorder(cfg),
                      after_step=rec.after_step,
                      on_batch_end=lambda n: (rec.on_batch_end(n), prog.advance(task, n)))
-    print(rec.write(args.out, source=f"fedmarl {args.scenario} twin, policy {args.policy},"
-                                     f" seed {args.seed}"))
+    path = rec.write(args.out, source=f"fedmarl {args.scenario} twin, policy {args.policy},"
+                                      f" seed {args.seed}")
+    if args.fault:
+        module.inject_fault(path, args.fault)
+    print(path)
     return 0
 
 
@@ -479,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--seed", type=int, default=0)
     rt.add_argument("--rate-formula", choices=("shannon", "fbl"), default="shannon")
     rt.add_argument("--out", required=True, help="the .npz file to write")
+    rt.add_argument("--fault", default=None,
+                    help="inject one of the seed code's channel-model faults (k0_fading,"
+                         " scaled_shadowing, db_slip: docs/trace-format.md), for demonstrations")
     rt.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
     rt.set_defaults(fn=cmd_record_trace)
 

@@ -217,7 +217,10 @@ def trace_markdown(r: dict[str, Any]) -> str:
                     if k.endswith("_cdf"))
     lines += ["", pngs, ""]
     ns3 = r.get("ns3")
-    if ns3:
+    if ns3 and "skipped" in ns3:
+        lines += ["## ns-3 at packet level, driven by the trace", "",
+                  f"Not run: {ns3['skipped']}.", ""]
+    elif ns3:
         rep, fig = ns3["reproduced"], ns3["figures"]
         lines += ["## ns-3 at packet level, driven by the trace", "",
                   (f"Positions and channels reproduced step by step over {ns3['steps']} steps:"

@@ -19,14 +19,16 @@ from typing import Any
 import numpy as np
 
 from pybridge.channel import inf
+from pybridge.config import ConfigError
 from pybridge.scenarios.inx_factory.trace_check import check_channel, rate_from_sinr
-from pybridge.scenarios.inx_factory.trace_format import Trace, load_trace
-from pybridge.scenarios.inx_factory.trace_ns3 import run_driven
+from pybridge.scenarios.inx_factory.trace_faults import FAULTS
+from pybridge.scenarios.inx_factory.trace_format import Trace, load_trace, save_trace
+from pybridge.scenarios.inx_factory.trace_ns3 import run_driven, unsupported
 from pybridge.scenarios.inx_factory.trace_record import TwinTraceRecorder
 from pybridge.scenarios.inx_factory.trace_twin import twin_samples
 
-__all__ = ["COMPARISONS", "KS_TOLERANCE", "check_channel", "load_trace", "recorder",
-           "run_sides"]
+__all__ = ["COMPARISONS", "FAULTS", "KS_TOLERANCE", "check_channel", "inject_fault",
+           "load_trace", "recorder", "run_sides"]
 
 # KS distance within which two sample sets count as the same distribution: 0.05, the house's
 # rule for "same model, different realisations" (spec tolerance ks_gain); a larger distance is
@@ -55,6 +57,15 @@ def recorder(cfg, rate_formula: str = "shannon") -> TwinTraceRecorder:
     return TwinTraceRecorder(cfg, rate_formula)
 
 
+def inject_fault(path, fault: str) -> None:
+    """Rewrite the trace at `path` with one of the seed code's faults (trace_faults.py)."""
+    if fault not in FAULTS:
+        raise ConfigError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+    tr = load_trace(path)
+    save_trace(path, tr.header["constants"], FAULTS[fault](tr), tr.rate_formula,
+               f"{tr.header.get('source', '')}, fault {fault} injected")
+
+
 def _slices(tr: Trace, episodes: int | None) -> list[slice]:
     eps = tr.episodes()
     return eps if episodes is None else eps[:episodes]
@@ -76,7 +87,10 @@ def run_sides(tr: Trace, episodes: int | None, reps: int, seed: int, ns3: bool =
         on_episode(len(eps))
     out: dict[str, Any] = {"episodes": len(eps), "reps": reps,
                            "sides": {"theirs": theirs, "twin": twin}}
-    if ns3:
+    why = unsupported(tr, eps) if ns3 else "not requested"
+    if why:
+        out["ns3"] = {"skipped": why}
+    else:
         run = run_driven(tr, eps, seed, on_episode)
         s = run["samples"]
         cfg = tr.cfg

@@ -46,6 +46,19 @@ def episode_length(tr: Trace, episodes: list[slice]) -> int:
     return lengths.pop()
 
 
+def unsupported(tr: Trace, episodes: list[slice]) -> str | None:
+    """Why ns-3 cannot be driven by these episodes of the trace, or None."""
+    try:
+        device_layout(tr)
+        episode_length(tr, episodes)
+    except ConfigError as e:
+        return str(e)
+    if not np.allclose(tr.power_dbm, tr.cfg.tx_power_dbm):
+        return (f"trace {tr.path}: ns-3 transmits constants.tx_power_dbm ="
+                f" {tr.cfg.tx_power_dbm:g} dBm at every AP; the trace's power_dbm varies")
+    return None
+
+
 def write_drive(tr: Trace, episodes: list[slice], path: Path) -> int:
     """Write the drive file of `episodes`; returns the steps per episode."""
     _, order = device_layout(tr)
@@ -73,6 +86,9 @@ def run_driven(tr: Trace, episodes: list[slice], seed: int, on_episode=None) -> 
     """Run the episodes through ns-3 driven by the trace (see the module docstring)."""
     from pybridge import make_vec_env  # the env layer: only when ns-3 really runs
 
+    why = unsupported(tr, episodes)
+    if why:
+        raise ConfigError(why)
     M, order = device_layout(tr)
     samples: dict[str, list[np.ndarray]] = {k: [] for k in (
         "sinr_db", "sinr_full_db", "rate_packets", "rate_at_full_sinr")}
