@@ -101,3 +101,29 @@ def test_ns3_trace_of_a_driven_run_is_what_the_file_said(binary, small_trace, tm
     np.testing.assert_array_equal(u.channel[0], tr.channel[0])
     np.testing.assert_array_equal(u.channel[1:], tr.channel[:12])
     np.testing.assert_array_equal(u.ap_xy[1:], tr.ap_pos[:12, :, :2])
+
+
+def test_a_drive_file_that_does_not_fit_is_refused_naming_it(binary, tmp_path):
+    from pybridge import make_vec_env
+    from pybridge.bridge import BridgeError
+
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"FMDRIVE1" + np.array([3, 3, 1, 13], "<u4").tobytes())
+    message = "holds N=3, D=3 but the parameters give N=6, D=6"
+    with pytest.raises(BridgeError, match=message), make_vec_env(
+            "inx-factory", 1, backend="ns3", n_subnetworks=6, episode_steps=12,
+            ns3_options={"extra_args": [f"--drive={bad}"]}) as env:
+        env.reset(seed=0)
+
+
+def test_ns3_is_skipped_with_its_reason_when_the_trace_cannot_drive_it(small_trace, tmp_path):
+    from pybridge.scenarios.inx_factory.external import run_sides
+    from pybridge.scenarios.inx_factory.trace_faults import arrays_of
+
+    tr = load_trace(small_trace)
+    arrays = arrays_of(tr)
+    arrays["power_dbm"] = arrays["power_dbm"] + np.arange(tr.N) * 0.5  # per-AP powers
+    varied = load_trace(save_trace(tmp_path / "p.npz", tr.header["constants"], arrays))
+    out = run_sides(varied, None, 1, 0, ns3=True)
+    assert "power_dbm varies" in out["ns3"]["skipped"]
+    assert "ns3" not in out["sides"] and len(out["sides"]["twin"]["sinr_db"]) == 3
