@@ -149,3 +149,21 @@ def test_save_leaves_no_torn_file_when_the_arrays_are_bad(recorded, tmp_path):
     with pytest.raises(TraceError):
         save_trace(tmp_path / "out.npz", tr.header["constants"], bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_trace_lacks_makes_its_metrics_na_not_wrong(recorded, tmp_path):
+    from pybridge.scenarios.inx_factory.trace_faults import arrays_of
+
+    tr = load_trace(recorded)
+    no_los = arrays_of(tr)
+    del no_los["los"]
+    verdicts = _verdicts(save_trace(tmp_path / "nolos.npz", tr.header["constants"], no_los))
+    # Without LOS states the gain is checked against the LOS/NLOS mixture at P_LOS(d_2D).
+    assert verdicts["path_gain_mixture_db"] == "agree"
+    assert {verdicts[m] for m in ("los_probability", "shadowing_std_los_db",
+                                  "shadowing_std_nlos_db", "shadowing_decorrelation_m")} == {"n/a"}
+    assert verdicts["fading_lag1_correlation"] == "agree"
+    bare = {k: v for k, v in arrays_of(tr).items() if k in ("ap_pos", "dev_pos", "dev_ap",
+                                                            "channel", "episode")}
+    verdicts = _verdicts(save_trace(tmp_path / "bare.npz", tr.header["constants"], bare))
+    assert set(verdicts.values()) == {"n/a"}
