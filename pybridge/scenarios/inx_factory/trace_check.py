@@ -104,8 +104,9 @@ def _row(metric: str, estimate: float, expected: float, per_batch: list[float], 
     return {"metric": metric, "estimate": float(estimate), "expected": float(expected),
             "unit": unit, "deviation": float(dev), "ci_half_width": half, "floor": floor,
             "tolerance": float(tol), "batches": int(x.size),
-            "tolerance_why": f"{int(LEVEL * 100)} % t-interval over {x.size} batches + floor"
-                             f" {floor:g} {unit} ({why})",
+            "tolerance_why": (f"{int(LEVEL * 100)} % t-interval over {x.size} batches + floor"
+                              f" {floor:g} {unit} ({why})" if np.isfinite(half)
+                              else f"{floor:g} {unit}: {why}"),
             "verdict": "agree" if dev <= tol else "disagree"}
 
 
