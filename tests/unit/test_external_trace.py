@@ -167,3 +167,32 @@ def test_what_a_trace_lacks_makes_its_metrics_na_not_wrong(recorded, tmp_path):
                                                             "channel", "episode")}
     verdicts = _verdicts(save_trace(tmp_path / "bare.npz", tr.header["constants"], bare))
     assert set(verdicts.values()) == {"n/a"}
+
+
+@pytest.mark.benchmark
+def test_benchmark_false_alarms_and_fault_detection_over_seeds(tmp_path):
+    """Over 10 recording seeds (32 x 20-step episodes each): how often a clean twin trace has
+    a channel metric that is not "agree", and how often each fault is flagged on exactly its
+    metrics. Prints the counts (docs/results/validate-trace.md quotes them)."""
+    s = spec("inx-factory")
+    cfg = s.make_config(**PARAMS)
+    false_alarms: dict[str, int] = {}
+    exact = dict.fromkeys(FAULTS, 0)
+    seeds = range(100, 110)
+    for seed in seeds:
+        rec = TwinTraceRecorder(cfg)
+        run_episodes("inx-factory", make_baseline("inx-factory", "random"), EPISODES, seed,
+                     "twin", EPISODES, PARAMS, s.recorder(cfg), after_step=rec.after_step,
+                     on_batch_end=rec.on_batch_end)
+        path = rec.write(tmp_path / "clean.npz")
+        for m, v in _verdicts(path).items():
+            if v != "agree":
+                false_alarms[m] = false_alarms.get(m, 0) + 1
+        tr = load_trace(path)
+        for name, fault in FAULTS.items():
+            faulty = save_trace(tmp_path / "fault.npz", tr.header["constants"], fault(tr))
+            flagged = {m for m, v in _verdicts(faulty).items() if v != "agree"}
+            exact[name] += flagged == TOUCHES[name]
+    print(f"\nclean traces with a metric not 'agree': {false_alarms or 'none'} of {len(seeds)};"
+          f" faults flagged on exactly their metrics: {exact} of {len(seeds)}")
+    assert sum(false_alarms.values()) <= 2 and min(exact.values()) >= 8
