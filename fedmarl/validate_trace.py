@@ -102,6 +102,8 @@ def validate_trace(path: str | Path, episodes: int | None = None, reps: int = 4,
     """(result, sides): the channel-model check, the sample comparisons and ns-3's figures."""
     if episodes is not None and episodes < 1:
         raise ConfigError("--episodes must be >= 1")
+    if reps < 1:
+        raise ConfigError("--reps must be >= 1")
     t0 = time.perf_counter()
     scenario = trace_scenario(path)
     mod = trace_module(scenario)
