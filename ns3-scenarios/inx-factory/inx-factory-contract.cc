@@ -94,13 +94,17 @@ Constants()
 {
     std::vector<std::string> names(InxFactoryScenario::kMetricNames.begin(),
                                    InxFactoryScenario::kMetricNames.end());
+    std::vector<std::string> drive(InxFactoryScenario::kDriveRecord.begin(),
+                                   InxFactoryScenario::kDriveRecord.end());
     return {{"delay_hist_bins", JsonInt(InxSubnetworkMac::kDelayBins)},
             {"delay_hist_min_s", JsonDouble(InxSubnetworkMac::kDelayMin)},
             {"delay_hist_max_s", JsonDouble(InxSubnetworkMac::kDelayMax)},
             {"metrics", JsonStringArray(names)},
             {"metric_slots", JsonInt(InxFactoryScenario::kMetrics)},
             {"obs_low", JsonDouble(-150.0)},
-            {"obs_high", JsonDouble(150.0)}};
+            {"obs_high", JsonDouble(150.0)},
+            {"drive_magic", JsonString(InxFactoryScenario::kDriveMagic)},
+            {"drive_record", JsonStringArray(drive)}};
 }
 
 /// The scenario behind the server: InxFactoryScenario on the bound arrays.

@@ -293,9 +293,9 @@ InxFactoryScenario::SetDriveFile(const std::string& path)
     };
     char magic[8];
     uint32_t dims[4];
-    if (std::fread(magic, 1, 8, f) != 8 || std::memcmp(magic, "FMDRIVE1", 8) != 0)
+    if (std::fread(magic, 1, 8, f) != 8 || std::memcmp(magic, kDriveMagic, 8) != 0)
     {
-        fail("not a drive file (magic FMDRIVE1 expected)");
+        fail(std::string("not a drive file (magic ") + kDriveMagic + " expected)");
     }
     if (std::fread(dims, sizeof(uint32_t), 4, f) != 4)
     {

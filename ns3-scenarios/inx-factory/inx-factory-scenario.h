@@ -117,6 +117,12 @@ class InxFactoryScenario
         DROPPED = 9,       //!< packets dropped in the interval
         WALL_SECONDS = 10, //!< wall-clock seconds spent simulating the interval
     };
+    /// The drive file's magic (--drive=FILE; the contract's constants.drive_magic).
+    static constexpr const char* kDriveMagic = "FMDRIVE1";
+    /// The fields of one drive record, in file order, "name:dtype:shape" (the contract's
+    /// constants.drive_record: Python writes the file from it; SetDriveFile reads this order).
+    static constexpr std::array<const char*, 3> kDriveRecord = {
+        "channel:int32:N", "ap_xyz:float64:N,3", "device_xyz:float64:D,3"};
     /// Names of the metrics, by index (the contract's constants.metrics; the rest are reserved).
     static constexpr std::array<const char*, 11> kMetricNames = {
         "sim_time", "step", "episodes", "rng_run", "events", "tbs", "packets_created",

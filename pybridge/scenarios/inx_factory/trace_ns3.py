@@ -1,7 +1,8 @@
 """The trace's geometry and allocations through ns-3 at packet level (trace-driven mode).
 
-`write_drive` turns a trace into the binary's drive file (`fedmarl-inx-factory --drive=FILE`;
-layout: InxFactoryScenario::SetDriveFile in ns3-scenarios/inx-factory/inx-factory-scenario.h):
+`write_drive` turns a trace into the binary's drive file (`fedmarl-inx-factory --drive=FILE`),
+in the layout its contract declares (constants drive_magic and drive_record, from
+InxFactoryScenario::kDriveRecord; header: N, D, episodes, records per episode as u32):
 per episode, record 0 is the RESET warm-up interval (the trace's first step) and record t the
 interval of step t (the trace's step t - 1), so ns-3's step t reports trace step t - 1.
 `run_driven` runs one ns-3 process over the episodes with `--drive` and `--trace` (what the
@@ -24,8 +25,6 @@ import numpy as np
 from pybridge.config import ConfigError
 from pybridge.scenarios.inx_factory.replay import read_trace
 from pybridge.scenarios.inx_factory.trace_format import Trace
-
-DRIVE_MAGIC = b"FMDRIVE1"
 
 
 def device_layout(tr: Trace) -> tuple[int, np.ndarray]:
@@ -59,19 +58,43 @@ def unsupported(tr: Trace, episodes: list[slice]) -> str | None:
     return None
 
 
+def drive_layout() -> tuple[bytes, list[tuple[str, np.dtype, tuple[str, ...]]]]:
+    """(magic, [(field, dtype, shape symbols)]) of a drive record, as the binary's contract
+    declares them (constants drive_magic and drive_record: InxFactoryScenario::kDriveRecord)."""
+    from pybridge.bridge import find_binary
+    from pybridge.contract import load_contract
+
+    consts = load_contract(find_binary("fedmarl-inx-factory")).constants
+    if "drive_magic" not in consts:
+        raise ConfigError("fedmarl-inx-factory predates the trace-driven mode (its contract has"
+                          " no drive_record): rebuild it (cmake --build build -j2)")
+    fields = []
+    for item in consts["drive_record"]:
+        name, dtype, shape = item.split(":")
+        fields.append((name, np.dtype(dtype).newbyteorder("<"), tuple(shape.split(","))))
+    return str(consts["drive_magic"]).encode(), fields
+
+
 def write_drive(tr: Trace, episodes: list[slice], path: Path) -> int:
-    """Write the drive file of `episodes`; returns the steps per episode."""
+    """Write the drive file of `episodes` in the layout the binary declares; returns the steps
+    per episode."""
     _, order = device_layout(tr)
     T = episode_length(tr, episodes)
+    magic, fields = drive_layout()
+    sizes = {"N": tr.N, "D": tr.D, "3": 3}
     with open(path, "wb") as f:
-        f.write(DRIVE_MAGIC)
+        f.write(magic)
         f.write(np.array([tr.N, tr.D, len(episodes), T + 1], dtype="<u4").tobytes())
         for b in episodes:
-            steps = [b.start, *range(b.start, b.stop)]  # warm-up, then steps 1..T
-            for t in steps:
-                f.write(tr.channel[t].astype("<i4").tobytes())
-                f.write(tr.ap_pos[t].astype("<f8").tobytes())
-                f.write(tr.dev_pos[t][order].astype("<f8").tobytes())
+            for t in [b.start, *range(b.start, b.stop)]:  # warm-up, then steps 1..T
+                values = {"channel": tr.channel[t], "ap_xyz": tr.ap_pos[t],
+                          "device_xyz": tr.dev_pos[t][order]}
+                for name, dtype, shape in fields:
+                    v = np.asarray(values[name], dtype=dtype)
+                    if v.shape != tuple(sizes[s] for s in shape):
+                        raise ConfigError(f"drive field {name}: shape {v.shape}, the contract"
+                                          f" declares {shape}")
+                    f.write(v.tobytes())
     return T
 
 
