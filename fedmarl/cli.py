@@ -66,6 +66,20 @@ def _parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _scenario_params(args: argparse.Namespace, scenario: str | None = None) -> dict[str, Any]:
+    """The scenario parameters of a command: its --preset's, then its --set values on top."""
+    out: dict[str, Any] = {}
+    name = getattr(args, "preset", None)
+    if name:
+        spec = scenario_spec(scenario or getattr(args, "scenario", None) or DEFAULT_SCENARIO)
+        if name not in spec.presets:
+            raise ConfigError(f"unknown preset {name!r} for {spec.name}; available: "
+                              f"{', '.join(spec.presets) or 'none'}")
+        out.update(spec.presets[name][1])
+    out.update(_parse_sets(args.set))
+    return out
+
+
 def _progress(json_mode: bool, transient: bool = True) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, disable=json_mode or not
@@ -95,7 +109,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.run:
         return _eval_runs(args)
-    params = _parse_sets(args.set)
+    params = _scenario_params(args)
     policies = _policies(args.scenario, args.policy)
     results = []
     with _progress(args.json) as prog:
@@ -156,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.trace_file:
         return cmd_validate_trace(args)
-    params = _parse_sets(args.set)
+    params = _scenario_params(args)
     if args.policy is None:
         args.policy = default_policy(args.scenario)
     out = args.out or f"reports/validate/{args.policy.rstrip('/').replace('/', '_')}"
@@ -176,8 +190,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_validate_trace(args: argparse.Namespace) -> int:
     from fedmarl.validate_trace import validate_trace_and_report
 
-    if args.policy is not None or args.set:
-        raise ConfigError("--trace FILE validates the file's own run: drop --policy/--set")
+    if args.policy is not None or args.set or args.preset:
+        raise ConfigError("--trace FILE validates the file's own run: drop"
+                          " --policy/--set/--preset")
     out = args.out or f"reports/validate/trace-{Path(args.trace_file).stem}"
     episodes = args.episodes if args.episodes_given else None
     with _progress(args.json) as prog:
@@ -216,7 +231,7 @@ def cmd_record_trace(args: argparse.Namespace) -> int:
     from fedmarl.registries import make_baseline
     from fedmarl.validate_trace import trace_module
 
-    params = {"interference_model": "exact", **_parse_sets(args.set)}
+    params = {"interference_model": "exact", **_scenario_params(args)}
     spec = scenario_spec(args.scenario)
     cfg = spec.make_config(**params)
     module = trace_module(args.scenario)
@@ -275,13 +290,21 @@ def cmd_params(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("name", "default", "unit", "range", "source", "doc")))
     _out().print(table)
+    presets = scenario_spec(args.scenario).presets
+    if presets:
+        pt = Table(title=f"{args.scenario} presets (--preset NAME; --set goes on top)")
+        for col in ("preset", "parameters", "what it is for"):
+            pt.add_column(col, overflow="fold")
+        for name, (doc, values) in presets.items():
+            pt.add_row(name, " ".join(f"{k}={v}" for k, v in values.items()), doc)
+        _out().print(pt)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_twin
 
-    params = _parse_sets(args.set)
+    params = _scenario_params(args)
     results = []
     for n in args.n:
         console.print(f"[bench] twin N={n} ...")
@@ -346,7 +369,7 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
 def cmd_bench_ns3(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_ns3
 
-    params = _parse_sets(args.set)
+    params = _scenario_params(args)
     results = []
     for n in args.n:
         console.print(f"[bench] ns-3 {args.scenario} N={n}: up to {args.seconds:g} s or"
@@ -385,8 +408,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key in ("scenario", "backend", "algo", "seed", "episodes"):
             if getattr(args, key) is not None:
                 data[key] = getattr(args, key)
-        if args.set:
-            data["params"] = {**data.get("params", {}), **_parse_sets(args.set)}
+        if args.set or args.preset:
+            data["params"] = {**data.get("params", {}),
+                              **_scenario_params(args, data.get("scenario"))}
         cfg = TrainConfig.from_dict(data)
         # the default scenario's runs keep their short names; another's are prefixed with it
         prefix = "" if cfg.scenario == DEFAULT_SCENARIO else f"{cfg.scenario}-"
@@ -450,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="scenario parameter (repeatable; `fedmarl params SCENARIO` lists them)")
+    e.add_argument("--preset", default=None, metavar="NAME",
+                   help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"
@@ -467,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report directory (default reports/validate/POLICY): validate.md,"
                         " validate.json, one CDF PNG per compared sample set")
     v.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    v.add_argument("--preset", default=None, metavar="NAME",
+                   help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     v.add_argument("--no-trace", dest="trace", action="store_false",
                    help="skip trace mode (on by default where the scenario has one: replay what"
                         " ns-3 recorded with the twin's formulas and split the difference into"
@@ -490,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--fault", default=None,
                     help="inject one of the seed code's channel-model faults (k0_fading,"
                          " scaled_shadowing, db_slip: docs/trace-format.md), for demonstrations")
+    rt.add_argument("--preset", default=None, metavar="NAME",
+                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     rt.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
     rt.set_defaults(fn=cmd_record_trace)
 
@@ -507,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     bt.add_argument("--json", action="store_true")
     bt.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bt.add_argument("--preset", default=None, metavar="NAME",
+                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     bt.set_defaults(fn=cmd_bench)
 
     bb = bsub.add_parser("bridge", help="round trips/s and p50/p99 latency of one step exchange:"
@@ -524,6 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--steps", type=int, default=None, help="decision steps per N (at most)")
     bn.add_argument("--json", action="store_true")
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bn.add_argument("--preset", default=None, metavar="NAME",
+                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     bn.set_defaults(fn=cmd_bench_ns3)
 
     btr = bsub.add_parser("train", help="training env-steps/s per learner, split into env,"
@@ -568,6 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/ALGO-BACKEND-sSEED)")
     t.add_argument("--resume", metavar="DIR", default=None)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    t.add_argument("--preset", default=None, metavar="NAME",
+                   help="named parameter set (`fedmarl params SCENARIO`); --set on top")
     t.set_defaults(fn=cmd_train)
 
     rp = sub.add_parser("report", help="Markdown report with PNG plots of one or more runs")

@@ -220,3 +220,28 @@ def scatter_plane(path: Path, points: Mapping[str, tuple[float, float]], xlabel:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     _finish(fig, path, dpi=110)
+
+
+def scaling_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Mapping[Any, float]]]],
+                   xlabel: str, dashed: Sequence[str] = (), logx: bool = True,
+                   logy: Sequence[bool] = ()) -> None:
+    """Side-by-side panels of figures against a size (N): a panel is (ylabel, {series:
+    {x: value}}); a series need not have every x (a model deployed only at some sizes), and
+    missing or non-finite values leave a gap instead of a line to zero."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.9), squeeze=False)
+    for i, (ax, (ylabel, series)) in enumerate(zip(axes[0], panels, strict=True)):
+        for name, points in series.items():
+            xs = sorted(x for x, v in points.items()
+                        if v is not None and np.isfinite(float(v)))
+            if xs:
+                ax.plot(xs, [float(points[x]) for x in xs], marker="o", label=name,
+                        ls="--" if name in dashed else "-")
+        if logx:
+            ax.set_xscale("log")
+        if i < len(logy) and logy[i]:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _finish(fig, path, dpi=110)

@@ -35,7 +35,8 @@ def reproduce(study: str | Study, out: str | Path | None = None, quick: bool = F
     mode = "quick" if quick else "full"
     budget = st.budgets[mode]
     work = Path(work or f"runs/reproduce-{st.name}-{mode}")
-    jobs = jobs or min(2, os.cpu_count() or 1)
+    # A study whose runs do not fit in memory side by side says how many may run at once.
+    jobs = jobs or min(2, os.cpu_count() or 1, getattr(budget, "max_parallel_runs", 2))
     t0 = time.perf_counter()
     runs = train_all(st.run_specs(budget, seed), work, jobs, log)
     # This invocation's training time, and the runs' own (a finished run is reused, so a

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -77,13 +78,13 @@ class ModuleStudy:
 
 
 # ------------------------------------------------------------------------------- training
-def train_one(name: str, spec: dict[str, Any], work: str) -> dict[str, Any]:
+def train_one(name: str, spec: dict[str, Any], work: str, threads: int = 1) -> dict[str, Any]:
     """Train (or reuse) one run; returns its per-episode metrics and wall time."""
     import torch
 
     from fedmarl.train import TrainConfig, Trainer
 
-    torch.set_num_threads(1)  # runs go in parallel processes, one core each
+    torch.set_num_threads(threads)  # runs go in parallel processes, the cores shared out
     run = Path(work) / name
     done = run / "policy.pt"
     cfg = TrainConfig.from_dict(spec)
@@ -110,7 +111,9 @@ def train_all(specs: dict[str, dict[str, Any]], work: Path, jobs: int,
               log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {n: pool.submit(train_one, n, s, str(work)) for n, s in specs.items()}
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        futures = {n: pool.submit(train_one, n, s, str(work), threads)
+                   for n, s in specs.items()}
         for name, fut in futures.items():
             runs[name] = fut.result()
             log(f"[reproduce] trained {name} in {runs[name]['wall_seconds']:.0f} s")
@@ -124,6 +127,7 @@ def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
     the member average of the trained networks, which for F- runs is the federation's global
     model (members are equal after each aggregation and drift only tau_agg transitions)."""
     from agents.policy import LearnerPolicy
+    from agents.registry import learner_spec
     from fedmarl.registries import build_learner
     from fedmarl.runs import load_run_policy
 
@@ -134,8 +138,13 @@ def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
     sd = old.policy_state_dict()
     avg = {k: (v.mean(dim=0, keepdim=True).expand(n, *v.shape[1:]).clone()
                if v.ndim and v.shape[0] == old.n_agents else v) for k, v in sd.items()}
+    # The deployed learner acts and never trains: no replay buffer of n agents (at N = 5000 the
+    # training one would be tens of GB).
+    agent = dict(record["agent"])
+    if "buffer_size" in {f.name for f in fields(learner_spec(record["algo"])[1])}:
+        agent["buffer_size"] = 1
     learner = build_learner(record["algo"], record["scenario"], {**record["params"], **params},
-                            record["agent"], record["seed"], n_agents=n)
+                            agent, record["seed"], n_agents=n)
     learner.load_policy_state_dict(avg)
     return LearnerPolicy(learner, name=record["algo"])
 

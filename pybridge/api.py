@@ -171,6 +171,9 @@ class ScenarioSpec(abc.ABC):
     # Published figures to show next to ours: {method: {summary key: value}}, and their source.
     reference: ClassVar[Mapping[str, Mapping[str, float]]] = {}
     reference_source: ClassVar[str] = ""
+    # Named parameter sets a user asks for by name (`--preset NAME`, `scenario_params`):
+    # {name: (one-line description, {parameter: value})}; --set values go on top.
+    presets: ClassVar[Mapping[str, tuple[str, Mapping[str, Any]]]] = {}
 
     # --- configuration --------------------------------------------------------------------
     def make_config(self, **params: Any) -> ScenarioConfig:

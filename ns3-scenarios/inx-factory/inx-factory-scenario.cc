@@ -434,16 +434,14 @@ void
 InxFactoryScenario::RefreshLargeScale()
 {
     NS_LOG_FUNCTION(this);
-    const double txDbm = m_p.tx_power_dbm;
-    for (uint32_t d = 0; d < m_d; ++d)
+    // Path loss in each link's LOS state plus shadowing, from the InF models: all D x N links in
+    // one call (identical to CalcRxPower per link, without its per-link objects).
+    m_loss->CalcRxPowerMatrix(m_p.tx_power_dbm, m_apMobility, m_deviceMobility,
+                              m_meanPower.data());
+    m_restRowsCurrent = false; // new means (and faded sets): SetIntervalPowers copies them
+    for (double& p : m_meanPower)
     {
-        double* row = m_meanPower.data() + static_cast<size_t>(d) * m_n;
-        const Ptr<MobilityModel>& dev = m_deviceMobility[d];
-        for (uint32_t j = 0; j < m_n; ++j)
-        {
-            // Path loss in the link's LOS state plus shadowing, from the InF models.
-            row[j] = fedmarl::DbmToW(m_loss->CalcRxPower(txDbm, m_apMobility[j], dev));
-        }
+        p = fedmarl::DbmToW(p);
     }
     // Faded sets (the twin's truncated mode): the strongest interferers of each device.
     if (m_nFaded < m_n - 1)
@@ -505,7 +503,13 @@ InxFactoryScenario::SetIntervalPowers()
         }
         else
         {
-            std::memcpy(row, mean, sizeof(double) * m_n);
+            // The links outside the faded set carry their mean power, which changes only at a
+            // refresh: copied then, and left alone on the other steps (the faded set is the same
+            // until the next refresh, so this step overwrites exactly what the last one wrote).
+            if (!m_restRowsCurrent)
+            {
+                std::memcpy(row, mean, sizeof(double) * m_n);
+            }
             row[own] = mean[own] * m_fading->Power(own, d);
             for (uint32_t j : m_faded[d])
             {
@@ -513,6 +517,7 @@ InxFactoryScenario::SetIntervalPowers()
             }
         }
     }
+    m_restRowsCurrent = true;
 }
 
 void

@@ -274,6 +274,7 @@ class InxFactoryScenario
     std::vector<Ptr<InxSubnetworkMac>> m_macs;                 //!< one per AP
 
     std::vector<double> m_meanPower;            //!< [d][j] P_tx G_jd, W (no fading)
+    bool m_restRowsCurrent{false}; //!< the channel's rows hold m_meanPower outside faded sets
     std::vector<std::vector<uint32_t>> m_faded; //!< per device: faded interferers
     std::vector<float> m_coupling;              //!< [n][i] mean over n's devices, diag 0
     std::vector<double> m_scratch;              //!< per-channel scratch

@@ -7,10 +7,12 @@
 
 #include "ns3/random-variable-stream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ns3
 {
@@ -67,9 +69,22 @@ Ar1RayleighFading::CatchUp(Link& link)
 void
 Ar1RayleighFading::CatchUpAll()
 {
-    for (auto& [key, link] : m_links)
+    // In (tx, rx) order, the order of the draws since the first version (an ordered map).
+    std::vector<std::pair<std::pair<uint32_t, uint32_t>, Link*>> all;
+    all.reserve(m_nLinks);
+    for (uint32_t rx = 0; rx < m_byRx.size(); ++rx)
     {
-        CatchUp(link);
+        for (Entry& e : m_byRx[rx])
+        {
+            all.push_back({{e.tx, rx}, &e.link});
+        }
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return a.first < b.first;
+    });
+    for (auto& [key, link] : all)
+    {
+        CatchUp(*link);
     }
 }
 
@@ -111,18 +126,25 @@ Ar1RayleighFading::Advance(double rho)
 Ar1RayleighFading::Link&
 Ar1RayleighFading::Get(uint32_t tx, uint32_t rx)
 {
-    auto [it, inserted] = m_links.try_emplace({tx, rx});
-    if (inserted)
+    if (rx >= m_byRx.size())
+    {
+        m_byRx.resize(static_cast<size_t>(rx) + 1);
+    }
+    std::vector<Entry>& links = m_byRx[rx];
+    auto it = std::lower_bound(links.begin(), links.end(), tx, [](const Entry& e, uint32_t t) {
+        return e.tx < t;
+    });
+    if (it == links.end() || it->tx != tx)
     {
         // Stationary start: a link seen for the first time is already in steady state.
-        it->second.h = DrawCn();
-        it->second.step = m_step;
+        it = links.insert(it, Entry{tx, Link{DrawCn(), m_step}});
+        ++m_nLinks;
     }
     else
     {
-        CatchUp(it->second);
+        CatchUp(it->link);
     }
-    return it->second;
+    return it->link;
 }
 
 std::complex<double>
@@ -146,7 +168,7 @@ Ar1RayleighFading::GetStep() const
 size_t
 Ar1RayleighFading::GetNLinks() const
 {
-    return m_links.size();
+    return m_nLinks;
 }
 
 bool
@@ -158,7 +180,8 @@ Ar1RayleighFading::IsLazy() const
 void
 Ar1RayleighFading::Reset()
 {
-    m_links.clear();
+    m_byRx.clear();
+    m_nLinks = 0;
     m_step = 0;
 }
 

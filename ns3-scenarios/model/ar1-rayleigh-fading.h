@@ -10,8 +10,7 @@
 
 #include <complex>
 #include <cstdint>
-#include <map>
-#include <utility>
+#include <vector>
 
 namespace ns3
 {
@@ -37,8 +36,12 @@ namespace fedmarl
  * - eager: Advance updates every known link at once.
  * A change of rho first brings every link up to date with the old rho, so catch-up stays exact.
  *
- * Randomness comes from one ns-3 NormalRandomVariable (AssignStreams fixes its stream).
- * Links are kept in an ordered map so that the order of draws, and so a run, is reproducible.
+ * Randomness comes from one ns-3 NormalRandomVariable (AssignStreams fixes its stream); draws
+ * happen in query order, and CatchUpAll visits links in (tx, rx) order, so a run is
+ * reproducible. Links are kept per receiver in a vector sorted by transmitter: the queries of a
+ * step (each device's own and faded links) touch a few contiguous entries instead of an ordered
+ * map's scattered nodes (11-14 % of an N = 1000 ns-3 run went to map lookups). Receiver ids
+ * index that vector, so they should be dense (device indices, ns-3 node ids).
  */
 class Ar1RayleighFading
 {
@@ -122,11 +125,19 @@ class Ar1RayleighFading
      */
     Link& Get(uint32_t tx, uint32_t rx);
 
-    double m_rho;                                          //!< AR(1) coefficient per step
-    bool m_lazy;                                           //!< catch up on query
-    uint64_t m_step{0};                                    //!< steps advanced
-    std::map<std::pair<uint32_t, uint32_t>, Link> m_links; //!< per-link state
-    Ptr<NormalRandomVariable> m_normal;                    //!< innovation source
+    /// A link in its receiver's list.
+    struct Entry
+    {
+        uint32_t tx; //!< transmitter id
+        Link link;   //!< its state
+    };
+
+    double m_rho;                              //!< AR(1) coefficient per step
+    bool m_lazy;                               //!< catch up on query
+    uint64_t m_step{0};                        //!< steps advanced
+    std::vector<std::vector<Entry>> m_byRx;    //!< per receiver id: links sorted by tx id
+    size_t m_nLinks{0};                        //!< links created
+    Ptr<NormalRandomVariable> m_normal;        //!< innovation source
 };
 
 } // namespace fedmarl

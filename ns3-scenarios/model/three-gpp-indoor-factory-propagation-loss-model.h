@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ns3
 {
@@ -117,6 +118,22 @@ class ThreeGppIndoorFactoryPropagationLossModel : public PropagationLossModel
 
     /// @return the shadow field in use (drawn now if there is none yet)
     const fedmarl::SpatialField& GetShadowField() const;
+
+    /**
+     * Received power of every link, the numbers CalcRxPower gives link by link, bit for bit:
+     * out[i * tx.size() + j] is the power (dBm) at rx[i] from tx[j] sending txPowerDbm. Each
+     * end's field values are computed once and no ChannelCondition object is made per link, so
+     * a refresh of 10^6 links (N = 1000 subnetworks) costs its arithmetic only. Falls back to
+     * CalcRxPower per link when the condition model is not the InF one or a model is chained.
+     * @param txPowerDbm transmit power, dBm
+     * @param tx mobility of the transmitters
+     * @param rx mobility of the receivers
+     * @param out rx.size() x tx.size() values, row-major by receiver
+     */
+    void CalcRxPowerMatrix(double txPowerDbm,
+                           const std::vector<Ptr<MobilityModel>>& tx,
+                           const std::vector<Ptr<MobilityModel>>& rx,
+                           double* out);
 
   protected:
     void DoDispose() override;

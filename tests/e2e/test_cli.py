@@ -160,3 +160,17 @@ def test_choices_come_from_the_registries(capsys):
         assert name in err
     with pytest.raises(SystemExit):  # argparse: a scenario that is not registered
         parser.parse_args(["eval", "--scenario", "no-such-scenario"])
+
+
+def test_preset_gives_its_parameters_and_set_goes_on_top():
+    import argparse
+
+    from fedmarl.cli import _scenario_params
+
+    args = argparse.Namespace(preset="ultra-dense", set=["n_channels=8"], scenario="inx-factory")
+    params = _scenario_params(args)
+    assert params["traffic"] == "periodic" and params["packet_interval"] == 0.001
+    assert params["n_channels"] == "8"  # --set wins over the preset
+    p = run_cli("eval", "--episodes", "1", "--preset", "warp")
+    assert p.returncode == 2 and "unknown preset 'warp'" in p.stderr
+    assert "ultra-dense" in p.stderr and "Traceback" not in p.stderr

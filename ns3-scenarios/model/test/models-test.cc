@@ -725,6 +725,77 @@ class PropagationLossTestCase : public TestCase
     }
 };
 
+/// CalcRxPowerMatrix gives CalcRxPower's numbers bit for bit (the refresh of 10^6 links uses it).
+class RxPowerMatrixTestCase : public TestCase
+{
+  public:
+    RxPowerMatrixTestCase()
+        : TestCase("CalcRxPowerMatrix: identical to CalcRxPower per link, fallback included")
+    {
+    }
+
+  private:
+    void DoRun() override
+    {
+        SeedRun(11);
+        auto u = CreateObject<UniformRandomVariable>();
+        u->SetStream(900);
+        std::vector<Ptr<MobilityModel>> tx;
+        std::vector<Ptr<MobilityModel>> rx;
+        // Enough links (3 x 10^4 per setting) that some fall near the LOS threshold, where the
+        // matrix path decides by the exact computation instead of its bracket.
+        for (int k = 0; k < 150; ++k)
+        {
+            tx.push_back(NodeAt(u->GetValue(0.0, 200.0), u->GetValue(0.0, 100.0), 8.0));
+        }
+        for (int k = 0; k < 200; ++k)
+        {
+            rx.push_back(NodeAt(u->GetValue(0.0, 200.0), u->GetValue(0.0, 100.0), 1.5));
+        }
+        const Vector above = tx[3]->GetPosition();
+        rx.push_back(NodeAt(above.x, above.y, 1.5)); // d_2D = 0
+        for (const std::string scenario : {"SL", "DL", "DH"})
+        {
+            for (const bool shadowing : {true, false})
+            {
+                auto model = CreateObject<ThreeGppIndoorFactoryPropagationLossModel>();
+                model->SetScenario(scenario);
+                model->SetAttribute("ShadowingEnabled", BooleanValue(shadowing));
+                model->AssignStreams(910);
+                std::vector<double> out(tx.size() * rx.size());
+                model->CalcRxPowerMatrix(10.0, tx, rx, out.data());
+                int los = 0;
+                auto cond = model->GetChannelConditionModel();
+                for (size_t i = 0; i < rx.size(); ++i)
+                {
+                    for (size_t j = 0; j < tx.size(); ++j)
+                    {
+                        // Exact equality: a difference of one ulp would be a different formula.
+                        NS_TEST_EXPECT_MSG_EQ(out[i * tx.size() + j],
+                                              model->CalcRxPower(10.0, tx[j], rx[i]),
+                                              scenario << " shadowing " << shadowing << " link "
+                                                       << j << " -> " << i);
+                        los += cond->GetChannelCondition(tx[j], rx[i])->IsLos() ? 1 : 0;
+                    }
+                }
+                NS_TEST_EXPECT_MSG_GT(los, 0, scenario << ": some LOS links");
+                NS_TEST_EXPECT_MSG_LT(los,
+                                      static_cast<int>(out.size()),
+                                      scenario << ": some NLOS links");
+            }
+        }
+        // Another condition model: the per-link fallback, still CalcRxPower's numbers.
+        auto model = CreateObject<ThreeGppIndoorFactoryPropagationLossModel>();
+        model->SetChannelConditionModel(CreateObject<AlwaysLosChannelConditionModel>());
+        model->AssignStreams(920);
+        std::vector<double> out(tx.size() * rx.size());
+        model->CalcRxPowerMatrix(10.0, tx, rx, out.data());
+        NS_TEST_EXPECT_MSG_EQ(out[5 * tx.size() + 7],
+                              model->CalcRxPower(10.0, tx[7], rx[5]),
+                              "fallback");
+    }
+};
+
 /// All the fedmarl InF model tests.
 class FedmarlInfModelsTestSuite : public TestSuite
 {
@@ -737,6 +808,7 @@ class FedmarlInfModelsTestSuite : public TestSuite
         AddTestCase(new ChannelConditionTestCase, Duration::QUICK);
         AddTestCase(new FadingTestCase, Duration::QUICK);
         AddTestCase(new PropagationLossTestCase, Duration::QUICK);
+        AddTestCase(new RxPowerMatrixTestCase, Duration::QUICK);
     }
 };
 

@@ -114,6 +114,12 @@ class InxFactorySpec(ScenarioSpec):
     render_modes = ("rgb_array",)
     reference: ClassVar[Mapping[str, Mapping[str, float]]] = {
         m: {"mean_rate_shannon": v} for m, v in REFERENCE_SHANNON.items()}
+    presets: ClassVar[Mapping[str, tuple[str, Mapping[str, Any]]]] = {
+        # Issue 14's scale preset (docs/results/ultra-dense/README.md): K = 16 channels and
+        # URLLC traffic, one 32 B packet per device every 1 ms, instead of a full buffer.
+        "ultra-dense": ("thousands of subnetworks: K = 16, periodic 1 ms URLLC packets",
+                        {"n_channels": 16, "traffic": "periodic", "packet_interval": 0.001}),
+    }
     reference_source = ("Madsen & Adeogun, Federated Multi-Agent DRL for RRM in Industrial 6G"
                         " in-X subnetworks (ref002): the seed authors' public code, sparse"
                         " clutter, N=20, K=4, mean Shannon bps/Hz (DESIGN.md); that code has"
