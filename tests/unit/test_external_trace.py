@@ -196,3 +196,28 @@ def test_benchmark_false_alarms_and_fault_detection_over_seeds(tmp_path):
     print(f"\nclean traces with a metric not 'agree': {false_alarms or 'none'} of {len(seeds)};"
           f" faults flagged on exactly their metrics: {exact} of {len(seeds)}")
     assert sum(false_alarms.values()) <= 2 and min(exact.values()) >= 8
+
+
+@pytest.mark.benchmark
+def test_benchmark_decorrelation_sensitivity(tmp_path):
+    """Traces recorded with d_c = 3, 10 and 30 m, checked against a header saying 10 m: the
+    estimates and verdicts (docs/trace-format.md quotes them)."""
+    from pybridge.scenarios.inx_factory.trace_faults import arrays_of
+
+    s = spec("inx-factory")
+    out = {}
+    for dc in (3.0, 10.0, 30.0):
+        params = {**PARAMS, "shadow_corr_distance": dc}
+        cfg = s.make_config(**params)
+        rec = TwinTraceRecorder(cfg)
+        run_episodes("inx-factory", make_baseline("inx-factory", "random"), EPISODES, 5,
+                     "twin", EPISODES, params, s.recorder(cfg), after_step=rec.after_step,
+                     on_batch_end=rec.on_batch_end)
+        tr = load_trace(rec.write(tmp_path / "dc.npz"))
+        header = {**tr.header["constants"], "shadow_corr_distance": 10.0}
+        claimed = load_trace(save_trace(tmp_path / "claimed.npz", header, arrays_of(tr)))
+        row = next(r for r in check_channel(claimed)["rows"]
+                   if r["metric"] == "shadowing_decorrelation_m")
+        out[dc] = (round(row["estimate"], 1), row["verdict"])
+    print(f"\nrecorded d_c -> (estimate m, verdict against 10 m): {out}")
+    assert out[10.0][1] == "agree" and out[30.0][0] > out[10.0][0] > out[3.0][0]
