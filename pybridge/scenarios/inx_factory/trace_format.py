@@ -25,6 +25,7 @@ naming the field, never a traceback from deep inside.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pybridge.config import ConfigError
+from pybridge.config import ConfigError, field_kind
 from pybridge.scenarios.inx_factory.config import InxFactoryConfig
 
 FORMAT = "fedmarl-channel-trace"
@@ -105,11 +106,12 @@ def header_schema() -> dict[str, Any]:
     """JSON schema (draft 2020-12) of the header, built from InxFactoryConfig's declarations:
     the file in docs/ is this, so the format and the config cannot drift apart."""
     props: dict[str, Any] = {}
-    for row, f in zip(InxFactoryConfig.describe(), _fields()):
+    for row, f in zip(InxFactoryConfig.describe(), dataclasses.fields(InxFactoryConfig),
+                      strict=True):
         if row["name"] not in HEADER_REQUIRED + HEADER_OPTIONAL:
             continue
         m = f.metadata
-        kind = {"int": "integer", "float": "number", "str": "string"}[_kind(f)]
+        kind = {"int": "integer", "float": "number", "str": "string"}[field_kind(f)]
         p: dict[str, Any] = {"type": kind if row["name"] in HEADER_REQUIRED else [kind, "null"],
                              "description": f"{m.get('doc', '')}" + (
                                  f" [{m['unit']}]" if m.get("unit") else "")}
@@ -139,18 +141,6 @@ def header_schema() -> dict[str, Any]:
                           "additionalProperties": False, "properties": props},
         },
     }
-
-
-def _fields():
-    import dataclasses
-
-    return dataclasses.fields(InxFactoryConfig)
-
-
-def _kind(f) -> str:
-    from pybridge.config import field_kind
-
-    return field_kind(f)
 
 
 def _check_header(path: str, header: Any) -> tuple[dict[str, Any], InxFactoryConfig]:
