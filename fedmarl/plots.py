@@ -243,5 +243,8 @@ def scaling_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Mapping[
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     _finish(fig, path, dpi=110)

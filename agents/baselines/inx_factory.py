@@ -108,12 +108,22 @@ class CGCPolicy(ChannelPolicy):
 
     name = "cgc"
 
+    def reset(self, n_envs, n_agents, action_space, rng):
+        super().reset(n_envs, n_agents, action_space, rng)
+        # The colouring depends on the coupling alone, which changes only at a large-scale
+        # refresh: it is kept for the steps in between (at N = 5000 one colouring takes
+        # seconds). The relabelling, which reads the channels in use, runs every step.
+        self._coupling: list[np.ndarray | None] = [None] * n_envs
+        self._colours: list[np.ndarray | None] = [None] * n_envs
+
     def act(self, view):
         coupling = view.coupling()
         out = np.empty((self.B, self.N), dtype=np.int64)
         for b in range(self.B):
-            colours = improper_colouring(coupling[b], self.K)
-            out[b] = _relabel_to_match(colours, view.channel[b], self.K)
+            if self._coupling[b] is None or not np.array_equal(coupling[b], self._coupling[b]):
+                self._coupling[b] = np.array(coupling[b], copy=True)
+                self._colours[b] = improper_colouring(coupling[b], self.K)
+            out[b] = _relabel_to_match(self._colours[b], view.channel[b], self.K)
         return out
 
 

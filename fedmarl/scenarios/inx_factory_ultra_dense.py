@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from fedmarl import plots
+from fedmarl.evaluate import evaluate_policy
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
 from fedmarl.study import Claim, ModuleStudy, member_average_policy, seed_verdict, tail_mean
-from fedmarl.validate import collect, compare, jsonable
+from fedmarl.validate import compare, jsonable
 
 SCENARIO = "inx-factory"
 NAME = "ultra-dense"
@@ -52,6 +53,10 @@ LEARNERS = ("f-maddqn", "d-maddqn", "c-maddqn")
 SHARED_MODEL = ("f-maddqn", "c-maddqn")  # a model that serves agents it was not trained with
 BASELINES = ("random", "greedy-filtered", "cgc")
 TAU_AGG = 1024
+# Parameter sharing within clusters (`cluster_size`): at N >= CLUSTERED_FROM also F-MADDQN with
+# CLUSTER consecutive agents per network and replay, federated across the N / CLUSTER clusters.
+CLUSTER = 20
+CLUSTERED_FROM = 1000
 C_BATCH_MEMBERS = 16
 NS3_TRAFFIC = PRESET  # ns-3 only (the twin abstracts traffic as a full buffer)
 SUMMARY_KEYS = ("mean_rate", "p5_rate", "p50_rate", "jain_fairness", "mean_interference_dbm",
@@ -69,9 +74,11 @@ class Budget:
     episode_steps: int
     eval_episodes: int  # twin, per policy and N
     ns3_episodes: int  # per policy and trained N
-    validate_episodes: int  # `fedmarl validate` at the largest trained N
+    validate_episodes: int  # `fedmarl validate` at the largest trained N (full buffer)
+    validate_steps: int  # its episode length: a full-buffer step at N = 1000 takes ~1 s
     eps_decay_fraction: float
     secagg_bench_n: tuple[int, ...]  # one measured secure round at these N (not trained)
+    tau_agg: int = TAU_AGG  # F-: transitions per agent between secure rounds
     # Training runs at once: at N = 1000 one run's replay alone is ~13 GB (64,000 decisions
     # per agent), so two would not fit 24 GiB.
     max_parallel_runs: int = 2
@@ -81,12 +88,13 @@ BUDGETS = {
     # A smoke run of the whole pipeline (~15 min on 2 cores): learners barely trained.
     "quick": Budget(n_trained=(100, 300, 1000), n_deployed=(5000,), train_episodes=2,
                     n_envs=2, episode_steps=50, eval_episodes=1, ns3_episodes=1,
-                    validate_episodes=1, eps_decay_fraction=0.6, secagg_bench_n=(),
-                    max_parallel_runs=1),
+                    validate_episodes=1, validate_steps=10, eps_decay_fraction=0.6,
+                    secagg_bench_n=(), tau_agg=50, max_parallel_runs=1),
     # 100 episodes per run (issue 14's N = 1000 training run: ~20 min at N = 1000).
     "full": Budget(n_trained=(100, 300, 1000), n_deployed=(5000,), train_episodes=25,
                    n_envs=4, episode_steps=200, eval_episodes=4, ns3_episodes=2,
-                   validate_episodes=2, eps_decay_fraction=0.75, secagg_bench_n=(5000,),
+                   validate_episodes=2, validate_steps=50, eps_decay_fraction=0.75,
+                   secagg_bench_n=(5000,),
                    max_parallel_runs=1),
 }
 
@@ -109,34 +117,49 @@ def _agent(algo: str, budget: Budget, n: int) -> dict[str, Any]:
     return agent
 
 
+def learners_at(n: int) -> dict[str, dict[str, Any]]:
+    """label -> (learner, extra hyperparameters) trained at N = n."""
+    out: dict[str, dict[str, Any]] = {a: {"algo": a, "agent": {}} for a in LEARNERS}
+    if n >= CLUSTERED_FROM:
+        out[f"f-maddqn-cluster{CLUSTER}"] = {"algo": "f-maddqn",
+                                             "agent": {"cluster_size": CLUSTER}}
+    return out
+
+
 def run_specs(budget: Budget, seed: int) -> dict[str, dict[str, Any]]:
-    """"{algo}-n{N}" -> `fedmarl train` config, smallest N first (a resumed study has its
+    """"{label}-n{N}" -> `fedmarl train` config, smallest N first (a resumed study has its
     cheap runs)."""
     specs: dict[str, dict[str, Any]] = {}
     for n in budget.n_trained:
-        for algo in LEARNERS:
+        for label, variant in learners_at(n).items():
+            algo = variant["algo"]
             spec: dict[str, Any] = {
                 "scenario": SCENARIO, "algo": algo, "seed": seed,
                 "episodes": budget.train_episodes, "n_envs": budget.n_envs,
                 "checkpoint_every": budget.train_episodes, "keep_checkpoints": 1,
-                "params": setting(n, budget), "agent": _agent(algo, budget, n)}
+                "params": setting(n, budget),
+                "agent": {**_agent(algo, budget, n), **variant["agent"]}}
             if algo.startswith("f-"):
-                spec.update(aggregation="secure", tau_agg=TAU_AGG, fed_overlap=True)
-            specs[f"{algo}-n{n}"] = spec
+                spec.update(aggregation="secure", tau_agg=budget.tau_agg, fed_overlap=True)
+            specs[f"{label}-n{n}"] = spec
     return specs
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _summary(res: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    s = res["summary"]
-    return {**{k: s.get(k) for k in keys}, "wall_seconds": res["wall_seconds"],
+def _evaluate(policy, params: dict[str, Any], episodes: int, seed: int, backend: str,
+              keys: tuple[str, ...]) -> dict[str, Any]:
+    """The summary's `keys` of `episodes` episodes (the scenario's recorder only: the validation
+    collector would keep every link's gain, 25 M at N = 5000), and the wall time."""
+    t0 = time.perf_counter()
+    s = evaluate_policy(SCENARIO, policy, episodes, seed, backend, min(episodes, 2), **params)
+    return {**{k: s.get(k) for k in keys}, "wall_seconds": time.perf_counter() - t0,
             "episodes": s["episodes"]}
 
 
 def _policies(runs: dict[str, dict[str, Any]], n: int, trained_n: int,
               params: dict[str, Any]) -> dict[str, Any]:
     pols: dict[str, Any] = {b: make_baseline(SCENARIO, b) for b in BASELINES}
-    for algo in LEARNERS:
+    for algo in learners_at(trained_n):
         if n == trained_n:
             pols[algo] = member_average_policy(runs[f"{algo}-n{n}"]["run"], n, params)
         elif algo in SHARED_MODEL:
@@ -177,25 +200,23 @@ def evaluate(runs: dict[str, dict[str, Any]], budget: Budget, seed: int, log
         params = setting(n, budget)
         pols = _policies(runs, n, trained_n, params)
         t0 = time.perf_counter()
-        batch = min(budget.eval_episodes, 2)
-        twin[str(n)] = {k: _summary(collect(SCENARIO, p, budget.eval_episodes, seed + 1000,
-                                            "twin", params, batch), SUMMARY_KEYS)
-                        for k, p in pols.items()}
+        twin[str(n)] = {k: _evaluate(p, params, budget.eval_episodes, seed + 1000, "twin",
+                                     SUMMARY_KEYS) for k, p in pols.items()}
         timings["twin_eval"] += time.perf_counter() - t0
         log(f"[reproduce] N = {n}: twin evaluation in {time.perf_counter() - t0:.0f} s")
         if n in budget.n_trained:
             t0 = time.perf_counter()
             ns_params = {**params, **NS3_TRAFFIC}
-            ns3[str(n)] = {k: _summary(collect(SCENARIO, p, budget.ns3_episodes, seed + 1000,
-                                               "ns3", ns_params,
-                                               min(budget.ns3_episodes, 2)), NS3_KEYS)
-                           for k, p in pols.items()}
+            ns3[str(n)] = {k: _evaluate(p, ns_params, budget.ns3_episodes, seed + 1000, "ns3",
+                                        NS3_KEYS) for k, p in pols.items()}
             timings["ns3_eval"] += time.perf_counter() - t0
             log(f"[reproduce] N = {n}: ns-3 evaluation in {time.perf_counter() - t0:.0f} s")
 
-    # The packet-level check of the largest trained N: `fedmarl validate`'s comparison.
+    # The packet-level check of the largest trained N: `fedmarl validate`'s comparison, with
+    # the full buffer the twin abstracts (under the URLLC preset ns-3's rate is the offered
+    # load, not the link's capacity), on shorter episodes.
     t0 = time.perf_counter()
-    val_params = {**setting(largest, budget), **NS3_TRAFFIC}
+    val_params = {**setting(largest, budget), "episode_steps": budget.validate_steps}
     validated = {}
     for name, pol in ((f"f-maddqn-n{largest}", runs[f"f-maddqn-n{largest}"]["run"]),
                       ("cgc", "cgc")):
@@ -255,8 +276,8 @@ def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) ->
                           ("mean interference (dBm)", _vs_n(tw, "mean_interference_dbm"))],
                          "number of subnetworks N", dashed=BASELINES)
     plots.scaling_panels(out / "ns3_latency_vs_n.png",
-                         [("ns-3 mean delay (ms)", _vs_n(ns, "delay_mean_s", 1e3)),
-                          ("ns-3 p99 delay (ms)", _vs_n(ns, "delay_p99_s", 1e3)),
+                         [("ns-3 mean delay (us)", _vs_n(ns, "delay_mean_s", 1e6)),
+                          ("ns-3 p99 delay (us)", _vs_n(ns, "delay_p99_s", 1e6)),
                           ("ns-3 packet loss", _vs_n(ns, "packet_loss"))],
                          "number of subnetworks N", dashed=BASELINES)
     sa = data["secagg"]
@@ -276,7 +297,7 @@ def figures(data: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) ->
     panels = []
     for n in sorted({int(k.rsplit("-n", 1)[1]) for k in runs}):
         lines = []
-        for algo in LEARNERS:
+        for algo in learners_at(n):
             r = runs[f"{algo}-n{n}"]
             y = np.asarray(r["reward"])
             lines.append((algo, r["spec"]["n_envs"] * np.arange(1, y.size + 1), y))
@@ -366,9 +387,10 @@ def page(r: dict[str, Any]) -> str:
          " An interrupted run resumes from its finished training runs."), "",
         (f"Setting: inx-factory, K = {K} channels, hall grown with N (`hall_tiles=auto`), "
          f"{b['episode_steps']}-step episodes. Trained at N = "
-         f"{', '.join(map(str, b['n_trained']))}: {', '.join(LEARNERS)} for "
+         f"{', '.join(map(str, b['n_trained']))}: {', '.join(LEARNERS)} (and at N >= "
+         f"{CLUSTERED_FROM} f-maddqn-cluster{CLUSTER}: {CLUSTER} agents per network) for "
          f"{b['train_episodes']} x {b['n_envs']} = {b['train_episodes'] * b['n_envs']} episodes"
-         f" each (F-: SecAgg+ every tau_agg = {TAU_AGG}); deployed untrained at N = "
+         f" each (F-: SecAgg+ every tau_agg = {b['tau_agg']}); deployed untrained at N = "
          f"{', '.join(map(str, b['n_deployed']))} (twin; the shared models of N = "
          f"{max(b['n_trained'])}). Twin evaluation: {b['eval_episodes']} fresh episode(s) per "
          f"policy and N; ns-3: {b['ns3_episodes']} per policy and trained N with periodic"
@@ -396,14 +418,14 @@ def page(r: dict[str, Any]) -> str:
                          f" | {_fmt(e['frac_below_rmin'])} |")
     lines += ["", "## Packet level (ns-3): latency and loss", "",
               "![ns-3 latency](ns3_latency_vs_n.png)", "",
-              ("| N | policy | mean FBL | p5 FBL | mean delay ms | p99 delay ms | loss |"
-              " wall s |"), "|---|---|---|---|---|---|---|---|"]
+              ("| N | policy | delivered bps/Hz | mean delay us | p99 delay us | loss |"
+               " wall s |"), "|---|---|---|---|---|---|---|"]
     for n, per in r["ns3"].items():
         for name, e in per.items():
-            ms = {k: None if e.get(k) is None else 1e3 * e[k]
+            us = {k: None if e.get(k) is None else 1e6 * e[k]
                   for k in ("delay_mean_s", "delay_p99_s")}
-            lines.append(f"| {n} | {name} | {_fmt(e['mean_rate'])} | {_fmt(e['p5_rate'])} | "
-                         f"{_fmt(ms['delay_mean_s'], '.2f')} | {_fmt(ms['delay_p99_s'], '.2f')}"
+            lines.append(f"| {n} | {name} | {_fmt(e['mean_rate'], '.4f')} | "
+                         f"{_fmt(us['delay_mean_s'], '.1f')} | {_fmt(us['delay_p99_s'], '.1f')}"
                          f" | {_fmt(e['packet_loss'], '.4f')} | {e['wall_seconds']:.0f} |")
     lines += ["", "## `fedmarl validate` at the largest N (twin vs ns-3)", "",
               "| policy | metric | twin | ns-3 | verdict |", "|---|---|---|---|---|"]

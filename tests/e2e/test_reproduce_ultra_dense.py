@@ -15,7 +15,9 @@ from fedmarl.train import TrainConfig
 def test_specs_train_every_learner_at_every_n_with_secagg_for_f_only():
     b = ud.BUDGETS["full"]
     specs = ud.run_specs(b, seed=3)
-    assert set(specs) == {f"{a}-n{n}" for a in ud.LEARNERS for n in b.n_trained}
+    assert set(specs) == ({f"{a}-n{n}" for a in ud.LEARNERS for n in b.n_trained}
+                          | {f"f-maddqn-cluster{ud.CLUSTER}-n1000"})
+    assert specs[f"f-maddqn-cluster{ud.CLUSTER}-n1000"]["agent"]["cluster_size"] == ud.CLUSTER
     for name, spec in specs.items():
         cfg = TrainConfig.from_dict(spec)  # a valid training config
         n = int(name.rsplit("-n", 1)[1])
@@ -34,7 +36,9 @@ def test_specs_train_every_learner_at_every_n_with_secagg_for_f_only():
 def _tiny_budget() -> ud.Budget:
     return ud.Budget(n_trained=(6,), n_deployed=(9,), train_episodes=1, n_envs=1,
                      episode_steps=12, eval_episodes=1, ns3_episodes=1, validate_episodes=1,
-                     eps_decay_fraction=0.5, secagg_bench_n=(12,), max_parallel_runs=1)
+                     validate_steps=6,
+                     eps_decay_fraction=0.5, secagg_bench_n=(12,), tau_agg=6,
+                     max_parallel_runs=1)
 
 
 def test_the_whole_study_at_a_tiny_size_writes_its_page_and_checks_every_claim(tmp_path):
@@ -51,9 +55,12 @@ def test_the_whole_study_at_a_tiny_size_writes_its_page_and_checks_every_claim(t
         assert e["packets_delivered"] > 0 and 0 < e["delay_mean_s"] <= e["delay_p99_s"]
     assert {"f-maddqn-n6", "cgc"} == set(data["validate"])
     assert all(v["verdicts"] for v in data["validate"].values())
-    # secure rounds: the F- run's own (tau_agg > its transitions: none fell) and a measured one
-    assert data["secagg"]["12"]["measured_outside_training"]
-    assert data["secagg"]["12"]["bytes_per_client_sent"] > 0
+    # secure rounds: the F- run's own (12 transitions per agent, tau_agg 6) and a measured one
+    own, measured = data["secagg"]["6"], data["secagg"]["12"]
+    assert own["rounds"] >= 1 and own["bytes_per_client_sent"] > 0 and own["seconds"] > 0
+    assert measured["measured_outside_training"] and measured["bytes_per_client_sent"] > 0
+    assert measured["params"] == own["params"]  # the trained model's size
+    assert data["claims"]["secagg_sublinear"]["n"] == [6, 12]
     assert set(data["claims"]) == {c.key for c in ud.CLAIMS}
     assert all(isinstance(c["holds"], bool) for c in r["claims"].values())
     page = (tmp_path / "out" / "index.md").read_text()

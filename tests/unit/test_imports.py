@@ -123,7 +123,7 @@ def test_importing_pybridge_and_its_scenarios_loads_no_torch():
 # Shared layers name no scenario: the one allowed mention per file, with its reason.
 SHARED = ("pybridge", "agents", "federation", "fedmarl", "ns3-scenarios/common")
 OWN_FOLDERS = ("pybridge/scenarios/inx_factory/", "agents/baselines/inx_factory.py",
-               "fedmarl/scenarios/inx_factory.py")
+               "fedmarl/scenarios/inx_factory.py", "fedmarl/scenarios/inx_factory_ultra_dense.py")
 ALLOWED = {
     "pybridge/scenarios/__init__.py": "the registry: DEFAULT, the scenario used when none is"
                                       " named, and an example in its docstring",
