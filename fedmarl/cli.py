@@ -12,6 +12,10 @@
   fedmarl params [SCENARIO]             (every scenario parameter, default, range and source)
   fedmarl validate --policy BASELINE|RUN_DIR --episodes 5 [--json] [--out DIR] [--set k=v]
                                         (the same configuration on the twin and on ns-3)
+  fedmarl validate --trace FILE [--episodes E] [--json] [--out DIR]
+                                        (another simulator's trace: docs/trace-format.md)
+  fedmarl record-trace --policy P --episodes E --out FILE [--set k=v]
+                                        (a trace of our twin in that format)
   fedmarl run                           (the main job: README.md, "Set-up")
   fedmarl reproduce STUDY [--quick]     (a scenario's reference study, e.g. its paper's figures)
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -163,6 +168,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from fedmarl.validate import default_policy
     from fedmarl.validate_report import validate_and_report
 
+    if args.trace_file:
+        return cmd_validate_trace(args)
     params = _scenario_params(args)
     if args.policy is None:
         args.policy = default_policy(args.scenario)
@@ -177,6 +184,71 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print_validate(result)
+    return 0
+
+
+def cmd_validate_trace(args: argparse.Namespace) -> int:
+    from fedmarl.validate_trace import validate_trace_and_report
+
+    if args.policy is not None or args.set or args.preset:
+        raise ConfigError("--trace FILE validates the file's own run: drop"
+                          " --policy/--set/--preset")
+    out = args.out or f"reports/validate/trace-{Path(args.trace_file).stem}"
+    episodes = args.episodes if args.episodes_given else None
+    with _progress(args.json) as prog:
+        task = prog.add_task(f"validate --trace {args.trace_file} (twin, then ns-3)",
+                             total=None)
+        result = validate_trace_and_report(out, args.trace_file, episodes=episodes,
+                                           reps=args.reps, seed=args.seed,
+                                           on_episode=lambda n: prog.advance(task, n))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(title=f"validate --trace {args.trace_file}: {result['steps']} steps,"
+                        f" {result['wall_seconds']:.0f} s")
+    for col in ("metric", "estimate", "expected", "tolerance", "verdict"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    g = (lambda x: "" if x is None else f"{x:.4g}")
+    for row in result["channel_model"]["rows"]:
+        table.add_row(row["metric"], g(row["estimate"]), g(row["expected"]),
+                      g(row["tolerance"]), row["verdict"])
+    for c in result["comparisons"]:
+        table.add_row(f"KS {c['name']} ({c['effect']})", g(c.get("ks")), "0",
+                      g(c.get("tolerance")), c["verdict"])
+    _out().print(table)
+    if result.get("ns3", {}).get("skipped"):
+        _out().print(f"ns-3 not run: {result['ns3']['skipped']}", markup=False, highlight=False)
+    elif result.get("ns3"):
+        rep = result["ns3"]["reproduced"]
+        _out().print(f"ns-3 reproduced positions/channels exactly: {rep['exact']}",
+                     markup=False, highlight=False)
+    _out().print(f"report: {result['files']['markdown']}", markup=False, highlight=False)
+    return 0
+
+
+def cmd_record_trace(args: argparse.Namespace) -> int:
+    from fedmarl.evaluate import run_episodes
+    from fedmarl.registries import make_baseline
+    from fedmarl.validate_trace import trace_module
+
+    params = {"interference_model": "exact", **_scenario_params(args)}
+    spec = scenario_spec(args.scenario)
+    cfg = spec.make_config(**params)
+    module = trace_module(args.scenario)
+    if args.fault and args.fault not in module.FAULTS:
+        raise ConfigError(f"unknown --fault {args.fault!r}; known: {', '.join(module.FAULTS)}")
+    rec = module.recorder(cfg, args.rate_formula)
+    with _progress(False) as prog:
+        task = prog.add_task(f"record {args.policy} on the twin", total=args.episodes)
+        run_episodes(args.scenario, make_baseline(args.scenario, args.policy), args.episodes,
+                     args.seed, "twin", args.episodes, params, spec.recorder(cfg),
+                     after_step=rec.after_step,
+                     on_batch_end=lambda n: (rec.on_batch_end(n), prog.advance(task, n)))
+    path = rec.write(args.out, source=f"fedmarl {args.scenario} twin, policy {args.policy},"
+                                      f" seed {args.seed}")
+    if args.fault:
+        module.inject_fault(path, args.fault)
+    print(path)
     return 0
 
 
@@ -412,7 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--policy", default=None,
                    help="a baseline of the scenario (default: the first it compares runs with)"
                         " or a `fedmarl train` run directory (the sim-to-packet transfer gap)")
-    v.add_argument("--episodes", type=int, default=5)
+    v.add_argument("--episodes", type=_episodes_arg, default=5,
+                   help="episodes per backend (default 5); with --trace: the trace's first E"
+                        " episodes (default all)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--json", action="store_true", help="print JSON instead of a table")
     v.add_argument("--out", default=None,
@@ -421,11 +495,33 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
     v.add_argument("--preset", default=None, metavar="NAME",
                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
-    v.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
-                   help="trace mode (default on, where the scenario has one): replay what ns-3"
-                        " recorded with the twin's formulas and split the difference into its"
-                        " causes")
-    v.set_defaults(fn=cmd_validate)
+    v.add_argument("--no-trace", dest="trace", action="store_false",
+                   help="skip trace mode (on by default where the scenario has one: replay what"
+                        " ns-3 recorded with the twin's formulas and split the difference into"
+                        " its causes)")
+    v.add_argument("--trace", dest="trace_file", metavar="FILE", default=None,
+                   help="validate another simulator's run recorded in FILE"
+                        " (docs/trace-format.md): channel-model check, the same geometry"
+                        " through our twin and through ns-3 driven by the trace")
+    v.add_argument("--reps", type=int, default=4,
+                   help="with --trace: fresh twin channel draws per trace episode")
+    v.set_defaults(fn=cmd_validate, trace=True)
+
+    rt = sub.add_parser("record-trace", help="record a run of the twin in the external trace"
+                        " format (docs/trace-format.md)")
+    rt.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=scenarios)
+    rt.add_argument("--policy", default="random", help="a baseline of the scenario")
+    rt.add_argument("--episodes", type=int, default=8)
+    rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--rate-formula", choices=("shannon", "fbl"), default="shannon")
+    rt.add_argument("--out", required=True, help="the .npz file to write")
+    rt.add_argument("--fault", default=None,
+                    help="inject one of the seed code's channel-model faults (k0_fading,"
+                         " scaled_shadowing, db_slip: docs/trace-format.md), for demonstrations")
+    rt.add_argument("--preset", default=None, metavar="NAME",
+                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
+    rt.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    rt.set_defaults(fn=cmd_record_trace)
 
     pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")
     pa.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, choices=scenarios)
@@ -543,8 +639,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _EpisodesArg(int):
+    """--episodes as given on the command line (so --trace can tell it from the default)."""
+
+
+def _episodes_arg(text: str) -> int:
+    return _EpisodesArg(int(text))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.episodes_given = isinstance(getattr(args, "episodes", None), _EpisodesArg)
     try:
         return args.fn(args)
     except ConfigError as exc:

@@ -255,6 +255,10 @@ class ScenarioSpec(abc.ABC):
     # ValidationModule: extra sample sets gathered while running, per-episode statistics, twin
     # predictions of ns-3-only figures, trace-mode analysis); None: the generic comparison only.
     validation_module: ClassVar[str | None] = None
+    # Import path of the scenario's external-trace module (`fedmarl validate --trace FILE`:
+    # another simulator's run in a documented file, fedmarl/validate_trace.py's TraceModule);
+    # None: the scenario reads no external traces.
+    trace_module: ClassVar[str | None] = None
     # Baselines a trained run is compared with (`fedmarl eval --run`); None: all of them.
     eval_baselines: ClassVar[tuple[str, ...] | None] = None
     # The config parameter that sets the number of agents N (`fedmarl bench --n`); None: N is

@@ -94,13 +94,17 @@ Constants()
 {
     std::vector<std::string> names(InxFactoryScenario::kMetricNames.begin(),
                                    InxFactoryScenario::kMetricNames.end());
+    std::vector<std::string> drive(InxFactoryScenario::kDriveRecord.begin(),
+                                   InxFactoryScenario::kDriveRecord.end());
     return {{"delay_hist_bins", JsonInt(InxSubnetworkMac::kDelayBins)},
             {"delay_hist_min_s", JsonDouble(InxSubnetworkMac::kDelayMin)},
             {"delay_hist_max_s", JsonDouble(InxSubnetworkMac::kDelayMax)},
             {"metrics", JsonStringArray(names)},
             {"metric_slots", JsonInt(InxFactoryScenario::kMetrics)},
             {"obs_low", JsonDouble(-150.0)},
-            {"obs_high", JsonDouble(150.0)}};
+            {"obs_high", JsonDouble(150.0)},
+            {"drive_magic", JsonString(InxFactoryScenario::kDriveMagic)},
+            {"drive_record", JsonStringArray(drive)}};
 }
 
 /// The scenario behind the server: InxFactoryScenario on the bound arrays.
@@ -108,11 +112,12 @@ class ServedInxFactory : public ServedScenario
 {
   public:
     ServedInxFactory(const InxFactoryParams& p, const InxFactoryArrays& arrays,
-                     const std::string& trace)
+                     const std::string& trace, const std::string& drive)
         : m_scenario(p),
           m_arrays(arrays)
     {
         m_scenario.SetTraceFile(trace);
+        m_scenario.SetDriveFile(drive);
     }
 
     void Reset(uint64_t run) override
@@ -213,9 +218,10 @@ MakeInxFactoryServer()
 std::unique_ptr<ServedScenario>
 MakeServedInxFactory(const InxFactoryParams& p,
                      const InxFactoryArrays& arrays,
-                     const std::string& trace)
+                     const std::string& trace,
+                     const std::string& drive)
 {
-    return std::make_unique<ServedInxFactory>(p, arrays, trace);
+    return std::make_unique<ServedInxFactory>(p, arrays, trace, drive);
 }
 
 } // namespace fedmarl

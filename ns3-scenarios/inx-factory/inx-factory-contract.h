@@ -46,11 +46,13 @@ InxFactoryServer MakeInxFactoryServer();
  * @param p parameters
  * @param arrays the bound arrays
  * @param trace --trace=FILE, or empty
+ * @param drive --drive=FILE (trace-driven positions and channels), or empty
  * @return the scenario serving RESET / STEP / CLOSE on `arrays`
  */
 std::unique_ptr<ServedScenario> MakeServedInxFactory(const InxFactoryParams& p,
                                                      const InxFactoryArrays& arrays,
-                                                     const std::string& trace);
+                                                     const std::string& trace,
+                                                     const std::string& drive = "");
 
 } // namespace fedmarl
 

@@ -141,6 +141,28 @@ InxFactoryScenario::Build()
     m_apNodes.Create(m_n);
     m_deviceNodes.Create(m_d);
 
+    m_uniform = CreateObject<UniformRandomVariable>();
+    m_uniform->SetStream(kStreamScenario);
+    if (!m_drive.empty())
+    {
+        // Trace-driven: every node sits where the drive file puts it, step by step.
+        m_apMobility.resize(m_n);
+        m_deviceMobility.resize(m_d);
+        for (uint32_t i = 0; i < m_n; ++i)
+        {
+            auto model = CreateObject<ConstantPositionMobilityModel>();
+            m_apNodes.Get(i)->AggregateObject(model);
+            m_apMobility[i] = model;
+        }
+        for (uint32_t d = 0; d < m_d; ++d)
+        {
+            auto model = CreateObject<ConstantPositionMobilityModel>();
+            m_deviceNodes.Get(d)->AggregateObject(model);
+            m_deviceMobility[d] = model;
+        }
+    }
+    else
+    {
     // Robots: one AP per robot, moved explicitly every large_scale_update_steps intervals (the
     // manager's own periodic step is off), like the twin's mobility.step(L T).
     m_mobility = CreateObject<FactoryAlleyMobilityManager>();
@@ -161,8 +183,6 @@ InxFactoryScenario::Build()
 
     // Devices: a fixed offset from their robot, uniform in the disc of subnetwork_radius (the
     // twin's r = R sqrt(U), theta = 2 pi U), at device_height.
-    m_uniform = CreateObject<UniformRandomVariable>();
-    m_uniform->SetStream(kStreamScenario);
     m_deviceMobility.resize(m_d);
     for (uint32_t d = 0; d < m_d; ++d)
     {
@@ -178,6 +198,7 @@ InxFactoryScenario::Build()
         model->SetChild(offset);
         m_deviceNodes.Get(d)->AggregateObject(model);
         m_deviceMobility[d] = model;
+    }
     }
 
     // InF channel: spatially consistent LOS states and shadowing (fields drawn per episode).
@@ -250,6 +271,107 @@ InxFactoryScenario::SetTraceFile(const std::string& path)
     std::fwrite(magic, 1, sizeof(magic), m_trace);
     std::fwrite(dims, sizeof(uint32_t), 4, m_trace);
     std::fwrite(&m_noiseW, sizeof(double), 1, m_trace);
+}
+
+void
+InxFactoryScenario::SetDriveFile(const std::string& path)
+{
+    m_drive.clear();
+    if (path.empty())
+    {
+        return;
+    }
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f)
+    {
+        throw std::runtime_error("--drive: cannot open " + path);
+    }
+    auto fail = [&](const std::string& what) {
+        std::fclose(f);
+        m_drive.clear();
+        throw std::runtime_error("--drive " + path + ": " + what);
+    };
+    char magic[8];
+    uint32_t dims[4];
+    if (std::fread(magic, 1, 8, f) != 8 || std::memcmp(magic, kDriveMagic, 8) != 0)
+    {
+        fail(std::string("not a drive file (magic ") + kDriveMagic + " expected)");
+    }
+    if (std::fread(dims, sizeof(uint32_t), 4, f) != 4)
+    {
+        fail("truncated header");
+    }
+    const auto steps = static_cast<uint32_t>(m_p.episode_steps) + 1;
+    if (dims[0] != m_n || dims[1] != m_d)
+    {
+        fail("holds N=" + std::to_string(dims[0]) + ", D=" + std::to_string(dims[1]) +
+             " but the parameters give N=" + std::to_string(m_n) + ", D=" + std::to_string(m_d));
+    }
+    if (dims[2] < 1 || dims[3] != steps)
+    {
+        fail("holds " + std::to_string(dims[2]) + " episodes of " + std::to_string(dims[3]) +
+             " records; episode_steps + 1 = " + std::to_string(steps) + " expected");
+    }
+    std::vector<int32_t> ch(m_n);
+    std::vector<double> xyz(3 * static_cast<size_t>(std::max(m_n, m_d)));
+    m_drive.resize(dims[2]);
+    for (auto& episode : m_drive)
+    {
+        episode.resize(steps);
+        for (auto& rec : episode)
+        {
+            if (std::fread(ch.data(), sizeof(int32_t), m_n, f) != m_n)
+            {
+                fail("truncated record");
+            }
+            rec.channel.resize(m_n);
+            for (uint32_t n = 0; n < m_n; ++n)
+            {
+                if (ch[n] < 0 || static_cast<uint32_t>(ch[n]) >= m_k)
+                {
+                    fail("channel " + std::to_string(ch[n]) + " of subnetwork " +
+                         std::to_string(n) + " is not in [0, " + std::to_string(m_k - 1) + "]");
+                }
+                rec.channel[n] = static_cast<uint32_t>(ch[n]);
+            }
+            for (auto [count, out] : {std::pair{m_n, &rec.ap}, std::pair{m_d, &rec.device}})
+            {
+                if (std::fread(xyz.data(), sizeof(double), 3 * count, f) != 3 * count)
+                {
+                    fail("truncated record");
+                }
+                out->resize(count);
+                for (uint32_t i = 0; i < count; ++i)
+                {
+                    (*out)[i] = Vector(xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]);
+                }
+            }
+        }
+    }
+    if (std::fgetc(f) != EOF)
+    {
+        fail("has bytes after the last record");
+    }
+    std::fclose(f);
+}
+
+void
+InxFactoryScenario::ApplyDrive(uint32_t t, std::vector<uint8_t>* switched)
+{
+    const DriveRecord& rec = m_drive.at(m_driveEpisode).at(t);
+    for (uint32_t n = 0; n < m_n; ++n)
+    {
+        if (switched)
+        {
+            (*switched)[n] = m_macs[n]->GetChannel() != rec.channel[n] ? 1 : 0;
+        }
+        m_macs[n]->SetChannel(rec.channel[n]);
+        m_apMobility[n]->SetPosition(rec.ap[n]);
+    }
+    for (uint32_t d = 0; d < m_d; ++d)
+    {
+        m_deviceMobility[d]->SetPosition(rec.device[d]);
+    }
 }
 
 void
@@ -411,6 +533,11 @@ InxFactoryScenario::Reset(uint64_t run, const InxFactoryArrays& out)
     m_t = 0;
     Build();
     m_started = true;
+    if (!m_drive.empty())
+    {
+        m_driveEpisode = static_cast<uint32_t>((m_episodes - 1) % m_drive.size());
+        ApplyDrive(0, nullptr);
+    }
     RefreshLargeScale();
     SetIntervalPowers();
     // Before any traffic the devices know each channel from reference signals of all APs (busy
@@ -468,13 +595,23 @@ InxFactoryScenario::Step(std::span<const int32_t> actions, const InxFactoryArray
     }
     const auto wall0 = std::chrono::steady_clock::now();
     std::vector<uint8_t> switched(m_n);
+    const auto every = static_cast<uint32_t>(m_p.large_scale_update_steps);
+    if (!m_drive.empty())
+    {
+        // Trace-driven: the agents' requests are not used; the file says what happened.
+        ++m_t;
+        ApplyDrive(m_t, &switched);
+        RefreshLargeScale(); // positions may change every step
+    }
+    else
+    {
     for (uint32_t n = 0; n < m_n; ++n)
     {
         switched[n] = m_macs[n]->ApplyChannelRequest(static_cast<uint32_t>(actions[n])) ? 1 : 0;
     }
     ++m_t;
-    const auto every = static_cast<uint32_t>(m_p.large_scale_update_steps);
-    if (m_t % every == 0)
+    }
+    if (m_drive.empty() && m_t % every == 0)
     {
         m_mobility->Step(every * m_interval.GetSeconds());
         RefreshLargeScale();

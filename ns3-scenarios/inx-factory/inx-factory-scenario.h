@@ -117,6 +117,12 @@ class InxFactoryScenario
         DROPPED = 9,       //!< packets dropped in the interval
         WALL_SECONDS = 10, //!< wall-clock seconds spent simulating the interval
     };
+    /// The drive file's magic (--drive=FILE; the contract's constants.drive_magic).
+    static constexpr const char* kDriveMagic = "FMDRIVE1";
+    /// The fields of one drive record, in file order, "name:dtype:shape" (the contract's
+    /// constants.drive_record: Python writes the file from it; SetDriveFile reads this order).
+    static constexpr std::array<const char*, 3> kDriveRecord = {
+        "channel:int32:N", "ap_xyz:float64:N,3", "device_xyz:float64:D,3"};
     /// Names of the metrics, by index (the contract's constants.metrics; the rest are reserved).
     static constexpr std::array<const char*, 11> kMetricNames = {
         "sim_time", "step", "episodes", "rng_run", "events", "tbs", "packets_created",
@@ -196,7 +202,30 @@ class InxFactoryScenario
      */
     void SetTraceFile(const std::string& path);
 
+    /**
+     * Trace-driven mode (`--drive=FILE`): positions and channels come from FILE, step by step,
+     * instead of the alley mobility and the agents' requests (no switching delay: the file's
+     * channel is the one in use). Layout, native little-endian: magic "FMDRIVE1", u32 N, u32 D,
+     * u32 E episodes, u32 S = episode_steps + 1 records per episode; then E x S records of
+     * i32 channel[N], f64 ap_xyz[N][3], f64 device_xyz[D][3] (m). Record 0 of an episode is the
+     * RESET warm-up interval, record t the interval of step t; the k-th RESET of the process
+     * plays episode (k - 1) mod E. Written by pybridge/scenarios/inx_factory/trace_ns3.py.
+     * @param path the file; empty turns the mode off
+     * @throws std::runtime_error naming what in the file does not fit the parameters
+     */
+    void SetDriveFile(const std::string& path);
+
   private:
+    /// One record of the drive file.
+    struct DriveRecord
+    {
+        std::vector<uint32_t> channel; //!< [N]
+        std::vector<Vector> ap;        //!< [N] m
+        std::vector<Vector> device;    //!< [D] m
+    };
+    /// Apply record t of the current drive episode: positions, and channels set directly.
+    /// @param switched set to 1 where a subnetwork's channel changed (may be null)
+    void ApplyDrive(uint32_t t, std::vector<uint8_t>* switched);
     /// Append the current interval's record to the trace file (no-op without one).
     void WriteTrace();
     /// Place nodes, build models and MAC for a new episode.
@@ -214,6 +243,8 @@ class InxFactoryScenario
               double wallSeconds);
 
     std::FILE* m_trace{nullptr};   //!< --trace output, or none
+    std::vector<std::vector<DriveRecord>> m_drive; //!< --drive episodes, or empty
+    uint32_t m_driveEpisode{0};                    //!< the drive episode being played
     fedmarl::InxFactoryParams m_p; //!< parameters
     uint32_t m_n;                  //!< N
     uint32_t m_m;                  //!< M

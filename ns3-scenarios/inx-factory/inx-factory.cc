@@ -6,7 +6,9 @@
 // command line, exit statuses and requests are those of every scenario binary
 // (ns3-scenarios/common/scenario-server.h); what RESET and STEP simulate:
 // inx-factory-scenario.h. The flag only this binary has: --trace=FILE appends every interval's
-// channel state to FILE (pybridge/scenarios/inx_factory/replay.py reads it).
+// channel state to FILE (pybridge/scenarios/inx_factory/replay.py reads it); --drive=FILE takes
+// positions and channels from FILE step by step (trace-driven mode, InxFactoryScenario::
+// SetDriveFile; pybridge/scenarios/inx_factory/trace_ns3.py writes it).
 
 #include "inx-factory-contract.h"
 
@@ -17,6 +19,7 @@ main(int argc, char** argv)
 {
     using namespace ns3::fedmarl;
     std::string trace;
+    std::string drive;
     InxFactoryServer server = MakeInxFactoryServer();
     server.Flag({"trace",
                  "--trace=FILE      append every interval's channel state (positions, "
@@ -28,9 +31,20 @@ main(int argc, char** argv)
                      }
                      trace = v;
                  }});
+    server.Flag({"drive",
+                 "--drive=FILE      trace-driven mode: positions and channels of every interval "
+                 "from FILE (agents' actions unused)",
+                 [&drive](const std::string& v) {
+                     if (v.empty())
+                     {
+                         throw ParamError("--drive=FILE needs a file name");
+                     }
+                     drive = v;
+                 }});
     return server.Run(argc,
                       argv,
-                      [&trace](const InxFactoryParams& p, const ns3::InxFactoryArrays& a) {
-                          return MakeServedInxFactory(p, a, trace);
+                      [&trace, &drive](const InxFactoryParams& p,
+                                       const ns3::InxFactoryArrays& a) {
+                          return MakeServedInxFactory(p, a, trace, drive);
                       });
 }

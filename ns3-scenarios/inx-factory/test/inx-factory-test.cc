@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <unistd.h>
 #include <iostream>
 #include <numeric>
 #include <stdexcept>
@@ -510,6 +512,120 @@ class ContractTestCase : public TestCase
 };
 
 /// All the scenario tests.
+/// Trace-driven mode (--drive=FILE): every interval's positions and channels are the file's.
+class DriveTestCase : public TestCase
+{
+  public:
+    DriveTestCase()
+        : TestCase("trace-driven mode: positions and channels from the drive file, step by step;"
+                   " a file that does not fit is refused naming what")
+    {
+    }
+
+  private:
+    /// Write a drive file of `episodes` x `records` records for N APs with one device each.
+    static void Write(const std::string& path, uint32_t n, uint32_t episodes, uint32_t records,
+                      bool truncate)
+    {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        const uint32_t dims[4] = {n, n, episodes, records};
+        std::fwrite("FMDRIVE1", 1, 8, f);
+        std::fwrite(dims, sizeof(uint32_t), 4, f);
+        for (uint32_t e = 0; e < episodes; ++e)
+        {
+            for (uint32_t t = 0; t < records; ++t)
+            {
+                for (uint32_t i = 0; i < n; ++i)
+                {
+                    const auto ch = static_cast<int32_t>((t + i + e) % 3);
+                    std::fwrite(&ch, sizeof(int32_t), 1, f);
+                }
+                for (uint32_t who = 0; who < 2; ++who) // APs, then devices
+                {
+                    for (uint32_t i = 0; i < n; ++i)
+                    {
+                        const double xyz[3] = {Coordinate(e, t, i) + 0.5 * who, 7.0 * i, 1.5};
+                        std::fwrite(xyz, sizeof(double), 3, f);
+                    }
+                }
+            }
+        }
+        if (truncate)
+        {
+            std::fflush(f);
+            (void)!ftruncate(fileno(f), 8 + 16 + 40);
+        }
+        std::fclose(f);
+    }
+
+    /// The x coordinate of AP i at record t of episode e: jumps metres between steps.
+    static double Coordinate(uint32_t e, uint32_t t, uint32_t i)
+    {
+        return 10.0 + 3.0 * t + 20.0 * i + 100.0 * e;
+    }
+
+    void DoRun() override
+    {
+        const std::string path = "/tmp/fedmarl-drive-test-" + std::to_string(getpid()) + ".bin";
+        const auto p = Params({"--n_subnetworks=3", "--n_channels=3", "--episode_steps=4"});
+        Write(path, 3, 2, 5, false);
+        {
+            InxFactoryScenario s(p);
+            s.SetDriveFile(path);
+            InxFactoryArrayStore st(p);
+            for (uint32_t e = 0; e < 2; ++e) // the second RESET plays the second episode
+            {
+                s.Reset(1 + e, st.Views());
+                for (uint32_t t = 0; t <= 4; ++t)
+                {
+                    if (t > 0)
+                    {
+                        std::vector<int32_t> actions(3, 0); // not used when driven
+                        s.Step(actions, st.Views());
+                    }
+                    for (uint32_t i = 0; i < 3; ++i)
+                    {
+                        NS_TEST_EXPECT_MSG_EQ(s.GetApPosition(i).x, Coordinate(e, t, i),
+                                              "AP " << i << " at record " << t);
+                        NS_TEST_EXPECT_MSG_EQ(s.GetDevicePosition(i).x,
+                                              Coordinate(e, t, i) + 0.5, "device " << i);
+                        NS_TEST_EXPECT_MSG_EQ(st.channel[i],
+                                              static_cast<int32_t>((t + i + e) % 3),
+                                              "channel of " << i << " at record " << t);
+                    }
+                }
+            }
+        }
+        auto refused = [&](const InxFactoryParams& q, const std::string& expect) {
+            InxFactoryScenario s(q);
+            try
+            {
+                s.SetDriveFile(path);
+            }
+            catch (const std::runtime_error& err)
+            {
+                return std::string(err.what()).find(expect) != std::string::npos;
+            }
+            return false;
+        };
+        NS_TEST_EXPECT_MSG_EQ(refused(Params({"--n_subnetworks=4", "--n_channels=3",
+                                              "--episode_steps=4"}),
+                                      "holds N=3, D=3 but the parameters give N=4, D=4"),
+                              true, "wrong N named");
+        NS_TEST_EXPECT_MSG_EQ(refused(Params({"--n_subnetworks=3", "--n_channels=3",
+                                              "--episode_steps=9"}),
+                                      "episode_steps + 1 = 10 expected"),
+                              true, "wrong episode length named");
+        NS_TEST_EXPECT_MSG_EQ(refused(Params({"--n_subnetworks=3", "--n_channels=2",
+                                              "--episode_steps=4"}),
+                                      "is not in [0, 1]"),
+                              true, "channel out of range named");
+        Write(path, 3, 2, 5, true);
+        NS_TEST_EXPECT_MSG_EQ(refused(p, "truncated record"), true, "truncation named");
+        std::remove(path.c_str());
+    }
+};
+
 class FedmarlInxFactoryTestSuite : public TestSuite
 {
   public:
@@ -520,6 +636,7 @@ class FedmarlInxFactoryTestSuite : public TestSuite
         AddTestCase(new ContractTestCase, Duration::QUICK);
         AddTestCase(new EpisodeTestCase, Duration::QUICK);
         AddTestCase(new PoissonFullObsTestCase, Duration::QUICK);
+        AddTestCase(new DriveTestCase, Duration::QUICK);
     }
 };
 

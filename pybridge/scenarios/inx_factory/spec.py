@@ -88,6 +88,7 @@ class InxFactorySpec(ScenarioSpec):
     baselines_module = "agents.baselines.inx_factory"
     ns3_binary = "fedmarl-inx-factory"
     validation_module = "pybridge.scenarios.inx_factory.validation"
+    trace_module = "pybridge.scenarios.inx_factory.external"
     eval_baselines = ("random", "greedy", "cgc")  # `fedmarl eval --run`'s comparison
     agents_param = "n_subnetworks"
     info_keys = tuple(INFO_DTYPES)
