@@ -84,6 +84,28 @@ def _policies(scenario: str, names: list[str] | None) -> list[str]:
     return names
 
 
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine, --ray-address, --workers (pybridge/engine; docs/cluster.md)."""
+    from pybridge.engine import ENGINES
+
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="where env copies run: in this process, or as Ray actors (one per CPU;"
+                        " an ns-3 process on its actor's node); the same seed gives the same"
+                        " numbers on both")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="--engine ray: a running cluster ('auto' or HOST:PORT, from `ray start"
+                        " --head`); default: a local Ray instance for this command")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help="shards a batch of copies is split into (default: 1 locally, the"
+                        " cluster's CPUs on Ray); twin numbers depend on W, ns-3 ones do not")
+
+
+def _engine(args: argparse.Namespace):
+    from pybridge.engine import Engine
+
+    return Engine(args.engine, address=args.ray_address, workers=args.workers)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from fedmarl.evaluate import evaluate_policy
     from fedmarl.registries import make_baseline
@@ -304,9 +326,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fedmarl.train import TrainConfig, Trainer
 
     if args.resume:
-        if args.config or args.algo or args.seed is not None or args.out or args.scenario:
+        if (args.config or args.algo or args.seed is not None or args.out or args.scenario
+                or args.workers is not None):
             raise ConfigError("--resume DIR continues a run with its saved config; drop"
-                              " --config/--scenario/--algo/--seed/--out")
+                              " --config/--scenario/--algo/--seed/--out/--workers")
         cfg = TrainConfig.load_run(args.resume)
         out = args.resume
     else:
@@ -314,6 +337,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key in ("scenario", "backend", "algo", "seed", "episodes"):
             if getattr(args, key) is not None:
                 data[key] = getattr(args, key)
+        if args.workers is not None:
+            data["env_workers"] = args.workers
         if args.set:
             data["params"] = {**data.get("params", {}), **_parse_sets(args.set)}
         cfg = TrainConfig.from_dict(data)
@@ -379,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="scenario parameter (repeatable; `fedmarl params SCENARIO` lists them)")
+    add_engine_arguments(e)
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"
@@ -398,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trace mode (default on, where the scenario has one): replay what ns-3"
                         " recorded with the twin's formulas and split the difference into its"
                         " causes")
+    add_engine_arguments(v)
     v.set_defaults(fn=cmd_validate)
 
     pa = sub.add_parser("params", help="list a scenario's parameters with defaults and sources")
@@ -414,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     bt.add_argument("--json", action="store_true")
     bt.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bt.add_argument("--copies", type=int, default=None, metavar="B",
+                    help="with --engine ray: B copies on the Ray engine against B copies on the"
+                         " local engine, in the same run (throughput and Ray's per-step"
+                         " overhead)")
+    add_engine_arguments(bt)
     bt.set_defaults(fn=cmd_bench)
 
     bb = bsub.add_parser("bridge", help="round trips/s and p50/p99 latency of one step exchange:"
@@ -431,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--steps", type=int, default=None, help="decision steps per N (at most)")
     bn.add_argument("--json", action="store_true")
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
+    bn.add_argument("--copies", type=int, default=None, metavar="B",
+                    help="with --engine ray: B ns-3 processes in Ray actors against B in one"
+                         " local core, in the same run")
+    add_engine_arguments(bn)
     bn.set_defaults(fn=cmd_bench_ns3)
 
     btr = bsub.add_parser("train", help="training env-steps/s per learner, split into env,"
@@ -475,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/ALGO-BACKEND-sSEED)")
     t.add_argument("--resume", metavar="DIR", default=None)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
+    add_engine_arguments(t)
     t.set_defaults(fn=cmd_train)
 
     rp = sub.add_parser("report", help="Markdown report with PNG plots of one or more runs")
@@ -505,7 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--work", default=None,
                     help="training runs (default runs/reproduce-STUDY-quick or -full)")
     rr.add_argument("--seed", type=int, default=0)
-    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2)")
+    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2;"
+                    " with --engine ray: Ray tasks, as many at once as the cluster has CPUs)")
+    add_engine_arguments(rr)
     rr.set_defaults(fn=cmd_reproduce)
     return p
 
@@ -513,7 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        if not hasattr(args, "engine"):
+            return args.fn(args)
+        from pybridge.engine import use
+
+        with use(_engine(args)):  # a local Ray instance started here is stopped here
+            return args.fn(args)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line: grep-able
         return 2
