@@ -229,9 +229,28 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_engine(args: argparse.Namespace, backend: str) -> int:
+    from fedmarl.bench import bench_engine, format_engine_table
+
+    params = _parse_sets(args.set)
+    rows = []
+    for n in args.n:
+        console.print(f"[bench] {backend} N={n}: {args.copies} copies, local engine vs Ray")
+        kwargs = {"seconds": args.seconds} if args.seconds else {}
+        rows.append(bench_engine(backend, args.copies, n, scenario=args.scenario, **kwargs,
+                                 **params))
+    if args.json:
+        _print_json(rows)
+    else:
+        _out().print(format_engine_table(rows), markup=False, highlight=False)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_twin
 
+    if args.copies is not None:
+        return _bench_engine(args, "twin")
     params = _parse_sets(args.set)
     results = []
     for n in args.n:
@@ -297,6 +316,8 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
 def cmd_bench_ns3(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_ns3
 
+    if args.copies is not None:
+        return _bench_engine(args, "ns3")
     params = _parse_sets(args.set)
     results = []
     for n in args.n:
@@ -561,6 +582,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line: grep-able
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: every `finally` above has run (envs closed: ns-3 processes stopped, segments
+        # unlinked, Ray actors killed; a Ray instance this command started is shut down).
+        console.print("[red]interrupted[/red]")
+        return 130
     except BridgeError as exc:
         # A crashed or hung ns-3 process: processes and segments are already cleaned up.
         console.print("[red]ns-3 error:[/red]", end=" ")

@@ -84,10 +84,25 @@ def ray_env(tmp: Path) -> Iterator[str]:
                 os.environ[k] = v
 
 
-def assert_nothing_left(seen_pids=()) -> None:
-    """After a cluster's shutdown: no process below this one, no segment of any seen pid."""
-    left = wait_gone([p for p, _ in descendants()], timeout=15.0)
-    procs = [(p, n) for p, n in descendants() if p in left]
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def new_descendants(before: set[int]) -> list[int]:
+    """Processes below this one that were not there before, less Python's own multiprocessing
+    helpers (resource tracker, fork server), which live as long as the interpreter."""
+    return [p for p, _ in descendants()
+            if p not in before and "multiprocessing" not in _cmdline(p)]
+
+
+def assert_nothing_left(seen_pids=(), before: set[int] = frozenset()) -> None:
+    """After a cluster's shutdown: no process started below this one since `before` (raylet,
+    GCS, workers, ns-3 peers), no segment of any seen pid."""
+    left = wait_gone(new_descendants(set(before)), timeout=15.0)
+    procs = [(p, _cmdline(p)[:80]) for p in left]
     assert not procs, f"processes left after Ray shut down: {procs}"
     assert not [p for p in seen_pids if alive(p)], "actor or ns-3 processes still alive"
     assert not segments_of(seen_pids), f"segments left: {segments_of(seen_pids)}"
@@ -99,6 +114,7 @@ def local_ray(tmp: Path, num_cpus: int = 2) -> Iterator[list[int]]:
     import ray
 
     seen: list[int] = []
+    before = {p for p, _ in descendants()}
     with ray_env(tmp) as session:
         ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
                  _temp_dir=session)
@@ -106,7 +122,7 @@ def local_ray(tmp: Path, num_cpus: int = 2) -> Iterator[list[int]]:
             yield seen
         finally:
             ray.shutdown()
-        assert_nothing_left(seen)
+        assert_nothing_left(seen, before)
 
 
 @contextlib.contextmanager
@@ -116,6 +132,7 @@ def two_node_ray(tmp: Path, cpus_per_node: int = 1) -> Iterator[tuple[object, li
     from ray.cluster_utils import Cluster
 
     seen: list[int] = []
+    before = {p for p, _ in descendants()}
     with ray_env(tmp) as session:
         cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": cpus_per_node, "include_dashboard": False, "temp_dir": session})
@@ -127,4 +144,4 @@ def two_node_ray(tmp: Path, cpus_per_node: int = 1) -> Iterator[tuple[object, li
         finally:
             ray.shutdown()
             cluster.shutdown()
-        assert_nothing_left(seen)
+        assert_nothing_left(seen, before)

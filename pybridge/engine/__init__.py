@@ -104,6 +104,9 @@ def ray_init(address: str | None, num_cpus: int | None = None) -> bool:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                               "configure_logging": False}
     if address is None:
+        # "local": a new instance of this command's own, never a `ray start` cluster that
+        # happens to run on this machine (ray.init() alone would join the latest one)
+        address = "local"
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     try:
         ray.init(address=address, **kwargs)
