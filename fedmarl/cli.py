@@ -41,6 +41,7 @@ from fedmarl.registries import spec as scenario_spec
 from pybridge.api import BACKENDS
 from pybridge.bridge import BridgeError
 from pybridge.config import ConfigError
+from pybridge.engine.errors import EngineError
 
 console = Console(stderr=True)
 
@@ -587,6 +588,12 @@ def main(argv: list[str] | None = None) -> int:
         # unlinked, Ray actors killed; a Ray instance this command started is shut down).
         console.print("[red]interrupted[/red]")
         return 130
+    except EngineError as exc:
+        # A shard of a distributed batch died or failed (it names its node and copies): every
+        # shard is already stopped.
+        console.print("[red]engine error:[/red]", end=" ")
+        console.print(str(exc), markup=False, highlight=False)
+        return 3
     except BridgeError as exc:
         # A crashed or hung ns-3 process: processes and segments are already cleaned up.
         console.print("[red]ns-3 error:[/red]", end=" ")

@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from pybridge.bridge import BridgeError, sweep_stale_segments
+from pybridge.engine.errors import EngineError
 from pybridge.engine.shards import resolve, view_kind
 
+__all__ = ["EngineError", "EnvShardActor", "RayShards"]
+
 ACTOR_CLOSE_TIMEOUT = 10.0
-
-
-class EngineError(BridgeError):
-    """A shard of a distributed batch died or failed; every shard of the batch is stopped."""
 
 
 class EnvShardActor:

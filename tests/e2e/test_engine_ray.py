@@ -176,3 +176,9 @@ def test_reproduce_sweep_runs_as_ray_tasks_with_the_local_numbers(ray_cluster, t
     assert {k: v["reward"] for k, v in ray_.items()} == {k: v["reward"] for k, v in local.items()}
     assert ray_["s0"]["reward"] != ray_["s1"]["reward"]
     assert (tmp_path / "ray" / "s1" / "policy.pt").exists()
+
+
+def test_eval_edge_offload_baselines_ray_equals_local(ray_cluster, capsys):
+    args = ["--scenario", "edge-offload", "--episodes", "4", "--workers", "2"]
+    local = _eval_json(capsys, *args)
+    assert local == _eval_json(capsys, *args, "--engine", "ray")
