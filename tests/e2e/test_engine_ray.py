@@ -1,6 +1,9 @@
 """`--engine ray` against `--engine local`: the same seed gives the same bits (eval and a short
 f-maddqn training, twin and ns-3), shards are placed as declared, a dead env actor or ns-3
-process is one clear error naming its node and copies, and nothing is left running.
+process is one clear error naming its node and copies, and nothing is left running. Federated
+clients in their own actors (fedmarl/engine/fed_actors.py): a secure round over actors gives the
+in-process round's average, and a client actor killed mid-round is a drop-out the protocol
+recovers from exactly as in process.
 
 One local Ray instance (num_cpus=2) serves the module; the two-node cluster test starts its
 own after it. Episodes are short (episode_steps=30) to keep the module at a few tens of seconds.
@@ -18,7 +21,9 @@ import pytest
 import torch
 import yaml
 
+from federation.secure_round import run_secure_round
 from fedmarl import cli
+from fedmarl.engine.fed_actors import ActorFederation, start_clients
 from pybridge import engine, make_vec_env
 from pybridge.engine.ray_shards import EngineError
 from tests.ray_support import local_ray
@@ -165,12 +170,12 @@ def test_dead_actor_restart_redoes_the_episode(ray_cluster):
 
 
 def test_reproduce_sweep_runs_as_ray_tasks_with_the_local_numbers(ray_cluster, tmp_path):
-    from fedmarl.study import train_all
+    from fedmarl.study import train_all, train_one
 
     base = {"algo": "d-maddqn", "episodes": 1, "n_envs": 1, "params": {"episode_steps": 30},
             "agent": {"batch_size": 8, "learning_starts": 10}}
     specs = {f"s{seed}": {**base, "seed": seed} for seed in (0, 1)}
-    local = train_all(specs, tmp_path / "local", 1, log=lambda m: None)
+    local = {n: train_one(n, s, str(tmp_path / "local")) for n, s in specs.items()}
     with engine.use(engine.Engine("ray")):
         ray_ = train_all(specs, tmp_path / "ray", 1, log=lambda m: None)
     assert {k: v["reward"] for k, v in ray_.items()} == {k: v["reward"] for k, v in local.items()}
@@ -179,6 +184,69 @@ def test_reproduce_sweep_runs_as_ray_tasks_with_the_local_numbers(ray_cluster, t
 
 
 def test_eval_edge_offload_baselines_ray_equals_local(ray_cluster, capsys):
-    args = ["--scenario", "edge-offload", "--episodes", "4", "--workers", "2"]
+    args = ["--scenario", "edge-offload", "--policy", "offload-nearest", "greedy", "--workers", "2"]
     local = _eval_json(capsys, *args)
     assert local == _eval_json(capsys, *args, "--engine", "ray")
+
+
+# ------------------------------------------- federated clients in their own actors
+def _updates(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{"w": rng.normal(size=(8, 5)).astype(np.float32),
+             "b": rng.normal(size=5).astype(np.float64),
+             "steps": np.array([100 + i], dtype=np.int64)} for i in range(n)]
+
+
+def _check_average(fed: ActorFederation, expected: dict[str, np.ndarray], alive: list[int],
+                   updates) -> None:
+    got = fed.params()
+    for c in range(fed.n):
+        if c not in alive:
+            assert got[c] is None
+            continue
+        for k in ("w", "b"):
+            assert got[c][k].dtype == expected[k].dtype
+            assert np.array_equal(got[c][k], expected[k]), (c, k)
+        assert got[c]["steps"] == updates[c]["steps"]  # integer state stays the client's own
+
+
+def test_secure_round_over_actors_equals_the_in_process_round(ray_cluster):
+    updates = _updates(5)
+    expected, ref = run_secure_round(updates, threshold=3)
+    fed = ActorFederation(start_clients(updates), threshold=3)
+    try:
+        report = fed.round(0)
+        assert report.survivors == ref.survivors == [0, 1, 2, 3, 4]
+        _check_average(fed, expected, [0, 1, 2, 3, 4], updates)
+        # the driver relayed bytes only: what it holds of the clients is their public keys
+        assert sum(report.bytes_sent.values()) > 0
+    finally:
+        fed.close()
+
+
+def test_client_actor_killed_mid_round_is_a_dropout(ray_cluster):
+    import ray
+
+    updates = _updates(6, seed=1)
+    # Client 2 dies before sending its masked input (left out of the sum), client 4 before
+    # unmasking (its input is in the sum, its self-mask recovered from the others' shares).
+    expected, ref = run_secure_round(updates, threshold=4,
+                                     dropouts={"masked_input": [2], "unmask": [4]})
+    fed = ActorFederation(start_clients(updates), threshold=4)
+    kill_at = {"masked_input": 2, "unmask": 4}
+
+    def on_stage(stage: str) -> None:
+        if stage in kill_at:
+            ray.kill(fed.actors[kill_at[stage]], no_restart=True)
+
+    try:
+        report = fed.round(0, on_stage=on_stage)
+        assert report.survivors == ref.survivors
+        assert 2 not in report.survivors and 4 in report.survivors
+        assert report.dropped["actor_died"] == [2, 4]
+        _check_average(fed, expected, [0, 1, 3, 5], updates)
+        # the next round goes on without them
+        report = fed.round(1)
+        assert set(report.survivors) == {0, 1, 3, 5}
+    finally:
+        fed.close()
