@@ -8,6 +8,7 @@ uniform random draws from the scenario's action space. N is set through the scen
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -195,8 +196,8 @@ def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
 
 def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
                  scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
-    """B = `copies` copies on the Ray engine (the current one, one shard per CPU up to B)
-    against the local engine in the same run: env-steps/s of one copy, of B copies in one local
+    """B = `copies` copies on the Ray engine (the current one; one shard per CPU up to B
+    unless its `workers` says otherwise, also for the twin) against the local engine in the same run: env-steps/s of one copy, of B copies in one local
     core (ns-3: B processes stepped in parallel by one core), of B copies in Ray actors; and
     Ray's cost per batched step: the Ray step time minus the local step time of one shard's
     copies, and the round trip of a no-op call to every actor."""
@@ -208,6 +209,8 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
                           " --engine ray")
     if copies < 1:
         raise ConfigError(f"--copies must be >= 1, got {copies}")
+    if eng.workers is None:  # the point is to measure sharding: one shard per CPU
+        eng = dataclasses.replace(eng, workers=max(1, min(copies, engine.cluster_cpus())))
     p = _params(scenario, n, params)
     rng = np.random.default_rng(0)
     local = engine.Engine("local")
@@ -226,7 +229,7 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
         finally:
             env.close()
 
-    workers = eng.resolved_workers(copies)
+    workers = eng.resolved_workers(copies, backend)
     per_shard = -(-copies // workers)
     r_one, _ = rate(1, local)
     r_shard, _ = (r_one, None) if per_shard == 1 else rate(per_shard, local)

@@ -97,8 +97,8 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    help="--engine ray: a running cluster ('auto' or HOST:PORT, from `ray start"
                         " --head`); default: a local Ray instance for this command")
     p.add_argument("--workers", type=int, default=None, metavar="W",
-                   help="shards a batch of copies is split into (default: 1 locally, the"
-                        " cluster's CPUs on Ray); twin numbers depend on W, ns-3 ones do not")
+                   help="shards a batch of copies is split into (default 1; ns-3 on Ray: the"
+                        " cluster's CPUs); twin numbers depend on W, ns-3 ones do not")
 
 
 def _engine(args: argparse.Namespace):

@@ -317,7 +317,8 @@ class Trainer:
                               f" `fedmarl train --resume {self.run.path}` or pick another --out")
         self.run.path.mkdir(parents=True, exist_ok=True)
         if self.cfg.env_workers is None:  # recorded: a resumed run keeps its shards' streams
-            self.cfg.env_workers = engines.current().resolved_workers(self.cfg.n_envs)
+            self.cfg.env_workers = engines.current().resolved_workers(self.cfg.n_envs,
+                                                                       self.cfg.backend)
         write_yaml(self.run.config_path,
                    {**self.cfg.to_dict(), "params_resolved": dataclasses.asdict(self.scenario_cfg)})
         self._build()

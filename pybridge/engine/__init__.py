@@ -7,12 +7,13 @@
 worker is the plain backend core (nothing changes); with W > 1 workers, or on Ray, the copies
 are split into W shards (`pybridge.engine.shards`) and stepped as one `ShardedCore`: locally one
 after the other, on Ray each shard in its own actor with one CPU (`ray_shards`), the learner and
-the policies staying on the driver. `workers` defaults to 1 locally and, on Ray, to the
-cluster's CPUs (at most one shard per copy).
+the policies staying on the driver. `workers` defaults to 1 locally and for the twin on Ray,
+and to the cluster's CPUs (at most one shard per copy) for ns-3 on Ray.
 
 Same seed, same numbers: for ns-3 whatever the engine and W (a copy's RngRun depends on its
 index in the batch); for the twin whatever the engine, for the same W (a twin shard draws from
-its own generator, so W is recorded with a training run; see `shards`).
+its own generator, so W is recorded with a training run; see `shards`). With the defaults the
+two engines therefore agree on both backends.
 
 Ray: `address` None starts a local Ray instance with this machine's CPUs for the duration of
 `use` (and stops it after); "auto" or "HOST:PORT" joins a running cluster (`ray start --head`
@@ -58,11 +59,14 @@ class Engine:
         if self.restarts < 0:
             raise ConfigError(f"restarts must be >= 0, got {self.restarts}")
 
-    def resolved_workers(self, n_envs: int) -> int:
-        """Shards of a batch of n_envs copies on this engine."""
+    def resolved_workers(self, n_envs: int, backend: str) -> int:
+        """Shards of a batch of n_envs copies of `backend` on this engine. Default: 1 locally;
+        on Ray one per CPU of the cluster for ns-3 (at most one per copy), 1 for the twin (a
+        twin step costs about one Ray round trip, so sharding it buys nothing, and one shard
+        keeps the twin's numbers those of the local engine)."""
         if self.workers is not None:
             return min(self.workers, n_envs)
-        if self.name == "local":
+        if self.name == "local" or backend != "ns3":
             return 1
         return max(1, min(n_envs, cluster_cpus()))
 
@@ -137,7 +141,7 @@ def make_core(spec: ScenarioSpec, cfg: ScenarioConfig, backend: str, n_envs: int
     from pybridge.engine.shards import LocalShards, ShardedCore, build_shard, split
 
     engine = engine or current()
-    workers = engine.resolved_workers(n_envs)
+    workers = engine.resolved_workers(n_envs, backend)
     if engine.name == "local" and workers == 1:
         return build_plain(spec, cfg, backend, n_envs, ns3_options)
     if ns3_options and ns3_options.get("attach"):
