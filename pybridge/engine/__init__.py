@@ -107,6 +107,8 @@ def ray_init(address: str | None, num_cpus: int | None = None) -> bool:
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                               "configure_logging": False}
+    if address is not None:
+        _probe(address)
     if address is None:
         # "local": a new instance of this command's own, never a `ray start` cluster that
         # happens to run on this machine (ray.init() alone would join the latest one)
@@ -117,6 +119,26 @@ def ray_init(address: str | None, num_cpus: int | None = None) -> bool:
     except ConnectionError as exc:
         raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
     return True
+
+
+PROBE_TIMEOUT = 5.0
+
+
+def _probe(address: str) -> None:
+    """A HOST:PORT nobody answers on is one clear error now (ray.init would retry for
+    minutes); "auto" and ray:// addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}): start its head"
+                          " with `ray start --head --port=PORT` and pass HEAD_IP:PORT, or"
+                          " 'auto' on a node of the cluster (docs/cluster.md)") from None
 
 
 def ray_shutdown() -> None:

@@ -54,3 +54,11 @@ def test_engine_options_are_checked():
         engine.Engine("local", address="auto")
     with pytest.raises(ConfigError, match="workers must be"):
         engine.Engine("local", workers=0)
+
+
+def test_an_unreachable_ray_address_is_one_clear_error(capsys):
+    from fedmarl import cli
+
+    assert cli.main(["eval", "--policy", "greedy", "--episodes", "1", "--engine", "ray",
+                     "--ray-address", "127.0.0.1:1"]) == 2
+    assert "cannot reach the Ray cluster at '127.0.0.1:1'" in capsys.readouterr().err
