@@ -30,7 +30,7 @@ process holds every key, reported as such in `report.trust_root`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from federation.graph import (
     ThreatModel,
     harary_parameters,
 )
-from federation.layout import Params, check_same_layout, flatten, unflatten
+from federation.layout import ParamLayout, Params, check_same_layout, flatten, unflatten
 from federation.quantise import QuantConfig
 from federation.secagg_client import SecAggClient
 from federation.secagg_params import SecAggParams
@@ -100,6 +100,72 @@ def resolve_graph(n: int, threshold: int | None, graph: str = "auto",
     return HARARY, degree, threshold
 
 
+def round_params(n: int, layout: ParamLayout, weights: Sequence[float] | None, *,
+                 threshold: int | None = None, quant: QuantConfig | None = None,
+                 curve: str = "x25519", round_number: int = 0, graph: str = "auto",
+                 threat: ThreatModel | None = None, degree: int | None = None,
+                 graph_seed: bytes | None = None) -> tuple[SecAggParams, np.ndarray]:
+    """The public parameters of a round of n clients over `layout`, and the clients' weights
+    rescaled so the largest is 1 (checked > 0)."""
+    w = check_weights(weights, n)
+    if np.any(w <= 0):
+        raise AggregationError("secure aggregation needs weights > 0: leave a client with "
+                               "weight 0 out of the round instead")
+    w = w / w.max()
+    quant = quant or QuantConfig()
+    kind, k, t = resolve_graph(n, threshold, graph, threat, degree)
+    params = SecAggParams(round_number, layout.float_size, t, quant, curve, layout.digest(),
+                          kind, k if kind == HARARY else 0, graph_seed or b"")
+    params.validate_for(n)
+    return params, w
+
+
+ClientCall = Callable[[str, str, Mapping[int, bytes]], Mapping[int, "bytes | None"]]
+
+
+def drive_round(server: SecAggServer, report: RoundReport, n: int,
+                call_clients: ClientCall) -> bytes:
+    """The stages of one round between `server` and n clients reached through `call_clients`
+    (stage, handler name, {client: message}) -> {client: reply}: in this process
+    (`run_secure_round`) or in other processes, e.g. Ray actors (fedmarl/engine/fed_actors.py).
+    A client missing from the replies, or answering None, is silent at that stage (a drop-out
+    the protocol recovers from). The server only ever relays and receives bytes. Returns the
+    aggregate message, which the caller hands to the survivors (`receive_aggregate`)."""
+
+    def deliver(msgs: Mapping[int, bytes]) -> None:
+        for cid, msg in msgs.items():
+            report.download(cid, msg)
+
+    def collect(stage: str, handler: str, msgs: Mapping[int, bytes]) -> None:
+        replies = call_clients(stage, handler, msgs)
+        for cid in sorted(replies):
+            reply = replies[cid]
+            if reply is None:
+                continue
+            report.upload(cid, reply)
+            report.timed_server(stage, server.receive, reply)
+
+    start = report.timed_server("advertise", server.start)
+    deliver({c: start for c in range(n)})
+    collect("advertise", "advertise", {c: start for c in range(n)})
+    key_lists = report.timed_server("share_keys", server.broadcast_keys)
+    deliver(key_lists)
+    collect("share_keys", "share_keys", key_lists)
+    routing = report.timed_server("masked_input", server.route_shares)
+    deliver(routing)
+    collect("masked_input", "masked_input", routing)
+    u3_msg = report.timed_server("consistency", server.request_consistency)
+    asked = {c: u3_msg for c in server.survivors}
+    deliver(asked)
+    collect("consistency", "consistency", asked)
+    requests = report.timed_server("unmask", server.request_unmasking)
+    deliver(requests)
+    collect("unmask", "unmask", requests)
+    aggregate = report.timed_server("aggregate", server.aggregate)
+    deliver({c: aggregate for c in server.sets["responded"]})
+    return aggregate
+
+
 def run_secure_round(updates: Sequence[Params], weights: Sequence[float] | None = None, *,
                      threshold: int | None = None,
                      dropouts: Mapping[str, Sequence[int]] | None = None,
@@ -112,16 +178,10 @@ def run_secure_round(updates: Sequence[Params], weights: Sequence[float] | None 
     """Securely aggregated weighted FedAvg of `updates` (client i has id i)."""
     n = len(updates)
     layout = check_same_layout(updates)
-    w = check_weights(weights, n)
-    if np.any(w <= 0):
-        raise AggregationError("secure aggregation needs weights > 0: leave a client with "
-                               "weight 0 out of the round instead")
-    w = w / w.max()
-    quant = quant or QuantConfig()
-    kind, k, t = resolve_graph(n, threshold, graph, threat, degree)
-    params = SecAggParams(round_number, layout.float_size, t, quant, curve, layout.digest(),
-                          kind, k if kind == HARARY else 0, graph_seed or b"")
-    params.validate_for(n)
+    params, w = round_params(n, layout, weights, threshold=threshold, quant=quant, curve=curve,
+                             round_number=round_number, graph=graph, threat=threat,
+                             degree=degree, graph_seed=graph_seed)
+    kind, k, t = params.graph, params.degree or n - 1, params.threshold
     drop_at = _drop_stage_of(dropouts, n)
     ids = identities or make_identities(range(n))
     if set(ids.pki.clients) != set(range(n)):
@@ -142,38 +202,13 @@ def run_secure_round(updates: Sequence[Params], weights: Sequence[float] | None 
     report.dropped = {s: sorted(c for c, i in drop_at.items() if i == j)
                       for j, s in enumerate(STAGES)}
 
-    def collect(stage: str, handler: str, msgs: Mapping[int, bytes]) -> None:
-        for cid in sorted(msgs):
-            if not still_in(cid, stage):
-                continue
-            reply = report.timed_client(stage, getattr(clients[cid], handler), msgs[cid])
-            report.upload(cid, reply)
-            report.timed_server(stage, server.receive, reply)
+    def call_clients(stage: str, handler: str, msgs: Mapping[int, bytes]
+                     ) -> dict[int, bytes | None]:
+        return {cid: report.timed_client(stage, getattr(clients[cid], handler), msgs[cid])
+                for cid in sorted(msgs) if still_in(cid, stage)}
 
-    def deliver(msgs: Mapping[int, bytes]) -> None:
-        for cid, msg in msgs.items():
-            report.download(cid, msg)
-
-    start = report.timed_server("advertise", server.start)
-    deliver({c: start for c in range(n)})
-    collect("advertise", "advertise", {c: start for c in range(n)})
-    key_lists = report.timed_server("share_keys", server.broadcast_keys)
-    deliver(key_lists)
-    collect("share_keys", "share_keys", key_lists)
-    routing = report.timed_server("masked_input", server.route_shares)
-    deliver(routing)
-    collect("masked_input", "masked_input", routing)
-    u3_msg = report.timed_server("consistency", server.request_consistency)
-    asked = {c: u3_msg for c in server.survivors}
-    deliver(asked)
-    collect("consistency", "consistency", asked)
-    requests = report.timed_server("unmask", server.request_unmasking)
-    deliver(requests)
-    collect("unmask", "unmask", requests)
-    aggregate = report.timed_server("aggregate", server.aggregate)
-    final = {c: aggregate for c in server.sets["responded"]}
-    deliver(final)
-    for cid in final:
+    aggregate = drive_round(server, report, n, call_clients)
+    for cid in server.sets["responded"]:
         report.timed_client("aggregate", clients[cid].receive_aggregate, aggregate)
 
     report.survivors = server.survivors

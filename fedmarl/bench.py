@@ -8,6 +8,7 @@ uniform random draws from the scenario's action space. N is set through the scen
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -191,3 +192,77 @@ def bench_ns3(n: int, seconds: float = 10.0, max_steps: int | None = None,
         "launch_seconds": launch_s,
         "reset_seconds": reset_s,
     }
+
+
+def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
+                 scenario: str = DEFAULT_SCENARIO, **params: Any) -> dict[str, Any]:
+    """B = `copies` copies on the Ray engine (the current one; one shard per CPU up to B
+    unless its `workers` says otherwise, also for the twin) against the local engine in the same run: env-steps/s of one copy, of B copies in one local
+    core (ns-3: B processes stepped in parallel by one core), of B copies in Ray actors; and
+    Ray's cost per batched step: the Ray step time minus the local step time of one shard's
+    copies, and the round trip of a no-op call to every actor."""
+    from pybridge import engine
+
+    eng = engine.current()
+    if eng.name != "ray":
+        raise ConfigError("--copies measures the Ray engine against the local one: add"
+                          " --engine ray")
+    if copies < 1:
+        raise ConfigError(f"--copies must be >= 1, got {copies}")
+    if eng.workers is None:  # the point is to measure sharding: one shard per CPU
+        eng = dataclasses.replace(eng, workers=max(1, min(copies, engine.cluster_cpus())))
+    p = _params(scenario, n, params)
+    rng = np.random.default_rng(0)
+    local = engine.Engine("local")
+
+    def rate(n_envs: int, on) -> tuple[float, Any]:
+        env = make_vec_env(scenario, n_envs, backend=backend, engine=on, **p)
+        try:
+            r = _core_rate(env, rng, seconds)
+            extra = None
+            if hasattr(env.core, "shards") and hasattr(env.core.shards, "actors"):
+                sh = env.core.shards
+                extra = (len(sh.counts), 1e6 / _rate(lambda: sh.view(("t",), (), False),
+                                                   min(1.0, seconds)),
+                         sorted({w["node_id"][:12] for w in sh.where}))
+            return r, extra
+        finally:
+            env.close()
+
+    workers = eng.resolved_workers(copies, backend)
+    per_shard = -(-copies // workers)
+    r_one, _ = rate(1, local)
+    r_shard, _ = (r_one, None) if per_shard == 1 else rate(per_shard, local)
+    r_local, _ = rate(copies, local)
+    r_ray, (shards, rtt_us, nodes) = rate(copies, eng)
+    return {
+        "scenario": scenario, "backend": backend, "n_agents": n, "copies": copies,
+        "ray_shards": shards, "ray_nodes": nodes,
+        "env_steps_per_s_local_1": r_one,
+        "env_steps_per_s_local_B": r_local * copies,
+        "env_steps_per_s_ray_B": r_ray * copies,
+        "ray_over_local_B": r_ray / r_local,
+        "ray_B_over_local_1": r_ray * copies / r_one,
+        "us_per_step_ray": 1e6 / r_ray,
+        "us_per_step_local_shard": 1e6 / r_shard,
+        "ray_overhead_us_per_step": 1e6 / r_ray - 1e6 / r_shard,
+        "ray_noop_roundtrip_us": rtt_us,
+        "machine": machine(),
+    }
+
+
+def format_engine_table(rows: list[dict[str, Any]]) -> str:
+    head = ("backend", "N", "B", "shards", "1 copy local", "B local", "B on Ray", "Ray/local",
+            "Ray B / 1 copy", "Ray us/step", "shard us/step", "Ray overhead us", "no-op RTT us")
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    for r in rows:
+        lines.append(" | ".join([
+            r["backend"], str(r["n_agents"]), str(r["copies"]), str(r["ray_shards"]),
+            f"{r['env_steps_per_s_local_1']:,.1f}", f"{r['env_steps_per_s_local_B']:,.1f}",
+            f"{r['env_steps_per_s_ray_B']:,.1f}", f"{r['ray_over_local_B']:.2f}x",
+            f"{r['ray_B_over_local_1']:.2f}x", f"{r['us_per_step_ray']:,.0f}",
+            f"{r['us_per_step_local_shard']:,.0f}", f"{r['ray_overhead_us_per_step']:,.0f}",
+            f"{r['ray_noop_roundtrip_us']:,.0f}"]))
+    lines.append(f"env-steps/s (one copy advancing one decision interval); machine: "
+                 f"{rows[0]['machine']}" if rows else "")
+    return "\n".join(lines)

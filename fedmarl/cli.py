@@ -46,6 +46,7 @@ from fedmarl.registries import spec as scenario_spec
 from pybridge.api import BACKENDS
 from pybridge.bridge import BridgeError
 from pybridge.config import ConfigError
+from pybridge.engine.errors import EngineError
 
 console = Console(stderr=True)
 
@@ -101,6 +102,28 @@ def _policies(scenario: str, names: list[str] | None) -> list[str]:
         raise ConfigError(f"unknown policy {', '.join(map(repr, bad))} for scenario"
                           f" {scenario!r}; its baselines: {', '.join(known) or 'none'}")
     return names
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine, --ray-address, --workers (pybridge/engine; docs/cluster.md)."""
+    from pybridge.engine import ENGINES
+
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="where env copies run: in this process, or as Ray actors (one per CPU;"
+                        " an ns-3 process on its actor's node); the same seed gives the same"
+                        " numbers on both")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="--engine ray: a running cluster ('auto' or HOST:PORT, from `ray start"
+                        " --head`); default: a local Ray instance for this command")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help="shards a batch of copies is split into (default 1; ns-3 on Ray: the"
+                        " cluster's CPUs); twin numbers depend on W, ns-3 ones do not")
+
+
+def _engine(args: argparse.Namespace):
+    from pybridge.engine import Engine
+
+    return Engine(args.engine, address=args.ray_address, workers=args.workers)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -301,9 +324,28 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_engine(args: argparse.Namespace, backend: str) -> int:
+    from fedmarl.bench import bench_engine, format_engine_table
+
+    params = _scenario_params(args)
+    rows = []
+    for n in args.n:
+        console.print(f"[bench] {backend} N={n}: {args.copies} copies, local engine vs Ray")
+        kwargs = {"seconds": args.seconds} if args.seconds else {}
+        rows.append(bench_engine(backend, args.copies, n, scenario=args.scenario, **kwargs,
+                                 **params))
+    if args.json:
+        _print_json(rows)
+    else:
+        _out().print(format_engine_table(rows), markup=False, highlight=False)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_twin
 
+    if args.copies is not None:
+        return _bench_engine(args, "twin")
     params = _scenario_params(args)
     results = []
     for n in args.n:
@@ -369,6 +411,8 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
 def cmd_bench_ns3(args: argparse.Namespace) -> int:
     from fedmarl.bench import bench_ns3
 
+    if args.copies is not None:
+        return _bench_engine(args, "ns3")
     params = _scenario_params(args)
     results = []
     for n in args.n:
@@ -398,9 +442,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fedmarl.train import TrainConfig, Trainer
 
     if args.resume:
-        if args.config or args.algo or args.seed is not None or args.out or args.scenario:
+        if (args.config or args.algo or args.seed is not None or args.out or args.scenario
+                or args.workers is not None):
             raise ConfigError("--resume DIR continues a run with its saved config; drop"
-                              " --config/--scenario/--algo/--seed/--out")
+                              " --config/--scenario/--algo/--seed/--out/--workers")
         cfg = TrainConfig.load_run(args.resume)
         out = args.resume
     else:
@@ -408,6 +453,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key in ("scenario", "backend", "algo", "seed", "episodes"):
             if getattr(args, key) is not None:
                 data[key] = getattr(args, key)
+        if args.workers is not None:
+            data["env_workers"] = args.workers
         if args.set or args.preset:
             data["params"] = {**data.get("params", {}),
                               **_scenario_params(args, data.get("scenario"))}
@@ -476,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenario parameter (repeatable; `fedmarl params SCENARIO` lists them)")
     e.add_argument("--preset", default=None, metavar="NAME",
                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
+    add_engine_arguments(e)
     e.set_defaults(fn=cmd_eval)
 
     v = sub.add_parser("validate", help="run one configuration on the twin and on ns-3 and"
@@ -505,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
                         " through our twin and through ns-3 driven by the trace")
     v.add_argument("--reps", type=int, default=4,
                    help="with --trace: fresh twin channel draws per trace episode")
+    add_engine_arguments(v)
     v.set_defaults(fn=cmd_validate, trace=True)
 
     rt = sub.add_parser("record-trace", help="record a run of the twin in the external trace"
@@ -539,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--set", action="append", metavar="KEY=VALUE")
     bt.add_argument("--preset", default=None, metavar="NAME",
                     help="named parameter set (`fedmarl params SCENARIO`); --set on top")
+    bt.add_argument("--copies", type=int, default=None, metavar="B",
+                    help="with --engine ray: B copies on the Ray engine against B copies on the"
+                         " local engine, in the same run (throughput and Ray's per-step"
+                         " overhead)")
+    add_engine_arguments(bt)
     bt.set_defaults(fn=cmd_bench)
 
     bb = bsub.add_parser("bridge", help="round trips/s and p50/p99 latency of one step exchange:"
@@ -558,6 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--set", action="append", metavar="KEY=VALUE")
     bn.add_argument("--preset", default=None, metavar="NAME",
                     help="named parameter set (`fedmarl params SCENARIO`); --set on top")
+    bn.add_argument("--copies", type=int, default=None, metavar="B",
+                    help="with --engine ray: B ns-3 processes in Ray actors against B in one"
+                         " local core, in the same run")
+    add_engine_arguments(bn)
     bn.set_defaults(fn=cmd_bench_ns3)
 
     btr = bsub.add_parser("train", help="training env-steps/s per learner, split into env,"
@@ -604,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario parameter")
     t.add_argument("--preset", default=None, metavar="NAME",
                    help="named parameter set (`fedmarl params SCENARIO`); --set on top")
+    add_engine_arguments(t)
     t.set_defaults(fn=cmd_train)
 
     rp = sub.add_parser("report", help="Markdown report with PNG plots of one or more runs")
@@ -634,7 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--work", default=None,
                     help="training runs (default runs/reproduce-STUDY-quick or -full)")
     rr.add_argument("--seed", type=int, default=0)
-    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2)")
+    rr.add_argument("--jobs", type=int, default=None, help="parallel training runs (default 2;"
+                    " with --engine ray: Ray tasks, as many at once as the cluster has CPUs)")
+    add_engine_arguments(rr)
     rr.set_defaults(fn=cmd_reproduce)
     return p
 
@@ -651,10 +712,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.episodes_given = isinstance(getattr(args, "episodes", None), _EpisodesArg)
     try:
-        return args.fn(args)
+        if not hasattr(args, "engine"):
+            return args.fn(args)
+        from pybridge.engine import use
+
+        with use(_engine(args)):  # a local Ray instance started here is stopped here
+            return args.fn(args)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line: grep-able
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: every `finally` above has run (envs closed: ns-3 processes stopped, segments
+        # unlinked, Ray actors killed; a Ray instance this command started is shut down).
+        console.print("[red]interrupted[/red]")
+        return 130
+    except EngineError as exc:
+        # A shard of a distributed batch died or failed (it names its node and copies): every
+        # shard is already stopped.
+        console.print("[red]engine error:[/red]", end=" ")
+        console.print(str(exc), markup=False, highlight=False)
+        return 3
     except BridgeError as exc:
         # A crashed or hung ns-3 process: processes and segments are already cleaned up.
         console.print("[red]ns-3 error:[/red]", end=" ")

@@ -46,7 +46,10 @@ def evaluate_policy(scenario: str, policy: Policy, episodes: int, seed: int = 0,
 def default_batch(episodes: int, backend: str) -> int:
     """Copies stepped together: up to MAX_BATCH on the twin; ns-3 runs one process per copy,
     and more copies than cores only adds contention."""
-    cap = MAX_BATCH if backend == "twin" else max(1, os.cpu_count() or 1)
+    from pybridge import engine
+
+    cpus = engine.cluster_cpus() if engine.current().name == "ray" else os.cpu_count() or 1
+    cap = MAX_BATCH if backend == "twin" else max(1, cpus)
     return min(episodes, cap)
 
 

@@ -109,6 +109,14 @@ def train_one(name: str, spec: dict[str, Any], work: str, threads: int = 1) -> d
 
 def train_all(specs: dict[str, dict[str, Any]], work: Path, jobs: int,
               log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Every run of the sweep (seeds x settings): in `jobs` local processes, or as Ray tasks of
+    one CPU each when the Ray engine is in use (`fedmarl reproduce --engine ray`)."""
+    from pybridge import engine
+
+    if engine.current().name == "ray":
+        from fedmarl.engine.sweep import train_all_ray
+
+        return train_all_ray(train_one, specs, work, log)
     runs: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         threads = max(1, (os.cpu_count() or 1) // jobs)

@@ -42,6 +42,7 @@ from fedmarl.evaluate import episode_seed
 from fedmarl.io import RunDir, read_config, write_atomic, write_yaml
 from fedmarl.registries import DEFAULT_SCENARIO, learner_overrides
 from fedmarl.registries import spec as scenario_spec
+from pybridge import engine as engines
 from pybridge import make_vec_env
 from pybridge.api import BACKENDS
 from pybridge.config import ConfigError
@@ -59,6 +60,10 @@ class TrainConfig:
     seed: int = 0
     episodes: int = 40  # training episodes per copy batch: total episodes = episodes * n_envs
     n_envs: int = 4  # scenario copies stepped together (ns-3: one process each)
+    # Shards the copies are split into (pybridge/engine: in this process or Ray actors); None:
+    # the engine's default, resolved and recorded when the run starts. Twin numbers depend on
+    # it (each shard its own generator), ns-3 numbers and the engine do not.
+    env_workers: int | None = None
     tau_agg: int = 512  # F- modes: FedAvg every tau_agg transitions per agent (ref. 002: 128..1024)
     aggregation: str = "secure"  # F- modes: "secure" (masked, Bonawitz et al.) or "plain"
     secagg_threshold: float = 0.67  # t = ceil(fraction * N) shares needed to unmask
@@ -115,6 +120,10 @@ class TrainConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got"
                               f" {self.backend!r}")
+        if self.env_workers is not None and (not isinstance(self.env_workers, int)
+                                             or isinstance(self.env_workers, bool)
+                                             or self.env_workers < 1):
+            raise ConfigError(f"env_workers must be an integer >= 1, got {self.env_workers!r}")
         for name, low in (("episodes", 1), ("n_envs", 1), ("checkpoint_every", 1),
                           ("keep_checkpoints", 1), ("tau_agg", 1), ("secagg_frac_bits", 1)):
             value = getattr(self, name)
@@ -260,7 +269,9 @@ class Trainer:
     def _build(self) -> None:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
+        eng = engines.current()
         self.env = env = make_vec_env(cfg.scenario, cfg.n_envs, backend=cfg.backend,
+                                      engine=dataclasses.replace(eng, workers=cfg.env_workers),
                                       **cfg.params)
         self.learner = make_learner(cfg.algo, env.single_observation_space,
                                     env.single_action_space, env.n_agents, seed=cfg.seed,
@@ -305,6 +316,9 @@ class Trainer:
             raise ConfigError(f"{self.run.path} already holds a run; continue it with"
                               f" `fedmarl train --resume {self.run.path}` or pick another --out")
         self.run.path.mkdir(parents=True, exist_ok=True)
+        if self.cfg.env_workers is None:  # recorded: a resumed run keeps its shards' streams
+            self.cfg.env_workers = engines.current().resolved_workers(self.cfg.n_envs,
+                                                                       self.cfg.backend)
         write_yaml(self.run.config_path,
                    {**self.cfg.to_dict(), "params_resolved": dataclasses.asdict(self.scenario_cfg)})
         self._build()

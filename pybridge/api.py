@@ -264,6 +264,10 @@ class ScenarioSpec(abc.ABC):
     # The config parameter that sets the number of agents N (`fedmarl bench --n`); None: N is
     # not a parameter of its own.
     agents_param: ClassVar[str | None] = None
+    # Core views (methods or attributes a policy reads) whose arrays are not per copy (e.g. the
+    # fixed positions of servers, [E, 2]): a sharded core (pybridge.engine) takes them from one
+    # shard instead of concatenating them along the copy axis.
+    unbatched_views: ClassVar[tuple[str, ...]] = ()
 
     def __repr__(self) -> str:
         return f"<ScenarioSpec {self.name}>"

@@ -87,12 +87,20 @@ def make_env(scenario: str, backend: str = "twin", *, render_mode: str | None = 
 
 
 def make_vec_env(scenario: str, n_envs: int, backend: str = "twin", *,
-                 ns3_options: dict[str, Any] | None = None, **params: Any) -> VecEnv:
-    """B = n_envs independent copies stepped together on numpy arrays of shape [B, N, ...]."""
+                 ns3_options: dict[str, Any] | None = None, engine: Any = None,
+                 **params: Any) -> VecEnv:
+    """B = n_envs independent copies stepped together on numpy arrays of shape [B, N, ...].
+
+    `engine` (a `pybridge.engine.Engine`; default the current one, `pybridge.engine.use`):
+    where the copies run, in this process or as Ray actors (pybridge/engine)."""
+    from pybridge import engine as engines
+
     spec = scenarios.get(scenario)
     cfg = spec.make_config(**params)
-    return VecEnv(_make_core(spec, cfg, backend, n_envs, ns3_options), spec,
-                  ns3_options=ns3_options)
+    _check_backend(backend)
+    core = engines.make_core(spec, cfg, backend, n_envs, ns3_options, engine,
+                             build_plain=_make_core)
+    return VecEnv(core, spec, ns3_options=ns3_options)
 
 
 class _Rebuildable:
@@ -150,7 +158,7 @@ class VecEnv(_Rebuildable):
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         obs = self.core.reset(seed)
         self._started = True
-        return obs, self.spec.step_info(self.core)
+        return obs, self._info()
 
     def step(self, actions: np.ndarray):
         """actions [B, N] (or [B, N, C]) -> obs [B, N, ...], rewards [B, N], terminated [B],
@@ -158,7 +166,12 @@ class VecEnv(_Rebuildable):
         obs, reward, done = self.core.step(np.asarray(actions))
         terminated = np.zeros(self.n_envs, dtype=bool)
         truncated = np.full(self.n_envs, done)
-        return obs, reward, terminated, truncated, self.spec.step_info(self.core)
+        return obs, reward, terminated, truncated, self._info()
+
+    def _info(self) -> dict[str, np.ndarray]:
+        # A sharded core (pybridge.engine) gathers the shards' infos with their arrays.
+        gathered = getattr(type(self.core), "step_info", None)
+        return self.core.step_info() if gathered else self.spec.step_info(self.core)
 
     def state(self) -> np.ndarray:
         """Global state per copy, [B, *state_space.shape]."""

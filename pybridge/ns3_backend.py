@@ -71,13 +71,22 @@ class Ns3Core:
     def __init__(self, spec: Any, cfg: ScenarioConfig, n_envs: int = 1, *,
                  binary: str | os.PathLike | None = None, step_timeout: float = STEP_TIMEOUT,
                  hello_timeout: float = HELLO_TIMEOUT, extra_args: Sequence[str] = (),
-                 attach: bool = False) -> None:
+                 attach: bool = False, copy_offset: int = 0,
+                 total_copies: int | None = None) -> None:
         """`spec`: the scenario's `ScenarioSpec`. `binary`: another build of the scenario
         binary (default: `spec.ns3_binary` in build/bin). `attach=True`: do not launch; print
         the command line and wait for the scenario to be started by hand (e.g. under gdb) on
-        the segment Python created (B must be 1)."""
+        the segment Python created (B must be 1). `copy_offset`, `total_copies`: these B
+        copies are copies offset .. offset + B - 1 of a batch of `total_copies` split over
+        several cores (pybridge.engine): each copy keeps the RngRun and "{copy}" index it has
+        in the whole batch, so the split changes no number."""
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        total_copies = n_envs if total_copies is None else int(total_copies)
+        if not 0 <= copy_offset <= total_copies - n_envs:
+            raise ValueError(f"copies {copy_offset}..{copy_offset + n_envs - 1} are not within"
+                             f" a batch of {total_copies}")
+        self.copy_offset, self.total_copies = int(copy_offset), total_copies
         if attach and n_envs != 1:
             raise ValueError("attach mode drives one scenario process: use n_envs=1")
         self.spec, self.cfg = spec, cfg
@@ -134,7 +143,7 @@ class Ns3Core:
     def copy_args(self, copy: int) -> list[str]:
         """Command-line flags of copy `copy`: "{copy}" in an extra argument becomes the index,
         so per-process outputs (e.g. `--trace=DIR/c{copy}.trace`) do not overwrite each other."""
-        return [a.replace("{copy}", str(copy)) for a in self.args]
+        return [a.replace("{copy}", str(self.copy_offset + copy)) for a in self.args]
 
     # ------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -147,7 +156,8 @@ class Ns3Core:
             self._seed = int(self.cfg.seed)
         else:  # fresh entropy, like Gymnasium's first reset without a seed
             self._seed = secrets.randbits(31)
-        self._exchange("reset", [copy_run(self._seed, b, self.B) for b in range(self.B)])
+        self._exchange("reset", [copy_run(self._seed, self.copy_offset + b, self.total_copies)
+                                 for b in range(self.B)])
         self.t = 0
         self._started = True
         return self._gather()

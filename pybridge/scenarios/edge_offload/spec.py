@@ -83,6 +83,7 @@ class EdgeOffloadSpec(ScenarioSpec):
     baselines_module = "agents.baselines.edge_offload"
     ns3_binary = "fedmarl-edge-offload"
     agents_param = "n_users"
+    unbatched_views = ("ap_positions",)  # [E, 2]: the same for every copy
     info_keys = tuple(INFO_DTYPES)
     ns3_info_keys = tuple(NS3_INFO_DTYPES)
     info_dtypes: ClassVar[Mapping[str, np.dtype]] = {**INFO_DTYPES, **NS3_INFO_DTYPES}
