@@ -36,8 +36,16 @@ def test_ctrl_c_leaves_no_ray_or_ns3_process_and_no_segment(tmp_path):
            "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "fedmarl.cli", "eval", "--engine", "ray", "--backend", "ns3",
            "--policy", "greedy", "--episodes", "40", "--json"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default. An ignored SIGINT
+    # is inherited across exec and then Python installs no KeyboardInterrupt handler: earlier
+    # tests of the suite can leave it ignored in this process, so the command is started with
+    # a handler in place (exec resets any handler, not an ignore, to the default).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     seen: set[int] = set()
     try:
         deadline = time.monotonic() + 120
@@ -53,7 +61,12 @@ def test_ctrl_c_leaves_no_ray_or_ns3_process_and_no_segment(tmp_path):
         time.sleep(1.0)  # mid-episode
         seen.update(p for p, _ in _marked(mark))
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"still running 60 s after Ctrl-C; its stderr:\n{err}")
     finally:
         if proc.poll() is None:
             proc.kill()
