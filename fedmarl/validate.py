@@ -54,7 +54,7 @@ BACKENDS = ("twin", "ns3")
 BOOTSTRAP = 1000
 PERMUTATIONS = 200
 QUANTILES = (5.0, 50.0, 95.0)  # percentiles compared of every sample set (5 first: see seeds)
-MAX_SAMPLES_PER_EPISODE = 20_000  # per episode and sample set (`_thin`)
+MAX_SAMPLES_PER_EPISODE = 20_000  # per episode and sample set (`thin_samples`)
 
 
 class ValidationModule(Protocol):
@@ -202,7 +202,7 @@ def ks_permutation(a: list[np.ndarray], b: list[np.ndarray], seed: int,
             "pvalue_iid": float(ks.pvalue)}
 
 
-def _thin(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def thin_samples(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """At most MAX_SAMPLES_PER_EPISODE of an episode's samples, drawn without replacement.
 
     The intervals and the KS test are episode-level (episodes are the independent units), so
@@ -220,8 +220,8 @@ def compare_samples(a: list[np.ndarray], b: list[np.ndarray], seed: int,
     the CIs of the differences (ns-3 - twin), and the KS distance with its episode-level test."""
     rng = np.random.default_rng(seed)
     thin = np.random.default_rng([seed, 11])  # its own stream: no other draw moves
-    a = [_thin(np.ravel(x), thin) for x in a]
-    b = [_thin(np.ravel(x), thin) for x in b]
+    a = [thin_samples(np.ravel(x), thin) for x in a]
+    b = [thin_samples(np.ravel(x), thin) for x in b]
     ma, mb = np.array([x.mean() for x in a]), np.array([x.mean() for x in b])
     mean_a, mean_b = mean_ci(ma), mean_ci(mb)
     d_mean, half = mean_b[0] - mean_a[0], _welch_half(ma, mb)

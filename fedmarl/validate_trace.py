@@ -27,7 +27,7 @@ from fedmarl import plots
 from fedmarl.io import write_atomic
 from fedmarl.registries import DEFAULT_SCENARIO, scenario_names
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.validate import flat, jsonable, ks_permutation, ks_verdict
+from fedmarl.validate import flat, jsonable, ks_permutation, ks_verdict, thin_samples
 from pybridge.api import Tolerance
 from pybridge.config import ConfigError
 
@@ -72,7 +72,12 @@ def trace_module(scenario: str) -> Any:
 
 def ks_with_ci(a: list[np.ndarray], b: list[np.ndarray], seed: int) -> dict[str, float]:
     """KS distance of the pooled samples, its 95 % cluster-bootstrap interval (episodes of each
-    side resampled), and the episode-permutation critical value of validate.ks_permutation."""
+    side resampled), and the episode-permutation critical value of validate.ks_permutation.
+    Episodes beyond MAX_SAMPLES_PER_EPISODE samples are thinned first, as
+    `validate.compare_samples` does."""
+    thin = np.random.default_rng([seed, 11])
+    a = [thin_samples(np.ravel(x), thin) for x in a]
+    b = [thin_samples(np.ravel(x), thin) for x in b]
     out = ks_permutation(a, b, seed)
     rng = np.random.default_rng(seed + 1)
     reps = np.empty(BOOTSTRAP)
