@@ -21,26 +21,24 @@ main(int argc, char** argv)
     std::string trace;
     std::string drive;
     InxFactoryServer server = MakeInxFactoryServer();
-    server.Flag({"trace",
-                 "--trace=FILE      append every interval's channel state (positions, "
-                 "large-scale and faded link powers, full-occupancy SINR) to FILE",
-                 [&trace](const std::string& v) {
-                     if (v.empty())
-                     {
-                         throw ParamError("--trace=FILE needs a file name");
-                     }
-                     trace = v;
-                 }});
-    server.Flag({"drive",
-                 "--drive=FILE      trace-driven mode: positions and channels of every interval "
-                 "from FILE (agents' actions unused)",
-                 [&drive](const std::string& v) {
-                     if (v.empty())
-                     {
-                         throw ParamError("--drive=FILE needs a file name");
-                     }
-                     drive = v;
-                 }});
+    // A --NAME=FILE flag that stores its (non-empty) value in target.
+    auto fileFlag = [&server](const std::string& name, const std::string& help, std::string& target) {
+        server.Flag({name, "--" + name + "=FILE      " + help, [name, &target](const std::string& v) {
+                         if (v.empty())
+                         {
+                             throw ParamError("--" + name + "=FILE needs a file name");
+                         }
+                         target = v;
+                     }});
+    };
+    fileFlag("trace",
+             "append every interval's channel state (positions, large-scale and faded link "
+             "powers, full-occupancy SINR) to FILE",
+             trace);
+    fileFlag("drive",
+             "trace-driven mode: positions and channels of every interval from FILE (agents' "
+             "actions unused)",
+             drive);
     return server.Run(argc,
                       argv,
                       [&trace, &drive](const InxFactoryParams& p,

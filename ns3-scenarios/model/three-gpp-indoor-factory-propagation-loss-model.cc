@@ -379,14 +379,13 @@ ThreeGppIndoorFactoryPropagationLossModel::CalcRxPowerMatrix(double txPowerDbm,
             const double hUt = std::min(pa.p.z, pb.p.z);
             const double z = losField.CombineLink(pa.los, pb.los, d2d);
             const auto cell = static_cast<size_t>(d2d / kGridStep);
+            const bool gridded = hBs == hBs0 && hUt == hUt0 && cell + 1 < tau.size();
             bool los;
-            if (hBs == hBs0 && hUt == hUt0 && cell + 1 < tau.size() &&
-                z < tau[cell + 1] - kSlack)
+            if (gridded && z < tau[cell + 1] - kSlack)
             {
                 los = true;
             }
-            else if (hBs == hBs0 && hUt == hUt0 && cell + 1 < tau.size() &&
-                     z > tau[cell] + kSlack)
+            else if (gridded && z > tau[cell] + kSlack)
             {
                 los = false;
             }
