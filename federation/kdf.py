@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 PAIRWISE_MASK = b"pairwise-mask"
 SELF_MASK = b"self-mask"
 SHARE_ENCRYPTION = b"share-encryption"
+CLIENT_SERVER_CHANNEL = b"client-server-channel"
 _TAG = b"fedmarl/secagg/v1/"
 
 

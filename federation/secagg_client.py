@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from federation.channel import ChannelKey
 from federation.errors import AggregationError, ConfigError, ProtocolError, ThresholdError
 from federation.graph import NeighbourGraph
 from federation.mask_prg import MaskStream
@@ -129,11 +130,17 @@ class SecAggClient:
     # --- round 0 ---------------------------------------------------------------------------
 
     def advertise(self, round_start: bytes) -> bytes:
-        """Fresh key pairs for this round, bound to the server's fresh challenge and signed."""
+        """Fresh key pairs for this round, bound to the server's fresh challenge and signed;
+        the channel with the server keyed from the c key and the server's round key."""
         self._expect(_Stage.ADVERTISE)
         params = self._params
-        challenge = parse_round_start(round_start, params, self._pki)
-        session = session_id(params, challenge, self._pki.roster_digest)
+        challenge, e_pk = parse_round_start(round_start, params, self._pki)
+        try:
+            e_key = self._curve.load_public(e_pk)  # exchange() below refuses small-order keys
+        except ValueError as exc:
+            raise ProtocolError(f"the server's round key is not a valid public key: "
+                                f"{exc}") from None
+        session = session_id(params, challenge + e_pk, self._pki.roster_digest)
         graph = params.make_graph(self._pki.clients, session)
         self._c_sk = self._curve.generate()
         self._m_seed = random_secret()  # the mask secret key s_u^SK derives from this seed
@@ -143,6 +150,8 @@ class SecAggClient:
         self._own_ad = encode_advertise(self._identity, params, self.id, session[:CONTEXT_LEN],
                                         self._curve.public_bytes(self._c_sk),
                                         self._curve.public_bytes(self._s_sk), commit)
+        self._channel = ChannelKey.derive(self._curve.exchange(self._c_sk, e_key), session,
+                                          self.id)
         self._session, self._graph = session, graph
         self._stage = _Stage.SHARE_KEYS
         return self._own_ad
@@ -154,7 +163,7 @@ class SecAggClient:
         self._expect(_Stage.SHARE_KEYS)
         params, graph = self._params, self.graph
         ads = {ad.sender: ad for ad in parse_key_list(key_list, params, self._pki,
-                                                      self._context, self.id)}
+                                                      self._context, self.id, self._channel)}
         if ads.get(self.id) is None or ads[self.id].raw != self._own_ad:
             raise ProtocolError(f"the key list omits or alters client {self.id}'s own keys")
         strangers = set(ads) - graph.neighbours(self.id) - {self.id}
@@ -176,7 +185,7 @@ class SecAggClient:
                 key = share_key(c_agreed[v], self._session, self.id, v)
                 sealed[v] = seal_shares(key, self._session, params.round_number, self.id, v,
                                         b_shares[v], m_shares[v])
-        msg = encode_shares(self._identity, params, self.id, self._context, sealed)
+        msg = encode_shares(self._channel, params, self.id, self._context, sealed)
         # Commit the new state only once every check has passed.
         self._peers, self._c_agreed = ads, c_agreed
         if self.id in b_shares:
@@ -197,7 +206,8 @@ class SecAggClient:
         """
         self._expect(_Stage.MASKED_INPUT)
         params, graph = self._params, self.graph
-        sealed_from = parse_share_routing(routing, params, self._pki, self._context, self.id)
+        sealed_from = parse_share_routing(routing, params, self._pki, self._context, self.id,
+                                          self._channel)
         unknown = set(sealed_from) - (set(self._peers) - {self.id})
         if unknown:
             raise ProtocolError(f"shares relayed from clients that did not advertise: "
@@ -239,7 +249,7 @@ class SecAggClient:
                 stream.subtract(y, key)
         if params.quant.mod_bits not in (32, 64):
             y &= params.quant.dtype.type(params.quant.mask)
-        msg = encode_masked_input(self._identity, params, self.id, self._context, y, peers)
+        msg = encode_masked_input(self._channel, params, self.id, self._context, y, peers)
         self._u2, self.rejected = u2, rejected
         self._held.update(held)
         del self._encoded  # the unmasked input is not needed again
@@ -281,7 +291,8 @@ class SecAggClient:
         """
         self._expect(_Stage.UNMASK)
         params, graph = self._params, self.graph
-        entries = parse_unmask_request(request, params, self._pki, self._context, self.id)
+        entries = parse_unmask_request(request, params, self._pki, self._context, self.id,
+                                       self._channel)
         s3 = set(self._u3)
         pending: dict[int, bytes] = {}
         for raw in entries:
@@ -320,7 +331,7 @@ class SecAggClient:
                 shares.append((v, SELF_MASK_SHARE, b_share))
             else:
                 shares.append((v, MASK_KEY_SHARE, m_share))
-        msg = encode_unmask_response(self._identity, params, self.id, self._context, shares)
+        msg = encode_unmask_response(self._channel, params, self.id, self._context, shares)
         self._stage = _Stage.AGGREGATE
         return msg
 
@@ -339,7 +350,7 @@ class SecAggClient:
 
     def _drop_secrets(self) -> None:
         # Python cannot wipe memory; dropping references is the best it offers.
-        for name in ("_c_sk", "_s_sk", "_m_seed", "_b_seed"):
+        for name in ("_c_sk", "_s_sk", "_m_seed", "_b_seed", "_channel"):
             self.__dict__.pop(name, None)
         self._c_agreed.clear()
         self._held.clear()

@@ -1,10 +1,14 @@
 """Encoders and validating parsers of the secure-aggregation messages (all plain `bytes`).
 
-Layouts after the 34-byte header (see `wire`); u32 are little-endian; every message ends with
-the sender's 64-byte Ed25519 signature. P = public key length (32 for X25519, 33 for P-256),
-W = 4 or 8 (uint32 when b <= 32), V = d + L + 1 words (parameters, weight limbs, clipped count).
+Layouts after the 34-byte header (see `wire`); u32 are little-endian. A message that a third
+party must be able to check (ROUND_START, ADVERTISE, CONSISTENCY_LIST, CONSISTENCY_SIG,
+AGGREGATE) ends with the sender's 64-byte Ed25519 signature; one that only the client and the
+server read (KEY_LIST, SHARES, SHARE_ROUTING, MASKED_INPUT, UNMASK_REQUEST, UNMASK_RESPONSE)
+ends with a 28-byte tag of their round's channel (`channel.py`), as in Bonawitz et al.
+P = public key length (32 for X25519, 33 for P-256), W = 4 or 8 (uint32 when b <= 32),
+V = d + L + 1 words (parameters, weight limbs, clipped count).
 
-    ROUND_START      challenge (32)                                           server -> all
+    ROUND_START      challenge (32) | e_pk (P): the server's round channel key  server -> all
     ADVERTISE        c_pk (P) | s_pk (P) | b_commit (32)                      client -> server
     KEY_LIST         recipient u32 | n u32 | n x (len u32 | ADVERTISE verbatim)  server -> client
     SHARES           n u32 | n x (recipient u32 | nonce 12 | AES-GCM 88)      client -> server
@@ -18,12 +22,12 @@ W = 4 or 8 (uint32 when b <= 32), V = d + L + 1 words (parameters, weight limbs,
 
 Context field of the header: the parameter digest in ROUND_START, the first 16 bytes of the
 session id in every later message. The session id is SHA-256 of the round parameters, the
-server's fresh challenge and the roster digest, so no message of an earlier round, run or
+server's fresh challenge and round key, and the roster digest, so no message of an earlier round, run or
 roster is accepted even when a round number repeats.
 
 A parser checks, in this order: header (magic, version, type), round number, context, the
-sender's identity and signature, then the body's exact length and contents. Nothing is decoded
-before the signature verifies.
+sender's identity and signature (or channel tag), then the body's exact length and contents.
+Nothing is decoded before the signature or tag verifies.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from federation.channel import MAC_LEN, ChannelKey
 from federation.errors import ProtocolError
 from federation.secagg_params import Pki, SecAggParams
 from federation.shamir import PRIME, SHARE_BYTES
@@ -85,8 +90,35 @@ def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: byte
     return header, Reader(signed, HEADER_LEN)
 
 
+def open_tagged(msg: bytes, expect: MsgType, params: SecAggParams, context: bytes,
+                channel: ChannelKey | Mapping[int, ChannelKey]) -> tuple[Header, Reader]:
+    """As `open_signed` for a channel message: `channel` is the client's one key (the message
+    must come from the server) or the server's keys by client id (from a client that has
+    advertised)."""
+    header = unpack_header(msg)
+    if header.type != expect:
+        raise ProtocolError(f"expected a {expect.name} message, got {header.type.name}")
+    if header.round != params.round_number:
+        raise ProtocolError(f"stale or future message: round {header.round}, this round is "
+                            f"{params.round_number}")
+    if header.context != context:
+        raise ProtocolError(f"{header.type.name} message belongs to another session")
+    if isinstance(channel, ChannelKey):
+        if header.sender != SERVER_ID:
+            raise ProtocolError(f"{header.type.name} must come from the server")
+        key, who = channel, "the server"
+    else:
+        key, who = channel.get(header.sender), f"client {header.sender}"
+        if key is None:
+            raise ProtocolError(f"{header.type.name} from client {header.sender}, which has no "
+                                f"channel in this round (it did not advertise)")
+    authentic = key.open(msg, who)
+    return header, Reader(authentic, HEADER_LEN)
+
+
 def session_id(params: SecAggParams, challenge: bytes, roster_digest: bytes) -> bytes:
-    """SHA-256 of the round parameters, the server's challenge and the roster (32 bytes).
+    """SHA-256 of the round parameters, the server's challenge (with its round key: the body
+    of ROUND_START) and the roster (32 bytes).
 
     Salt of every HKDF call and (first 16 bytes) the context of every message after
     ROUND_START. The challenge is fresh per round, so a repeated round number (the trainer
@@ -100,16 +132,18 @@ def session_id(params: SecAggParams, challenge: bytes, roster_digest: bytes) -> 
 # --- round start -----------------------------------------------------------------------------
 
 def encode_round_start(identity: Ed25519PrivateKey, params: SecAggParams,
-                       challenge: bytes) -> bytes:
+                       challenge: bytes, e_pk: bytes) -> bytes:
     header = pack_header(MsgType.ROUND_START, params.round_number, SERVER_ID, params.context())
-    return sign(identity, header + challenge)
+    return sign(identity, header + challenge + e_pk)
 
 
-def parse_round_start(msg: bytes, params: SecAggParams, pki: Pki) -> bytes:
+def parse_round_start(msg: bytes, params: SecAggParams, pki: Pki) -> tuple[bytes, bytes]:
+    """(challenge, e_pk); the server's round key is checked as an advertised key is."""
     _, body = open_signed(msg, MsgType.ROUND_START, params, params.context(), pki.server)
     challenge = bytes(body.take(CHALLENGE_LEN))
+    e_pk = bytes(body.take(params.curve_impl.public_len))
     body.end()
-    return challenge
+    return challenge, e_pk
 
 
 # --- round 0: advertise keys -----------------------------------------------------------------
@@ -157,19 +191,19 @@ def parse_advertise(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
                          curve.load_public(c_pk), curve.load_public(s_pk))
 
 
-def encode_key_list(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+def encode_key_list(channel: ChannelKey, params: SecAggParams, context: bytes,
                     recipient: int, ads: Sequence[Advertisement]) -> bytes:
     parts = [pack_header(MsgType.KEY_LIST, params.round_number, SERVER_ID, context),
              struct.pack("<II", recipient, len(ads))]
     for ad in ads:
         parts.append(struct.pack("<I", len(ad.raw)) + ad.raw)
-    return sign(identity, b"".join(parts))
+    return channel.seal(b"".join(parts))
 
 
 def parse_key_list(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
-                   recipient: int) -> list[Advertisement]:
+                   recipient: int, channel: ChannelKey) -> list[Advertisement]:
     """Every advertisement, each signature checked against the PKI; duplicates refused."""
-    _, body = open_signed(msg, MsgType.KEY_LIST, params, context, pki.server)
+    _, body = open_tagged(msg, MsgType.KEY_LIST, params, context, channel)
     if body.u32() != recipient:
         raise ProtocolError("key list addressed to another client")
     n = body.u32()
@@ -186,15 +220,15 @@ def parse_key_list(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
 # --- round 1: share keys ---------------------------------------------------------------------
 
 def shares_max_len(holders: int) -> int:
-    return HEADER_LEN + 4 + holders * (4 + SEALED_LEN) + SIG_LEN
+    return HEADER_LEN + 4 + holders * (4 + SEALED_LEN) + MAC_LEN
 
 
-def encode_shares(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+def encode_shares(channel: ChannelKey, params: SecAggParams, sender: int,
                   context: bytes, sealed: Mapping[int, bytes]) -> bytes:
     parts = [pack_header(MsgType.SHARES, params.round_number, sender, context),
              struct.pack("<I", len(sealed))]
     parts += [struct.pack("<I", v) + blob for v, blob in sorted(sealed.items())]
-    return sign(identity, b"".join(parts))
+    return channel.seal(b"".join(parts))
 
 
 def _sealed_entries(body: Reader, limit: int) -> dict[int, bytes]:
@@ -214,23 +248,23 @@ def _sealed_entries(body: Reader, limit: int) -> dict[int, bytes]:
     return out
 
 
-def parse_shares(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
-                 ) -> tuple[int, dict[int, bytes]]:
-    header, body = open_signed(msg, MsgType.SHARES, params, context, pki)
+def parse_shares(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+                 channels: Mapping[int, ChannelKey]) -> tuple[int, dict[int, bytes]]:
+    header, body = open_tagged(msg, MsgType.SHARES, params, context, channels)
     return header.sender, _sealed_entries(body, len(pki.clients))
 
 
-def encode_share_routing(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+def encode_share_routing(channel: ChannelKey, params: SecAggParams, context: bytes,
                          recipient: int, sealed: Mapping[int, bytes]) -> bytes:
     parts = [pack_header(MsgType.SHARE_ROUTING, params.round_number, SERVER_ID, context),
              struct.pack("<II", recipient, len(sealed))]
     parts += [struct.pack("<I", u) + blob for u, blob in sorted(sealed.items())]
-    return sign(identity, b"".join(parts))
+    return channel.seal(b"".join(parts))
 
 
 def parse_share_routing(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
-                        recipient: int) -> dict[int, bytes]:
-    _, body = open_signed(msg, MsgType.SHARE_ROUTING, params, context, pki.server)
+                        recipient: int, channel: ChannelKey) -> dict[int, bytes]:
+    _, body = open_tagged(msg, MsgType.SHARE_ROUTING, params, context, channel)
     if body.u32() != recipient:
         raise ProtocolError("share routing addressed to another client")
     return _sealed_entries(body, len(pki.clients))
@@ -243,7 +277,7 @@ def _vector_bytes(params: SecAggParams) -> int:
 
 
 def masked_input_max_len(params: SecAggParams, degree: int) -> int:
-    return HEADER_LEN + _vector_bytes(params) + 4 + 4 * degree + SIG_LEN
+    return HEADER_LEN + _vector_bytes(params) + 4 + 4 * degree + MAC_LEN
 
 
 def _words(data: memoryview, params: SecAggParams, what: str) -> np.ndarray:
@@ -253,21 +287,22 @@ def _words(data: memoryview, params: SecAggParams, what: str) -> np.ndarray:
     return words
 
 
-def encode_masked_input(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+def encode_masked_input(channel: ChannelKey, params: SecAggParams, sender: int,
                         context: bytes, vector: np.ndarray, peers: Sequence[int]) -> bytes:
     header = pack_header(MsgType.MASKED_INPUT, params.round_number, sender, context)
-    return sign(identity, header + vector.astype(params.quant.dtype, copy=False).tobytes()
-                + pack_ids(sorted(peers)))
+    return channel.seal(header + vector.astype(params.quant.dtype, copy=False).tobytes()
+                        + pack_ids(sorted(peers)))
 
 
 def parse_masked_input(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
-                       degree: int) -> tuple[int, np.ndarray, list[int]]:
+                       degree: int, channels: Mapping[int, ChannelKey]
+                       ) -> tuple[int, np.ndarray, list[int]]:
     """(sender, residues, peers it masked with); wrong lengths refused before any copy."""
-    if not _vector_bytes(params) + HEADER_LEN + 4 + SIG_LEN <= len(msg) <= \
+    if not _vector_bytes(params) + HEADER_LEN + 4 + MAC_LEN <= len(msg) <= \
             masked_input_max_len(params, degree):
         raise ProtocolError(f"MASKED_INPUT of {len(msg)} bytes, expected the "
                             f"{params.n_params} parameters' words and a peer list")
-    header, body = open_signed(msg, MsgType.MASKED_INPUT, params, context, pki)
+    header, body = open_tagged(msg, MsgType.MASKED_INPUT, params, context, channels)
     words = _words(body.take(_vector_bytes(params)), params, "MASKED_INPUT")
     peers = body.ids(degree)
     body.end()
@@ -336,16 +371,16 @@ def verify_consistency_sig(msg: bytes, pki: Pki, sender: int) -> None:
     verify(pki.client_key(sender), msg, f"client {sender}")
 
 
-def encode_unmask_request(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+def encode_unmask_request(channel: ChannelKey, params: SecAggParams, context: bytes,
                           recipient: int, signatures: Sequence[bytes]) -> bytes:
     header = pack_header(MsgType.UNMASK_REQUEST, params.round_number, SERVER_ID, context)
-    return sign(identity, header + struct.pack("<II", recipient, len(signatures))
-                + b"".join(signatures))
+    return channel.seal(header + struct.pack("<II", recipient, len(signatures))
+                        + b"".join(signatures))
 
 
 def parse_unmask_request(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
-                         recipient: int) -> list[bytes]:
-    _, body = open_signed(msg, MsgType.UNMASK_REQUEST, params, context, pki.server)
+                         recipient: int, channel: ChannelKey) -> list[bytes]:
+    _, body = open_tagged(msg, MsgType.UNMASK_REQUEST, params, context, channel)
     if body.u32() != recipient:
         raise ProtocolError("unmask request addressed to another client")
     n = body.u32()
@@ -359,23 +394,24 @@ def parse_unmask_request(msg: bytes, params: SecAggParams, pki: Pki, context: by
 # --- round 4: unmasking ----------------------------------------------------------------------
 
 def unmask_response_max_len(entries: int) -> int:
-    return HEADER_LEN + 4 + entries * _SHARE_ENTRY.size + SIG_LEN
+    return HEADER_LEN + 4 + entries * _SHARE_ENTRY.size + MAC_LEN
 
 
-def encode_unmask_response(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+def encode_unmask_response(channel: ChannelKey, params: SecAggParams, sender: int,
                            context: bytes, shares: Sequence[tuple[int, int, int]]) -> bytes:
     """`shares`: (client, kind, share) with kind SELF_MASK_SHARE or MASK_KEY_SHARE."""
     parts = [pack_header(MsgType.UNMASK_RESPONSE, params.round_number, sender, context),
              struct.pack("<I", len(shares))]
     parts += [_SHARE_ENTRY.pack(v, kind, s.to_bytes(SHARE_BYTES, "little"))
               for v, kind, s in shares]
-    return sign(identity, b"".join(parts))
+    return channel.seal(b"".join(parts))
 
 
-def parse_unmask_response(msg: bytes, params: SecAggParams, pki: Pki, context: bytes
+def parse_unmask_response(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+                          channels: Mapping[int, ChannelKey]
                           ) -> tuple[int, dict[int, tuple[int, int]]]:
     """(sender, {client: (kind, share)})."""
-    header, body = open_signed(msg, MsgType.UNMASK_RESPONSE, params, context, pki)
+    header, body = open_tagged(msg, MsgType.UNMASK_RESPONSE, params, context, channels)
     n = body.u32()
     if n > len(pki.clients):
         raise ProtocolError(f"{n} shares, at most {len(pki.clients)} possible")

@@ -4,7 +4,8 @@ CCS 2020, on a k-regular graph), speaking only in `bytes`.
 `receive(msg)` takes any client message of the current stage; the stage-closing methods decide
 who is still in and return what to send next:
 
-    start() -> ROUND_START (to every enrolled client; carries the fresh challenge)
+    start() -> ROUND_START (to every enrolled client; carries the fresh challenge and the
+        round key of the client-server channels, channel.py)
     broadcast_keys() -> {client: KEY_LIST} (its neighbours' advertisements, to each of U1)
     route_shares() -> {client: SHARE_ROUTING} (to every client that shared keys, U2)
     request_consistency() -> CONSISTENCY_LIST (the survivor list U3, to every client of U3)
@@ -31,6 +32,7 @@ from enum import Enum
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from federation.channel import ChannelKey
 from federation.errors import ProtocolError, ThresholdError
 from federation.mask_prg import MaskStream
 from federation.masks import adds_pairwise_mask, pairwise_mask_key, self_mask_key
@@ -100,13 +102,17 @@ class SecAggServer:
         self._curve = params.curve_impl
         self._stage = _Stage.START
         self._challenge = os.urandom(CHALLENGE_LEN)
-        self._session = session_id(params, self._challenge, pki.roster_digest)
+        # The round key of the client-server channels (channel.py): fresh, never reused.
+        self._e_sk = self._curve.generate()
+        self._e_pk = self._curve.public_bytes(self._e_sk)
+        self._session = session_id(params, self._challenge + self._e_pk, pki.roster_digest)
         self.graph = params.make_graph(pki.clients, self._session)
         self.keep_transcript = keep_transcript
         self.transcript: list[bytes] = []
         self.rejected = 0
         self.rejections: deque[str] = deque(maxlen=MAX_REJECTIONS_KEPT)
         self._ads: dict[int, Advertisement] = {}
+        self._channels: dict[int, ChannelKey] = {}
         self._sealed: dict[int, dict[int, bytes]] = {}
         self._vectors: dict[int, np.ndarray] = {}
         self._masked_peers: dict[int, frozenset[int]] = {}
@@ -183,12 +189,16 @@ class SecAggServer:
         ad = parse_advertise(msg, self._params, self._pki, self._context)
         if ad.sender in self._ads:
             raise ProtocolError(f"duplicate advertisement from client {ad.sender}")
-        for key in (ad.c_key, ad.s_key):
-            self._curve.check_public(key)
+        # The channel's key agreement refuses a small-order c key as check_public would.
+        channel = ChannelKey.derive(self._curve.exchange(self._e_sk, ad.c_key), self._session,
+                                    ad.sender)
+        self._curve.check_public(ad.s_key)
+        self._channels[ad.sender] = channel
         self._ads[ad.sender] = ad
 
     def _on_shares(self, msg: bytes) -> None:
-        sender, sealed = parse_shares(msg, self._params, self._pki, self._context)
+        sender, sealed = parse_shares(msg, self._params, self._pki, self._context,
+                                      self._channels)
         self._check_member(sender, self._ads, self._sealed, "shares")
         expected = (self.graph.holders(sender) & self._ads.keys()) - {sender}
         if sealed.keys() != expected:
@@ -198,7 +208,7 @@ class SecAggServer:
 
     def _on_masked_input(self, msg: bytes) -> None:
         sender, words, peers = parse_masked_input(msg, self._params, self._pki, self._context,
-                                                  self.graph.degree)
+                                                  self.graph.degree, self._channels)
         self._check_member(sender, self._sealed, self._vectors, "masked input")
         bad = sorted(set(peers) - (self.graph.neighbours(sender) & self._sealed.keys()))
         if bad:
@@ -218,7 +228,8 @@ class SecAggServer:
         self._signatures[header.sender] = msg
 
     def _on_unmask_response(self, msg: bytes) -> None:
-        sender, shares = parse_unmask_response(msg, self._params, self._pki, self._context)
+        sender, shares = parse_unmask_response(msg, self._params, self._pki, self._context,
+                                               self._channels)
         self._check_member(sender, self._signatures, self._responses, "unmask response")
         if {v: kind for v, (kind, _) in shares.items()} != self._expected[sender]:
             raise ProtocolError(f"client {sender} did not answer the unmask request as asked")
@@ -246,7 +257,7 @@ class SecAggServer:
         if self._stage is not _Stage.START:
             raise ProtocolError("the round has already started")
         self._stage = _Stage.ADVERTISE
-        return encode_round_start(self._identity, self._params, self._challenge)
+        return encode_round_start(self._identity, self._params, self._challenge, self._e_pk)
 
     def broadcast_keys(self) -> dict[int, bytes]:
         self._close(_Stage.ADVERTISE, len(self._ads), "advertised keys")
@@ -254,11 +265,11 @@ class SecAggServer:
         self.sets["advertised"] = u1
         if self.graph.kind == "complete":
             shared = [self._ads[c] for c in u1]
-            out = {c: encode_key_list(self._identity, self._params, self._context, c, shared)
+            out = {c: encode_key_list(self._channels[c], self._params, self._context, c, shared)
                    for c in u1}
         else:
             present = set(u1)
-            out = {c: encode_key_list(self._identity, self._params, self._context, c,
+            out = {c: encode_key_list(self._channels[c], self._params, self._context, c,
                                       [self._ads[v] for v in
                                        sorted((self.graph.neighbours(c) & present) | {c})])
                    for c in u1}
@@ -270,7 +281,7 @@ class SecAggServer:
         u2 = sorted(self._sealed)
         sealed = self._sealed
         out = {v: encode_share_routing(
-            self._identity, self._params, self._context, v,
+            self._channels[v], self._params, self._context, v,
             {u: sealed[u][v] for u in (self.graph.holds_shares_of(v) & sealed.keys()) - {v}
              if v in sealed[u]}) for v in u2}
         self.sets["shared_keys"] = u2
@@ -313,7 +324,8 @@ class SecAggServer:
             else:
                 wanted = set().union(*map(self.graph.holders, held))
                 sigs = [self._signatures[s] for s in sorted(wanted & signed)]
-            out[w] = encode_unmask_request(self._identity, self._params, self._context, w, sigs)
+            out[w] = encode_unmask_request(self._channels[w], self._params, self._context, w,
+                                           sigs)
         self._stage = _Stage.UNMASK
         return out
 

@@ -6,11 +6,12 @@ Every message starts with a fixed 34-byte little-endian header
 
 where `context` binds the message to one protocol instance: in the advertise stage it is the
 digest of the round's public parameters, afterwards the first 16 bytes of the session id (the
-hash of the round parameters and every advertised public key). Secure-aggregation messages end
-with a 64-byte Ed25519 signature by the sender's long-term identity key over
-SHA-256(domain || header || body); signing a digest keeps the cost of signing a megabyte-sized
-masked vector at one SHA-256 pass. Because round, sender and context sit inside the signed
-bytes, a message replayed from another round or session cannot be re-labelled.
+hash of the round parameters, the server's challenge and round key, and the roster). A
+secure-aggregation message that a third party must check ends with a 64-byte Ed25519 signature
+by the sender's long-term identity key over SHA-256(domain || header || body); signing a digest
+keeps the cost of signing a large message at one SHA-256 pass. The others end with a 28-byte tag
+of the client-server channel (`channel.py`). Because round, sender and context sit inside the
+signed or tagged bytes, a message replayed from another round or session cannot be re-labelled.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from federation.errors import ProtocolError
 
 MAGIC = b"FMSA"
-VERSION = 1
+VERSION = 2  # 2: channel tags on client-server messages, round key in ROUND_START
 SERVER_ID = 0xFFFFFFFF
 AUTHORITY_ID = 0xFFFFFFFE  # signer of the roster (trust.py); never a client or the server
 CONTEXT_LEN = 16

@@ -27,6 +27,7 @@ from federation import (
     run_secure_round,
     unflatten,
 )
+from federation.channel import MAC_LEN
 from federation.quantise import quantise
 from federation.secagg_messages import (
     Advertisement,
@@ -41,7 +42,7 @@ from federation.secagg_messages import (
     parse_unmask_response,
     u3_digest,
 )
-from federation.wire import HEADER_LEN, SIG_LEN, sign
+from federation.wire import HEADER_LEN
 
 
 class Harness:
@@ -209,7 +210,8 @@ def test_client_refuses_to_continue_below_threshold():
     h.share()
     # A server that pretends only one peer shared keys: a routing message with one ciphertext.
     blob = h.server._sealed[1][0]
-    fake = encode_share_routing(h.ids.server, h.params, h.server._context, 0, {1: blob})
+    fake = encode_share_routing(h.server._channels[0], h.params, h.server._context, 0,
+                                {1: blob})
     with pytest.raises(ThresholdError):
         h.clients[0].masked_input(fake)
 
@@ -217,12 +219,13 @@ def test_client_refuses_to_continue_below_threshold():
 # --- tampering by the server ---------------------------------------------------------------
 
 def _resign_key_list(h, ads, recipient=0):
-    return encode_key_list(h.ids.server, h.params, h.server._context, recipient, ads)
+    return encode_key_list(h.server._channels[recipient], h.params, h.server._context,
+                           recipient, ads)
 
 
 def _ads_of(h, recipient=0):
     return parse_key_list(h.key_list[recipient], h.params, h.ids.pki, h.server._context,
-                          recipient)
+                          recipient, h.clients[recipient]._channel)
 
 
 def test_swapped_key_in_the_key_list_is_detected():
@@ -265,12 +268,16 @@ def test_injected_or_replaced_keys_are_detected():
     # The client's own advertisement dropped or altered.
     with pytest.raises(ProtocolError, match="own keys"):
         h.clients[0].share_keys(_resign_key_list(h, ads[1:]))
-    # A key list not signed by the server, or addressed to another client.
-    with pytest.raises(ProtocolError, match="bad signature"):
-        h.clients[0].share_keys(encode_key_list(h.ids.clients[1], h.params, h.server._context,
-                                                0, ads))
-    with pytest.raises(ProtocolError, match="another client"):
+    # A key list not tagged on client 0's channel (client 1's, from the server or from
+    # client 1 itself), or addressed to another client.
+    with pytest.raises(ProtocolError, match="bad channel tag"):
+        h.clients[0].share_keys(encode_key_list(h.clients[1]._channel, h.params,
+                                                h.server._context, 0, ads))
+    with pytest.raises(ProtocolError, match="bad channel tag"):
         h.clients[0].share_keys(h.key_list[1])
+    with pytest.raises(ProtocolError, match="another client"):
+        h.clients[0].share_keys(encode_key_list(h.server._channels[0], h.params,
+                                                h.server._context, 1, ads))
 
 
 def test_server_rejects_forged_advertisement():
@@ -285,11 +292,14 @@ def test_redirected_shares_are_refused():
     h = Harness(n=4, d=8, t=3)
     h.advertise()
     h.share()
+    with pytest.raises(ProtocolError, match="bad channel tag"):
+        h.clients[0].masked_input(h.routing[1])  # tagged for client 1
     with pytest.raises(ProtocolError, match="another client"):
-        h.clients[0].masked_input(h.routing[1])
+        h.clients[0].masked_input(encode_share_routing(h.server._channels[0], h.params,
+                                                       h.server._context, 1, {}))
     # Shares relayed "from" a client that never advertised.
     blob = h.server._sealed[1][0]
-    fake = encode_share_routing(h.ids.server, h.params, h.server._context, 0,
+    fake = encode_share_routing(h.server._channels[0], h.params, h.server._context, 0,
                                 {1: blob, 2: blob, 3: blob, 5: blob})
     with pytest.raises(ProtocolError, match="did not advertise"):
         h.clients[0].masked_input(fake)
@@ -379,21 +389,22 @@ def test_server_refuses_wrong_length_and_out_of_range_masked_vectors():
     h.advertise()
     h.share()
     good = h.clients[0].masked_input(h.routing[0])
-    body = good[:-SIG_LEN]
+    body = good[:-MAC_LEN]
     vec_end = HEADER_LEN + 4 * h.params.vector_len
-    short = sign(h.ids.clients[0], body[:vec_end - 4])
+    sign = h.clients[0]._channel.seal
+    short = sign(body[:vec_end - 4])
     with pytest.raises(ProtocolError, match="expected"):
         h.server.receive(short)
-    longer = sign(h.ids.clients[0], body + b"\0\0\0\0")
+    longer = sign(body + b"\0\0\0\0")
     with pytest.raises(ProtocolError, match="at most"):
         h.server.receive(longer)
-    huge = sign(h.ids.clients[0], body + bytes(4000))
+    huge = sign(body + bytes(4000))
     with pytest.raises(ProtocolError, match="at most"):
         h.server.receive(huge)
     big = bytearray(body)
     big[HEADER_LEN:HEADER_LEN + 4] = struct.pack("<I", 1 << 24)
     with pytest.raises(ProtocolError, match=">= 2"):
-        h.server.receive(sign(h.ids.clients[0], bytes(big)))
+        h.server.receive(sign(bytes(big)))
     with pytest.raises(ProtocolError):
         h.server.receive(b"garbage")
     h.server.receive(good)  # the rejections left the server able to accept the real one
@@ -436,7 +447,7 @@ def test_client_needs_t_signatures_over_its_own_survivor_list():
     c = h.clients[0]
 
     def request(signatures):
-        return encode_unmask_request(h.ids.server, h.params, ctx, 0, signatures)
+        return encode_unmask_request(h.server._channels[0], h.params, ctx, 0, signatures)
 
     # Only one other signature (with its own, two < t = 3): refused.
     with pytest.raises(ThresholdError, match="signed the survivor list"):
@@ -465,7 +476,8 @@ def test_no_client_reveals_both_shares_of_anyone():
     h.unmask()
     kinds: dict[int, set] = {}
     for msg in h.responses.values():
-        _, shares = parse_unmask_response(msg, h.params, h.ids.pki, h.server._context)
+        _, shares = parse_unmask_response(msg, h.params, h.ids.pki, h.server._context,
+                                          h.server._channels)
         for v, (kind, _) in shares.items():
             kinds.setdefault(v, set()).add(kind)
     assert all(len(k) == 1 for k in kinds.values())
@@ -476,7 +488,8 @@ def test_no_client_reveals_both_shares_of_anyone():
 
 def _masked_vectors(h):
     return {i: parse_masked_input(m, h.params, h.ids.pki, h.server._context,
-                                  h.server.graph.degree)[1] for i, m in h.masked.items()}
+                                  h.server.graph.degree, h.server._channels)[1]
+            for i, m in h.masked.items()}
 
 
 def test_masked_vectors_look_uniform_and_hide_the_input():

@@ -86,11 +86,11 @@ class SplitViewServer:
         h.share()
         routing = dict(h.routing)
         routing[self.target] = encode_share_routing(
-            h.ids.server, h.params, srv._context, self.target,
+            srv._channels[self.target], h.params, srv._context, self.target,
             {u: srv._sealed[u][self.target] for u in self.peers})
         masked = {i: h.clients[i].masked_input(routing[i]) for i in range(h.n)}
         self.y = parse_masked_input(masked[self.target], h.params, h.ids.pki, srv._context,
-                                    srv.graph.degree)[1]
+                                    srv.graph.degree, srv._channels)[1]
         ctx, session = srv._context, srv.session
         shares: dict[tuple[int, int], list[tuple[int, int]]] = {}
         sigs, refused = {}, {}
@@ -106,12 +106,12 @@ class SplitViewServer:
             endorse += [encode_consistency_sig(h.ids.clients[c], h.params, c, ctx, digest)
                         for c in self.colluders]
             try:
-                resp = h.clients[w].unmask(encode_unmask_request(h.ids.server, h.params, ctx, w,
-                                                                 endorse))
+                resp = h.clients[w].unmask(encode_unmask_request(srv._channels[w], h.params, ctx,
+                                                                 w, endorse))
             except FederationError as exc:
                 refused[w] = exc
                 continue
-            _, got = parse_unmask_response(resp, h.params, h.ids.pki, ctx)
+            _, got = parse_unmask_response(resp, h.params, h.ids.pki, ctx, srv._channels)
             for v, (kind, share) in got.items():
                 shares.setdefault((v, kind), []).append((x_of(w), share))
         for c in self.colluders:
@@ -257,7 +257,8 @@ class BadShareClient(SecAggClient):
 
     def share_keys(self, key_list):
         msg = super().share_keys(key_list)
-        _, sealed = parse_shares(msg, self._params, self._pki, self._context)
+        _, sealed = parse_shares(msg, self._params, self._pki, self._context,
+                                 {self.id: self._channel})
         if self.mode == "garbage":
             blob = bytearray(sealed[self.victim])
             blob[20] ^= 1
@@ -266,7 +267,7 @@ class BadShareClient(SecAggClient):
             key = share_key(self._c_agreed[self.victim], self._session, self.id, self.victim)
             sealed[self.victim] = seal_shares(key, self._session, self._params.round_number,
                                               self.id, self.victim, PRIME + 3, PRIME + 3)
-        return encode_shares(self._identity, self._params, self.id, self._context, sealed)
+        return encode_shares(self._channel, self._params, self.id, self._context, sealed)
 
 
 @pytest.mark.parametrize("mode", ["garbage", "out-of-field"])
@@ -294,12 +295,13 @@ def test_f3_one_wrong_share_at_unmask_is_outvoted():
     h.mask()
     h.consistency()
     honest = h.clients[0].unmask(h.request[0])
-    _, shares = parse_unmask_response(honest, h.params, h.ids.pki, h.server._context)
+    _, shares = parse_unmask_response(honest, h.params, h.ids.pki, h.server._context,
+                                      h.server._channels)
     entries = [(v, kind, (s + 1) % PRIME if v == 3 else s)
                for v, (kind, s) in sorted(shares.items())]
     from federation.secagg_messages import encode_unmask_response
-    h.server.receive(encode_unmask_response(h.ids.clients[0], h.params, 0, h.server._context,
-                                            entries))
+    h.server.receive(encode_unmask_response(h.clients[0]._channel, h.params, 0,
+                                            h.server._context, entries))
     for i in range(1, 6):
         h.server.receive(h.clients[i].unmask(h.request[i]))
     h.server.aggregate()
@@ -319,8 +321,9 @@ def test_f3_too_many_wrong_shares_still_refuse_cleanly():
     for i in range(5):
         msg = h.clients[i].unmask(h.request[i])
         if i < 3:
-            _, shares = parse_unmask_response(msg, h.params, h.ids.pki, h.server._context)
-            msg = encode_unmask_response(h.ids.clients[i], h.params, i, h.server._context,
+            _, shares = parse_unmask_response(msg, h.params, h.ids.pki, h.server._context,
+                                              h.server._channels)
+            msg = encode_unmask_response(h.clients[i]._channel, h.params, i, h.server._context,
                                          [(v, k, (s + 7 ** (i + 5)) % PRIME if v == 4 else s)
                                           for v, (k, s) in sorted(shares.items())])
         h.server.receive(msg)
@@ -479,15 +482,16 @@ def test_f9_a_server_that_calls_a_survivor_dropped_still_cannot_unmask_it():
     h.share()
     h.mask()
     srv, ctx = h.server, h.server._context
-    y1 = parse_masked_input(h.masked[1], h.params, h.ids.pki, ctx, srv.graph.degree)[1]
+    y1 = parse_masked_input(h.masked[1], h.params, h.ids.pki, ctx, srv.graph.degree,
+                            srv._channels)[1]
     survivors = [0, 2, 3, 4]
     sigs = {w: h.clients[w].consistency(encode_consistency_list(h.ids.server, h.params, ctx,
                                                                 survivors)) for w in survivors}
     m_pts = []
     for w in survivors:
-        resp = h.clients[w].unmask(encode_unmask_request(h.ids.server, h.params, ctx, w,
+        resp = h.clients[w].unmask(encode_unmask_request(srv._channels[w], h.params, ctx, w,
                                                          list(sigs.values())))
-        _, got = parse_unmask_response(resp, h.params, h.ids.pki, ctx)
+        _, got = parse_unmask_response(resp, h.params, h.ids.pki, ctx, srv._channels)
         assert got[1][0] == 1  # a mask-key share, as for any drop-out
         m_pts.append((x_of(w), got[1][1]))
     curve = h.params.curve_impl

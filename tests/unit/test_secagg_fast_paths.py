@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from federation.channel import ChannelKey
 from federation.errors import ProtocolError
 from federation.secagg_messages import (
     MASK_KEY_SHARE,
@@ -26,7 +27,7 @@ from federation.shamir import (
 )
 from federation.share_cipher import SEALED_LEN
 from federation.trust import make_identities
-from federation.wire import MsgType, pack_header, sign
+from federation.wire import MsgType, pack_header
 
 
 def _reference_denominators(xs):
@@ -64,42 +65,50 @@ def _params():
 def _shares_msg(ids, params, ctx, entries, n=None):
     body = struct.pack("<I", len(entries) if n is None else n)
     body += b"".join(struct.pack("<I", v) + blob for v, blob in entries)
-    return sign(ids.clients[0], pack_header(MsgType.SHARES, params.round_number, 0, ctx) + body)
+    return _CHANNEL.seal(pack_header(MsgType.SHARES, params.round_number, 0, ctx) + body)
+
+
+# Client 0's and client 1's channel keys (any 32 bytes: these parsers only check the tag).
+_CHANNEL = ChannelKey(bytes(range(32)))
+_CHANNELS = {0: _CHANNEL, 1: ChannelKey(bytes(32))}
 
 
 def test_parse_shares_keeps_every_check():
     ids, params, ctx = make_identities(range(4)), _params(), bytes(16)
     blob = [bytes([i]) * SEALED_LEN for i in range(3)]
     sender, got = parse_shares(_shares_msg(ids, params, ctx, [(1, blob[0]), (2, blob[1])]),
-                               params, ids.pki, ctx)
+                               params, ids.pki, ctx, _CHANNELS)
     assert sender == 0 and got == {1: blob[0], 2: blob[1]}
     with pytest.raises(ProtocolError, match="two sealed shares for client 2"):
         parse_shares(_shares_msg(ids, params, ctx, [(2, blob[0]), (1, blob[1]), (2, blob[2])]),
-                     params, ids.pki, ctx)
+                     params, ids.pki, ctx, _CHANNELS)
     with pytest.raises(ProtocolError, match="truncated"):
-        parse_shares(_shares_msg(ids, params, ctx, [(1, blob[0])], n=2), params, ids.pki, ctx)
+        parse_shares(_shares_msg(ids, params, ctx, [(1, blob[0])], n=2), params, ids.pki, ctx,
+                     _CHANNELS)
     with pytest.raises(ProtocolError, match="trailing"):
         parse_shares(_shares_msg(ids, params, ctx, [(1, blob[0]), (2, blob[1])], n=1),
-                     params, ids.pki, ctx)
+                     params, ids.pki, ctx, _CHANNELS)
     with pytest.raises(ProtocolError, match="at most"):
-        parse_shares(_shares_msg(ids, params, ctx, [], n=5), params, ids.pki, ctx)
+        parse_shares(_shares_msg(ids, params, ctx, [], n=5), params, ids.pki, ctx,
+                     _CHANNELS)
 
 
 def test_parse_unmask_response_keeps_every_check():
     ids, params, ctx = make_identities(range(4)), _params(), bytes(16)
 
     def msg(entries):
-        return encode_unmask_response(ids.clients[1], params, 1, ctx, entries)
+        return encode_unmask_response(_CHANNELS[1], params, 1, ctx, entries)
 
     s = [random_secret() for _ in range(3)]
     sender, got = parse_unmask_response(msg([(0, SELF_MASK_SHARE, s[0]),
-                                             (2, MASK_KEY_SHARE, s[1])]), params, ids.pki, ctx)
+                                             (2, MASK_KEY_SHARE, s[1])]), params, ids.pki, ctx,
+                                        _CHANNELS)
     assert sender == 1 and got == {0: (SELF_MASK_SHARE, s[0]), 2: (MASK_KEY_SHARE, s[1])}
     for bad in ([(0, SELF_MASK_SHARE, s[0]), (0, MASK_KEY_SHARE, s[1])],  # repeated client
                 [(0, 2, s[0])],                                            # unknown kind
                 [(3, SELF_MASK_SHARE, PRIME)]):                            # outside the field
         with pytest.raises(ProtocolError, match="malformed share entry"):
-            parse_unmask_response(msg(bad), params, ids.pki, ctx)
+            parse_unmask_response(msg(bad), params, ids.pki, ctx, _CHANNELS)
 
 
 def test_bench_reports_the_servers_cpu_time():

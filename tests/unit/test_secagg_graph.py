@@ -145,13 +145,18 @@ def test_key_lists_name_neighbours_only():
     h = Harness(n=30, d=8, t=5, graph="harary", degree=8)
     h.advertise()
     from federation.secagg_messages import encode_key_list, parse_key_list
-    ads = parse_key_list(h.key_list[1], h.params, h.ids.pki, h.server._context, 1)
+    ads = parse_key_list(h.key_list[1], h.params, h.ids.pki, h.server._context, 1,
+                         h.clients[1]._channel)
     assert {a.sender for a in ads} == h.server.graph.neighbours(1) | {1}
     # A server that slips a non-neighbour's (validly signed) keys to client 0 is refused.
     stranger = next(i for i in range(30) if i not in h.server.graph.neighbours(0) and i)
-    own = parse_key_list(h.key_list[0], h.params, h.ids.pki, h.server._context, 0)
+    own = parse_key_list(h.key_list[0], h.params, h.ids.pki, h.server._context, 0,
+                         h.clients[0]._channel)
     extra = next(a for a in parse_key_list(h.key_list[stranger], h.params, h.ids.pki,
-                                           h.server._context, stranger) if a.sender == stranger)
-    forged = encode_key_list(h.ids.server, h.params, h.server._context, 0, own + [extra])
+                                           h.server._context, stranger,
+                                           h.clients[stranger]._channel)
+                 if a.sender == stranger)
+    forged = encode_key_list(h.server._channels[0], h.params, h.server._context, 0,
+                             own + [extra])
     with pytest.raises(ProtocolError, match="not neighbours"):
         h.clients[0].share_keys(forged)
