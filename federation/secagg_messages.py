@@ -22,8 +22,8 @@ V = d + L + 1 words (parameters, weight limbs, clipped count).
 
 Context field of the header: the parameter digest in ROUND_START, the first 16 bytes of the
 session id in every later message. The session id is SHA-256 of the round parameters, the
-server's fresh challenge and round key, and the roster digest, so no message of an earlier round, run or
-roster is accepted even when a round number repeats.
+server's fresh challenge and round key, and the roster digest, so no message of an earlier
+round, run or roster is accepted even when a round number repeats.
 
 A parser checks, in this order: header (magic, version, type), round number, context, the
 sender's identity and signature (or channel tag), then the body's exact length and contents.
@@ -69,9 +69,9 @@ _SHARE_ENTRY = struct.Struct(f"<IB{SHARE_BYTES}s")
 _SEALED_ENTRY = struct.Struct(f"<I{SEALED_LEN}s")
 
 
-def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: bytes,
-                signer: Pki | Ed25519PublicKey) -> tuple[Header, Reader]:
-    """Check header, round, context and signature; a reader over the body."""
+def _checked_header(msg: bytes, expect: MsgType, params: SecAggParams, context: bytes
+                    ) -> Header:
+    """The header, if it is of type `expect`, this round and this session."""
     header = unpack_header(msg)
     if header.type != expect:
         raise ProtocolError(f"expected a {expect.name} message, got {header.type.name}")
@@ -80,6 +80,13 @@ def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: byte
                             f"{params.round_number}")
     if header.context != context:
         raise ProtocolError(f"{header.type.name} message belongs to another session")
+    return header
+
+
+def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: bytes,
+                signer: Pki | Ed25519PublicKey) -> tuple[Header, Reader]:
+    """Check header, round, context and signature; a reader over the body."""
+    header = _checked_header(msg, expect, params, context)
     if isinstance(signer, Pki):
         key, who = signer.client_key(header.sender), f"client {header.sender}"
     else:
@@ -95,14 +102,7 @@ def open_tagged(msg: bytes, expect: MsgType, params: SecAggParams, context: byte
     """As `open_signed` for a channel message: `channel` is the client's one key (the message
     must come from the server) or the server's keys by client id (from a client that has
     advertised)."""
-    header = unpack_header(msg)
-    if header.type != expect:
-        raise ProtocolError(f"expected a {expect.name} message, got {header.type.name}")
-    if header.round != params.round_number:
-        raise ProtocolError(f"stale or future message: round {header.round}, this round is "
-                            f"{params.round_number}")
-    if header.context != context:
-        raise ProtocolError(f"{header.type.name} message belongs to another session")
+    header = _checked_header(msg, expect, params, context)
     if isinstance(channel, ChannelKey):
         if header.sender != SERVER_ID:
             raise ProtocolError(f"{header.type.name} must come from the server")
@@ -112,8 +112,7 @@ def open_tagged(msg: bytes, expect: MsgType, params: SecAggParams, context: byte
         if key is None:
             raise ProtocolError(f"{header.type.name} from client {header.sender}, which has no "
                                 f"channel in this round (it did not advertise)")
-    authentic = key.open(msg, who)
-    return header, Reader(authentic, HEADER_LEN)
+    return header, Reader(key.open(msg, who), HEADER_LEN)
 
 
 def session_id(params: SecAggParams, challenge: bytes, roster_digest: bytes) -> bytes:
@@ -138,7 +137,7 @@ def encode_round_start(identity: Ed25519PrivateKey, params: SecAggParams,
 
 
 def parse_round_start(msg: bytes, params: SecAggParams, pki: Pki) -> tuple[bytes, bytes]:
-    """(challenge, e_pk); the server's round key is checked as an advertised key is."""
+    """(challenge, e_pk); the client's key agreement with e_pk refuses a small-order key."""
     _, body = open_signed(msg, MsgType.ROUND_START, params, params.context(), pki.server)
     challenge = bytes(body.take(CHALLENGE_LEN))
     e_pk = bytes(body.take(params.curve_impl.public_len))
@@ -294,7 +293,7 @@ def encode_masked_input(channel: ChannelKey, params: SecAggParams, sender: int,
                         + pack_ids(sorted(peers)))
 
 
-def parse_masked_input(msg: bytes, params: SecAggParams, pki: Pki, context: bytes,
+def parse_masked_input(msg: bytes, params: SecAggParams, context: bytes,
                        degree: int, channels: Mapping[int, ChannelKey]
                        ) -> tuple[int, np.ndarray, list[int]]:
     """(sender, residues, peers it masked with); wrong lengths refused before any copy."""

@@ -207,7 +207,7 @@ class SecAggServer:
         self._sealed[sender] = sealed
 
     def _on_masked_input(self, msg: bytes) -> None:
-        sender, words, peers = parse_masked_input(msg, self._params, self._pki, self._context,
+        sender, words, peers = parse_masked_input(msg, self._params, self._context,
                                                   self.graph.degree, self._channels)
         self._check_member(sender, self._sealed, self._vectors, "masked input")
         bad = sorted(set(peers) - (self.graph.neighbours(sender) & self._sealed.keys()))

@@ -487,7 +487,7 @@ def test_no_client_reveals_both_shares_of_anyone():
 # --- privacy -------------------------------------------------------------------------------
 
 def _masked_vectors(h):
-    return {i: parse_masked_input(m, h.params, h.ids.pki, h.server._context,
+    return {i: parse_masked_input(m, h.params, h.server._context,
                                   h.server.graph.degree, h.server._channels)[1]
             for i, m in h.masked.items()}
 

@@ -89,7 +89,7 @@ class SplitViewServer:
             srv._channels[self.target], h.params, srv._context, self.target,
             {u: srv._sealed[u][self.target] for u in self.peers})
         masked = {i: h.clients[i].masked_input(routing[i]) for i in range(h.n)}
-        self.y = parse_masked_input(masked[self.target], h.params, h.ids.pki, srv._context,
+        self.y = parse_masked_input(masked[self.target], h.params, srv._context,
                                     srv.graph.degree, srv._channels)[1]
         ctx, session = srv._context, srv.session
         shares: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -482,7 +482,7 @@ def test_f9_a_server_that_calls_a_survivor_dropped_still_cannot_unmask_it():
     h.share()
     h.mask()
     srv, ctx = h.server, h.server._context
-    y1 = parse_masked_input(h.masked[1], h.params, h.ids.pki, ctx, srv.graph.degree,
+    y1 = parse_masked_input(h.masked[1], h.params, ctx, srv.graph.degree,
                             srv._channels)[1]
     survivors = [0, 2, 3, 4]
     sigs = {w: h.clients[w].consistency(encode_consistency_list(h.ids.server, h.params, ctx,
