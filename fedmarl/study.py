@@ -128,24 +128,36 @@ def train_all(specs: dict[str, dict[str, Any]], work: Path, jobs: int,
     return runs
 
 
-def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
-                          average: bool = False):
-    """The run's policy for n agents under scenario parameters `params` (over the run's own):
-    the trained per-agent networks at the trained N unless `average`; otherwise every agent gets
-    the member average of the trained networks, which for F- runs is the federation's global
-    model (members are equal after each aggregation and drift only tau_agg transitions)."""
+DEPLOY_MODES = ("own", "average", "tile")
+
+
+def deployed_policy(run: str | Path, n: int, params: dict[str, Any], members: str = "tile"):
+    """The run's policy for n agents under scenario parameters `params` (over the run's own).
+
+    `members` says which trained member network each of the G' member slots of the n-agent
+    learner gets (G' = n / cluster_size for D- and F-, 1 for C-; G the trained learner's):
+      - "own": the trained members themselves (only where G' = G: the trained N);
+      - "average": every slot the member average, which for F- runs is the federation's global
+        model (members are equal after each aggregation and drift tau_agg transitions apart);
+      - "tile": slot g the trained member g mod G, so that a larger N reuses every trained
+        network (a new subnetwork is handed a trained one); at the trained N, "own".
+    Why "tile" is the default at a new N: members of an F- run drift apart in ways that matter
+    (docs/results/ultra-dense/README.md: at N = 1000 the member average loses 2.4 bps/Hz of p5
+    rate, a random permutation of the members loses nothing), so a policy made of the trained
+    networks travels to a new N and their average does not."""
+    import torch
+
     from agents.policy import LearnerPolicy
     from agents.registry import learner_spec
     from fedmarl.registries import build_learner
     from fedmarl.runs import load_run_policy
 
+    if members not in DEPLOY_MODES:
+        raise ValueError(f"members must be one of {DEPLOY_MODES}, got {members!r}")
     policy, record = load_run_policy(run)
     old = policy.learner
-    if n == old.n_agents and not average:
+    if n == old.n_agents and members in ("own", "tile"):
         return policy
-    sd = old.policy_state_dict()
-    avg = {k: (v.mean(dim=0, keepdim=True).expand(n, *v.shape[1:]).clone()
-               if v.ndim and v.shape[0] == old.n_agents else v) for k, v in sd.items()}
     # The deployed learner acts and never trains: no replay buffer of n agents (at N = 5000 the
     # training one would be tens of GB).
     agent = dict(record["agent"])
@@ -153,7 +165,22 @@ def member_average_policy(run: str | Path, n: int, params: dict[str, Any],
         agent["buffer_size"] = 1
     learner = build_learner(record["algo"], record["scenario"], {**record["params"], **params},
                             agent, record["seed"], n_agents=n)
-    learner.load_policy_state_dict(avg)
+    g_old, g_new = old.groups, learner.groups
+    if members == "own" and g_new != g_old:
+        raise ValueError(f"members='own' needs the trained member count: the run has {g_old}"
+                         f" member networks ({old.n_agents} agents), {n} agents need {g_new};"
+                         " use 'tile' or 'average'")
+    slot = torch.arange(g_new) % g_old
+
+    def member_values(v: torch.Tensor) -> torch.Tensor:
+        if members == "average":
+            return v.mean(dim=0, keepdim=True).expand(g_new, *v.shape[1:]).clone()
+        return v[slot].clone()
+
+    # Every entry but the observation scaling is a member parameter (member axis first).
+    sd = {k: v if k in ("obs_shift", "obs_scale") else member_values(v)
+          for k, v in old.policy_state_dict().items()}
+    learner.load_policy_state_dict(sd)
     return LearnerPolicy(learner, name=record["algo"])
 
 

@@ -30,9 +30,9 @@ from fedmarl.registries import spec as scenario_spec
 from fedmarl.study import (
     Claim,
     ModuleStudy,
+    deployed_policy,
     episodes_to,
     mean_tree,
-    member_average_policy,
     seed_verdict,
     spread,
     tail_mean,
@@ -111,8 +111,10 @@ def seed_runs(runs: dict[str, dict[str, Any]], k: int) -> dict[str, dict[str, An
 
 
 def n_policy(run: str | Path, n: int, average: bool = False):
-    """The run's policy for N = n subnetworks (see `member_average_policy`)."""
-    return member_average_policy(run, n, {"n_subnetworks": n}, average=average)
+    """The run's policy for N = n subnetworks: its trained members (tiled over the agents at a
+    new N), or with `average` every agent on their member average (`deployed_policy`)."""
+    return deployed_policy(run, n, {"n_subnetworks": n},
+                           members="average" if average else "tile")
 
 
 def evaluate_policy(policy, params: dict[str, Any], episodes: int, seed: int) -> dict[str, Any]:

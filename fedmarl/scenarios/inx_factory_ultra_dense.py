@@ -19,9 +19,10 @@ network for all agents, the replay of all agents, `C_BATCH_MEMBERS` members' bat
 gradient step: N members' batches would make its step N times F-'s per-network one).
 
 What is evaluated: every trained policy and the baselines random, greedy-filtered and CGC on
-fresh twin episodes at its N; at N = 5000 (twin only) the policies with a shared model (F-: the
-federation's global model, C-: its one network) trained at the largest trained N, next to the
-baselines; on ns-3 at every trained N the same policies with the scale preset's traffic (a 32 B
+fresh twin episodes at its N; at N = 5000 (twin only) the learners trained at the largest
+trained N, each new agent on a trained member network (agent g on member g mod G,
+`fedmarl.study.deployed_policy(members="tile")`; C-: its one network), and F-'s member average
+(the federation's global model, "f-maddqn-global"), next to the baselines; on ns-3 at every trained N the same policies with the scale preset's traffic (a 32 B
 URLLC packet per device every 1 ms: latency mean / p99 and loss); `fedmarl validate` at the
 largest trained N for the F- policy and CGC (twin vs ns-3 verdicts); the secure rounds'
 seconds and bytes per client from the F- runs (and one measured round at N = 5000).
@@ -41,7 +42,7 @@ from fedmarl import plots
 from fedmarl.evaluate import evaluate_policy
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim, ModuleStudy, member_average_policy, seed_verdict, tail_mean
+from fedmarl.study import Claim, ModuleStudy, deployed_policy, seed_verdict, tail_mean
 from fedmarl.validate import compare, jsonable
 
 SCENARIO = "inx-factory"
@@ -50,7 +51,8 @@ NAME = "ultra-dense"
 PRESET = dict(scenario_spec(SCENARIO).presets[NAME][1])
 K = PRESET.pop("n_channels")
 LEARNERS = ("f-maddqn", "d-maddqn", "c-maddqn")
-SHARED_MODEL = ("f-maddqn", "c-maddqn")  # a model that serves agents it was not trained with
+# Also deployed at a new N as the member average: F-'s federation's global model.
+GLOBAL_MODEL = ("f-maddqn",)
 BASELINES = ("random", "greedy-filtered", "cgc")
 TAU_AGG = 1024
 # Parameter sharing within clusters (`cluster_size`): at N >= CLUSTERED_FROM also F-MADDQN with
@@ -160,12 +162,12 @@ def _policies(runs: dict[str, dict[str, Any]], n: int, trained_n: int,
               params: dict[str, Any]) -> dict[str, Any]:
     pols: dict[str, Any] = {b: make_baseline(SCENARIO, b) for b in BASELINES}
     for algo in learners_at(trained_n):
-        if n == trained_n:
-            pols[algo] = member_average_policy(runs[f"{algo}-n{n}"]["run"], n, params)
-        elif algo in SHARED_MODEL:
-            # Deployed at a size it was not trained at: every agent runs the global model.
-            pols[algo] = member_average_policy(runs[f"{algo}-n{trained_n}"]["run"], n, params,
-                                               average=True)
+        run = runs[f"{algo}-n{trained_n}"]["run"]
+        # At the trained N the trained members; at a new N the trained members tiled over the
+        # new agents (`deployed_policy`), and for F- also the federation's global model.
+        pols[algo] = deployed_policy(run, n, params, members="tile")
+        if n != trained_n and algo in GLOBAL_MODEL:
+            pols[f"{algo}-global"] = deployed_policy(run, n, params, members="average")
     return pols
 
 
@@ -391,8 +393,9 @@ def page(r: dict[str, Any]) -> str:
          f"{CLUSTERED_FROM} f-maddqn-cluster{CLUSTER}: {CLUSTER} agents per network) for "
          f"{b['train_episodes']} x {b['n_envs']} = {b['train_episodes'] * b['n_envs']} episodes"
          f" each (F-: SecAgg+ every tau_agg = {b['tau_agg']}); deployed untrained at N = "
-         f"{', '.join(map(str, b['n_deployed']))} (twin; the shared models of N = "
-         f"{max(b['n_trained'])}). Twin evaluation: {b['eval_episodes']} fresh episode(s) per "
+         f"{', '.join(map(str, b['n_deployed']))} (twin; the networks trained at N = "
+         f"{max(b['n_trained'])}, new agent g on trained member g mod G; -global: F-'s member"
+         " average, the federation's global model). Twin evaluation: {b['eval_episodes']} fresh episode(s) per "
          f"policy and N; ns-3: {b['ns3_episodes']} per policy and trained N with periodic"
          " URLLC traffic (one 32 B packet per device every 1 ms). Module docstring of"
          " `fedmarl/scenarios/inx_factory_ultra_dense.py`: why K is fixed, how C- is batched."),

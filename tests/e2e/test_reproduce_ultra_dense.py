@@ -8,7 +8,7 @@ import json
 
 from fedmarl.reproduce import reproduce
 from fedmarl.scenarios import inx_factory_ultra_dense as ud
-from fedmarl.study import member_average_policy
+from fedmarl.study import deployed_policy
 from fedmarl.train import TrainConfig
 
 
@@ -46,9 +46,10 @@ def test_the_whole_study_at_a_tiny_size_writes_its_page_and_checks_every_claim(t
                                                    "full": _tiny_budget()})
     r = reproduce(study, out=tmp_path / "out", quick=True, work=tmp_path / "work")
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    # every policy at every N on the twin; at the untrained N only the shared models
+    # every policy at every N on the twin; at the untrained N the trained networks tiled over
+    # the new agents, and F-'s global model
     assert set(data["twin"]["6"]) == {*ud.BASELINES, *ud.LEARNERS}
-    assert set(data["twin"]["9"]) == {*ud.BASELINES, *ud.SHARED_MODEL}
+    assert set(data["twin"]["9"]) == {*ud.BASELINES, *ud.LEARNERS, "f-maddqn-global"}
     # ns-3 at the trained N with the URLLC traffic: a delay was measured for every policy
     assert set(data["ns3"]) == {"6"}
     for e in data["ns3"]["6"].values():
@@ -69,6 +70,6 @@ def test_the_whole_study_at_a_tiny_size_writes_its_page_and_checks_every_claim(t
                 "secagg_vs_n", "training_reward"):
         assert (tmp_path / "out" / f"{png}.png").stat().st_size > 0
     # deployed at a new N the learner carries no replay of its own (it only acts)
-    pol = member_average_policy(tmp_path / "work" / "f-maddqn-n6", 9,
-                                ud.setting(9, _tiny_budget()), average=True)
+    pol = deployed_policy(tmp_path / "work" / "f-maddqn-n6", 9, ud.setting(9, _tiny_budget()),
+                          members="average")
     assert pol.learner.n_agents == 9 and pol.learner.buffer.capacity == 1

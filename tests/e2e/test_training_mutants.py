@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from fedmarl import study
@@ -79,25 +80,57 @@ def _rows_equal(v) -> bool:
     return bool((v == v[:1]).all())
 
 
-def test_member_average_policy_keeps_or_averages_the_members(tmp_path):
+def test_deployed_policy_keeps_averages_or_tiles_the_members(tmp_path):
     run = tmp_path / "run"  # D-: five members that never averaged (each its own network)
     cfg = TrainConfig.from_dict({"algo": "d-maddqn", "episodes": 1, "n_envs": 1,
                                  "params": {**TINY, "n_subnetworks": 5}})
     Trainer(cfg, run).start()
-    same = study.member_average_policy(run, 5, {})
+    same = study.deployed_policy(run, 5, {}, members="own")
     assert same.name == "d-maddqn" and same.learner.n_agents == 5
     sd = same.learner.policy_state_dict()
     key = next(k for k, v in sd.items() if v.ndim and v.shape[0] == 5)
     assert not _rows_equal(sd[key])  # the trained members, not their average
-    avg = study.member_average_policy(run, 5, {}, average=True)
+    assert study.deployed_policy(run, 5, {}).learner.policy_state_dict()[key].equal(sd[key])
+    avg = study.deployed_policy(run, 5, {}, members="average")
     assert avg.name == "d-maddqn"
     a = avg.learner.policy_state_dict()[key]
     assert _rows_equal(a)
     np.testing.assert_allclose(a[0].numpy(), sd[key].mean(dim=0).numpy(), rtol=1e-6)
-    # n agents whatever the scenario parameters say (here the run's own N = 5)
-    three = study.member_average_policy(run, 3, {})
-    assert three.learner.n_agents == 3 and three.name == "d-maddqn"
-    assert three.learner.policy_state_dict()[key].shape[0] == 3
+    # n agents whatever the scenario parameters say (here the run's own N = 5); at a new N
+    # agent g runs trained member g mod 5, every parameter of it
+    for n in (3, 8):
+        tiled = study.deployed_policy(run, n, {})
+        assert tiled.learner.n_agents == n and tiled.name == "d-maddqn"
+        got = tiled.learner.policy_state_dict()
+        for k, v in sd.items():
+            if k.startswith("q."):
+                assert got[k].equal(v[torch.arange(n) % 5]), k
+        # and acts like it: agent g's Q-values are member g mod 5's on the same features
+        feats = np.random.default_rng(n).normal(size=(1, n, tiled.learner.feat_dim))
+        q_new = tiled.learner.q_values(feats.astype(np.float32)).numpy()
+        for g in range(n):
+            one = np.zeros((1, 5, same.learner.feat_dim), dtype=np.float32)
+            one[0, g % 5] = feats[0, g]
+            np.testing.assert_allclose(q_new[0, g], same.learner.q_values(one).numpy()[0, g % 5],
+                                       rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="members='own' needs the trained member count"):
+        study.deployed_policy(run, 8, {}, members="own")
+    with pytest.raises(ValueError, match="members must be one of"):
+        study.deployed_policy(run, 5, {}, members="first")
+
+
+def test_deployed_policy_tiles_cluster_networks(tmp_path):
+    run = tmp_path / "run"  # 6 agents, 2 per network: 3 member networks
+    cfg = TrainConfig.from_dict({"algo": "f-maddqn", "episodes": 1, "n_envs": 1,
+                                 "agent": {"cluster_size": 2},
+                                 "params": {**TINY, "n_subnetworks": 6}})
+    Trainer(cfg, run).start()
+    sd = study.deployed_policy(run, 6, {}).learner.policy_state_dict()
+    tiled = study.deployed_policy(run, 10, {})  # 5 networks of 2 agents
+    assert tiled.learner.groups == 5
+    got = tiled.learner.policy_state_dict()
+    key = next(k for k in sd if k.startswith("q."))
+    assert sd[key].shape[0] == 3 and got[key].equal(sd[key][torch.tensor([0, 1, 2, 0, 1])])
 
 
 def test_train_one_trains_reuses_a_finished_run_and_retrains_a_changed_or_torn_one(tmp_path):
