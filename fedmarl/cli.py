@@ -163,7 +163,9 @@ def _eval_runs(args: argparse.Namespace) -> int:
             task = prog.add_task(f"eval {run}", total=total)
             outs.append(evaluate_run(run, episodes=args.episodes, seed=args.seed,
                                      baselines=names, backend=args.backend,
-                                     on_episode=lambda n, t=task: prog.advance(t, n)))
+                                     on_episode=lambda n, t=task: prog.advance(t, n),
+                                     params=_scenario_params(args, scenario) or None,
+                                     members=args.members))
     if args.json:
         _print_json(outs)
     else:
@@ -515,7 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
                         f" {DEFAULT_SCENARIO}: {', '.join(baseline_names(DEFAULT_SCENARIO))})")
     e.add_argument("--run", nargs="+", metavar="DIR",
                    help="evaluate trained run(s) greedily against the scenario's baselines (or"
-                        " those --policy names) on fresh seeds (writes DIR/eval-<backend>.json)")
+                        " those --policy names) on fresh seeds (writes DIR/eval-<backend>.json);"
+                        " --set/--preset change the run's scenario parameters (e.g. --set"
+                        " n_subnetworks=5000: another N, written to"
+                        " DIR/eval-<backend>-<params>.json)")
+    e.add_argument("--members", default="tile", choices=("tile", "average"),
+                   help="--run at another number of agents: each new agent on trained member"
+                        " network g mod G (tile), or every agent on their average (average:"
+                        " for F- runs the federation's global model)")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")

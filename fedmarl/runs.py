@@ -7,6 +7,9 @@ so the two never share an episode. Learners act greedily (deterministic) in eval
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -51,21 +54,50 @@ def load_run_policy(run_dir: str | Path) -> tuple[LearnerPolicy, dict[str, Any]]
 
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0,
                  baselines: tuple[str, ...] | list[str] | None = None, backend: str = "twin",
-                 on_episode=None) -> dict[str, Any]:
+                 on_episode=None, params: dict[str, Any] | None = None,
+                 members: str = "tile") -> dict[str, Any]:
     """Evaluate the run's policy and the baselines on the same fresh seeds; writes
-    eval-<backend>.json."""
+    eval-<backend>.json, or with `params` (scenario parameters over the run's own, e.g. another
+    number of agents) eval-<backend>-<params>.json. At another number of agents the run's
+    networks are deployed as `members` says (`fedmarl.study.deployed_policy`: "tile", each new
+    agent on trained member g mod G; "average", all on the member average)."""
+    from fedmarl.study import deployed_policy
+
     policy, record = load_run_policy(run_dir)
+    trained_n = policy.learner.n_agents
     scenario = record["scenario"]
+    if params:
+        spec = scenario_spec(scenario)
+        cfg = spec.make_config(**{**record["params"], **params})  # bad parameter: ConfigError
+        params = {k: getattr(cfg, k, v) for k, v in params.items()}  # "6" from --set -> 6
+        policy = deployed_policy(run_dir, spec.n_agents(cfg), params, members=members)
+    merged = {**record["params"], **(params or {})}
     names = eval_baselines(scenario) if baselines is None else list(baselines)
     t0 = time.perf_counter()
     results = []
     for pol in [policy, *(make_baseline(scenario, b) for b in names)]:
         res = evaluate_policy(scenario, pol, episodes, seed=seed, backend=backend,
-                              on_episode=on_episode, **record["params"])
+                              on_episode=on_episode, **merged)
         res["policy"] = pol.name
         results.append(res)
     out = {"run": str(run_dir), "algo": record["algo"], "train_episodes": record["episode"],
            "episodes": episodes, "seed": seed, "backend": backend,
            "wall_seconds": time.perf_counter() - t0, "results": results}
-    write_json(Path(run_dir) / f"eval-{backend}.json", out)
+    if params:
+        out.update(params=params, members=members, n_agents=policy.learner.n_agents,
+                   trained_n_agents=trained_n)
+    write_json(Path(run_dir) / eval_file_name(backend, params), out)
     return out
+
+
+def eval_file_name(backend: str, params: dict[str, Any] | None = None) -> str:
+    """eval-<backend>.json; with parameter overrides eval-<backend>-k=v-....json (characters
+    outside [A-Za-z0-9._=-] become '_'; a long name is shortened to a hash of the overrides)."""
+    if not params:
+        return f"eval-{backend}.json"
+    text = "-".join(f"{k}={params[k]}" for k in sorted(params))
+    slug = re.sub(r"[^A-Za-z0-9._=-]", "_", text)
+    if len(slug) > 80:
+        slug = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:12]
+    return f"eval-{backend}-{slug}.json"

@@ -171,6 +171,25 @@ def test_eval_and_report_of_a_run(tmp_path):
         assert (run / png).stat().st_size > 1000 and png in text
 
 
+def test_eval_of_a_run_at_another_n_deploys_its_members_and_keeps_the_default_file(tmp_path,
+                                                                                  capsys):
+    run = tmp_path / "run"
+    Trainer(tiny_cfg(episodes=1), run).start()  # F-, N = 4
+    assert main(["eval", "--run", str(run), "--set", "n_subnetworks=6", "--policy", "random",
+                 "--episodes", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"] == {"n_subnetworks": 6} and out["members"] == "tile"
+    assert out["n_agents"] == 6 and out["trained_n_agents"] == 4
+    saved = run / "eval-twin-n_subnetworks=6.json"
+    assert json.loads(saved.read_text())["members"] == "tile"
+    assert not (run / "eval-twin.json").exists()  # the run's own evaluation is another file
+    avg = evaluate_run(run, episodes=1, seed=1, baselines=[], params={"n_subnetworks": 6},
+                       members="average")
+    assert avg["members"] == "average"
+    with pytest.raises(ConfigError):
+        evaluate_run(run, episodes=1, baselines=[], params={"n_subnetworks": 0})
+
+
 def test_scenario_hints_reach_the_learner_under_the_users_overrides(tmp_path):
     from pybridge import scenarios
 
