@@ -5,7 +5,7 @@ docs/results/ultra-dense/.)
         [--episodes 2] [--seed 0] [--n 1000 5000]
 
 Evaluates the run on the twin under the ultra-dense study's setting, at each N of `--n`
-(default: the run's own), with every deployment of `fedmarl.study.deployed_policy`: the trained
+(default: the run's own), with every deployment of `fedmarl.runs.deployed_policy`: the trained
 members themselves ("own", only at the trained N), the member average ("average", F-'s global
 model), the members tiled over the agents (agent g on member g mod G: "tile"), and, at the
 trained N, the members in a random permutation ("permuted": does it matter which agent has which
@@ -20,9 +20,8 @@ import time
 import numpy as np
 
 from fedmarl.evaluate import evaluate_policy
-from fedmarl.runs import load_run_policy
+from fedmarl.runs import deployed_policy, load_run_policy
 from fedmarl.scenarios import inx_factory_ultra_dense as study
-from fedmarl.study import deployed_policy
 
 
 def _permuted(run: str, n: int, params: dict, seed: int):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,57 @@ def load_run_policy(run_dir: str | Path) -> tuple[LearnerPolicy, dict[str, Any]]
     return LearnerPolicy(learner, name=record["algo"]), record
 
 
+DEPLOY_MODES = ("own", "average", "tile")
+
+
+def deployed_policy(run: str | Path, n: int, params: dict[str, Any], members: str = "tile"):
+    """The run's policy for n agents under scenario parameters `params` (over the run's own).
+
+    `members` says which trained member network each of the G' member slots of the n-agent
+    learner gets (G' = n / cluster_size for D- and F-, 1 for C-; G the trained learner's):
+      - "own": the trained members themselves (only where G' = G: the trained N);
+      - "average": every slot the member average, which for F- runs is the federation's global
+        model (members are equal after each aggregation and drift tau_agg transitions apart);
+      - "tile": slot g the trained member g mod G, so that a larger N reuses every trained
+        network (a new subnetwork is handed a trained one); at the trained N, "own".
+    Why "tile" is the default at a new N: members of an F- run drift apart in ways that matter
+    (docs/results/ultra-dense/README.md: at N = 1000 the member average loses 2.4 bps/Hz of p5
+    rate, a random permutation of the members loses nothing), so a policy made of the trained
+    networks travels to a new N and their average does not."""
+    from agents.registry import learner_spec
+
+    if members not in DEPLOY_MODES:
+        raise ValueError(f"members must be one of {DEPLOY_MODES}, got {members!r}")
+    policy, record = load_run_policy(run)
+    old = policy.learner
+    if n == old.n_agents and members in ("own", "tile"):
+        return policy
+    # The deployed learner acts and never trains: no replay buffer of n agents (at N = 5000 the
+    # training one would be tens of GB).
+    agent = dict(record["agent"])
+    if "buffer_size" in {f.name for f in fields(learner_spec(record["algo"])[1])}:
+        agent["buffer_size"] = 1
+    learner = build_learner(record["algo"], record["scenario"], {**record["params"], **params},
+                            agent, record["seed"], n_agents=n)
+    g_old, g_new = old.groups, learner.groups
+    if members == "own" and g_new != g_old:
+        raise ValueError(f"members='own' needs the trained member count: the run has {g_old}"
+                         f" member networks ({old.n_agents} agents), {n} agents need {g_new};"
+                         " use 'tile' or 'average'")
+    slot = torch.arange(g_new) % g_old
+
+    def member_values(v: torch.Tensor) -> torch.Tensor:
+        if members == "average":
+            return v.mean(dim=0, keepdim=True).expand(g_new, *v.shape[1:]).clone()
+        return v[slot].clone()
+
+    # Every entry but the observation scaling is a member parameter (member axis first).
+    sd = {k: v if k in ("obs_shift", "obs_scale") else member_values(v)
+          for k, v in old.policy_state_dict().items()}
+    learner.load_policy_state_dict(sd)
+    return LearnerPolicy(learner, name=record["algo"])
+
+
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0,
                  baselines: tuple[str, ...] | list[str] | None = None, backend: str = "twin",
                  on_episode=None, params: dict[str, Any] | None = None,
@@ -59,10 +111,8 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0,
     """Evaluate the run's policy and the baselines on the same fresh seeds; writes
     eval-<backend>.json, or with `params` (scenario parameters over the run's own, e.g. another
     number of agents) eval-<backend>-<params>.json. At another number of agents the run's
-    networks are deployed as `members` says (`fedmarl.study.deployed_policy`: "tile", each new
+    networks are deployed as `members` says (`deployed_policy`: "tile", each new
     agent on trained member g mod G; "average", all on the member average)."""
-    from fedmarl.study import deployed_policy
-
     policy, record = load_run_policy(run_dir)
     trained_n = policy.learner.n_agents
     scenario = record["scenario"]

@@ -21,7 +21,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -126,62 +126,6 @@ def train_all(specs: dict[str, dict[str, Any]], work: Path, jobs: int,
             runs[name] = fut.result()
             log(f"[reproduce] trained {name} in {runs[name]['wall_seconds']:.0f} s")
     return runs
-
-
-DEPLOY_MODES = ("own", "average", "tile")
-
-
-def deployed_policy(run: str | Path, n: int, params: dict[str, Any], members: str = "tile"):
-    """The run's policy for n agents under scenario parameters `params` (over the run's own).
-
-    `members` says which trained member network each of the G' member slots of the n-agent
-    learner gets (G' = n / cluster_size for D- and F-, 1 for C-; G the trained learner's):
-      - "own": the trained members themselves (only where G' = G: the trained N);
-      - "average": every slot the member average, which for F- runs is the federation's global
-        model (members are equal after each aggregation and drift tau_agg transitions apart);
-      - "tile": slot g the trained member g mod G, so that a larger N reuses every trained
-        network (a new subnetwork is handed a trained one); at the trained N, "own".
-    Why "tile" is the default at a new N: members of an F- run drift apart in ways that matter
-    (docs/results/ultra-dense/README.md: at N = 1000 the member average loses 2.4 bps/Hz of p5
-    rate, a random permutation of the members loses nothing), so a policy made of the trained
-    networks travels to a new N and their average does not."""
-    import torch
-
-    from agents.policy import LearnerPolicy
-    from agents.registry import learner_spec
-    from fedmarl.registries import build_learner
-    from fedmarl.runs import load_run_policy
-
-    if members not in DEPLOY_MODES:
-        raise ValueError(f"members must be one of {DEPLOY_MODES}, got {members!r}")
-    policy, record = load_run_policy(run)
-    old = policy.learner
-    if n == old.n_agents and members in ("own", "tile"):
-        return policy
-    # The deployed learner acts and never trains: no replay buffer of n agents (at N = 5000 the
-    # training one would be tens of GB).
-    agent = dict(record["agent"])
-    if "buffer_size" in {f.name for f in fields(learner_spec(record["algo"])[1])}:
-        agent["buffer_size"] = 1
-    learner = build_learner(record["algo"], record["scenario"], {**record["params"], **params},
-                            agent, record["seed"], n_agents=n)
-    g_old, g_new = old.groups, learner.groups
-    if members == "own" and g_new != g_old:
-        raise ValueError(f"members='own' needs the trained member count: the run has {g_old}"
-                         f" member networks ({old.n_agents} agents), {n} agents need {g_new};"
-                         " use 'tile' or 'average'")
-    slot = torch.arange(g_new) % g_old
-
-    def member_values(v: torch.Tensor) -> torch.Tensor:
-        if members == "average":
-            return v.mean(dim=0, keepdim=True).expand(g_new, *v.shape[1:]).clone()
-        return v[slot].clone()
-
-    # Every entry but the observation scaling is a member parameter (member axis first).
-    sd = {k: v if k in ("obs_shift", "obs_scale") else member_values(v)
-          for k, v in old.policy_state_dict().items()}
-    learner.load_policy_state_dict(sd)
-    return LearnerPolicy(learner, name=record["algo"])
 
 
 # ------------------------------------------------------------------------ claims and curves

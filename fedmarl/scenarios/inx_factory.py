@@ -27,10 +27,10 @@ import numpy as np
 from fedmarl import plots
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
+from fedmarl.runs import deployed_policy
 from fedmarl.study import (
     Claim,
     ModuleStudy,
-    deployed_policy,
     episodes_to,
     mean_tree,
     seed_verdict,

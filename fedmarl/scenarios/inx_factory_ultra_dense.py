@@ -21,7 +21,7 @@ gradient step: N members' batches would make its step N times F-'s per-network o
 What is evaluated: every trained policy and the baselines random, greedy-filtered and CGC on
 fresh twin episodes at its N; at N = 5000 (twin only) the learners trained at the largest
 trained N, each new agent on a trained member network (agent g on member g mod G,
-`fedmarl.study.deployed_policy(members="tile")`; C-: its one network), and F-'s member average
+`fedmarl.runs.deployed_policy(members="tile")`; C-: its one network), and F-'s member average
 (the federation's global model, "f-maddqn-global"), next to the baselines; on ns-3 at every trained N the same policies with the scale preset's traffic (a 32 B
 URLLC packet per device every 1 ms: latency mean / p99 and loss); `fedmarl validate` at the
 largest trained N for the F- policy and CGC (twin vs ns-3 verdicts); the secure rounds'
@@ -42,7 +42,8 @@ from fedmarl import plots
 from fedmarl.evaluate import evaluate_policy
 from fedmarl.registries import make_baseline
 from fedmarl.registries import spec as scenario_spec
-from fedmarl.study import Claim, ModuleStudy, deployed_policy, seed_verdict, tail_mean
+from fedmarl.runs import deployed_policy
+from fedmarl.study import Claim, ModuleStudy, seed_verdict, tail_mean
 from fedmarl.validate import compare, jsonable
 
 SCENARIO = "inx-factory"
@@ -395,7 +396,7 @@ def page(r: dict[str, Any]) -> str:
          f" each (F-: SecAgg+ every tau_agg = {b['tau_agg']}); deployed untrained at N = "
          f"{', '.join(map(str, b['n_deployed']))} (twin; the networks trained at N = "
          f"{max(b['n_trained'])}, new agent g on trained member g mod G; -global: F-'s member"
-         " average, the federation's global model). Twin evaluation: {b['eval_episodes']} fresh episode(s) per "
+         f" average, the federation's global model). Twin evaluation: {b['eval_episodes']} fresh episode(s) per "
          f"policy and N; ns-3: {b['ns3_episodes']} per policy and trained N with periodic"
          " URLLC traffic (one 32 B packet per device every 1 ms). Module docstring of"
          " `fedmarl/scenarios/inx_factory_ultra_dense.py`: why K is fixed, how C- is batched."),

@@ -7,8 +7,8 @@ import dataclasses
 import json
 
 from fedmarl.reproduce import reproduce
+from fedmarl.runs import deployed_policy
 from fedmarl.scenarios import inx_factory_ultra_dense as ud
-from fedmarl.study import deployed_policy
 from fedmarl.train import TrainConfig
 
 
@@ -65,6 +65,7 @@ def test_the_whole_study_at_a_tiny_size_writes_its_page_and_checks_every_claim(t
     assert set(data["claims"]) == {c.key for c in ud.CLAIMS}
     assert all(isinstance(c["holds"], bool) for c in r["claims"].values())
     page = (tmp_path / "out" / "index.md").read_text()
+    assert "{b[" not in page and "{r[" not in page  # every placeholder filled in
     assert page.count("**holds**") + page.count("**does not hold**") >= len(ud.CLAIMS)
     for png in ("throughput_vs_n", "fairness_interference_vs_n", "ns3_latency_vs_n",
                 "secagg_vs_n", "training_reward"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedmarl import study
+from fedmarl import runs, study
 from fedmarl.io import RunDir
 from fedmarl.train import TrainConfig, Trainer
 
@@ -85,13 +85,13 @@ def test_deployed_policy_keeps_averages_or_tiles_the_members(tmp_path):
     cfg = TrainConfig.from_dict({"algo": "d-maddqn", "episodes": 1, "n_envs": 1,
                                  "params": {**TINY, "n_subnetworks": 5}})
     Trainer(cfg, run).start()
-    same = study.deployed_policy(run, 5, {}, members="own")
+    same = runs.deployed_policy(run, 5, {}, members="own")
     assert same.name == "d-maddqn" and same.learner.n_agents == 5
     sd = same.learner.policy_state_dict()
     key = next(k for k, v in sd.items() if v.ndim and v.shape[0] == 5)
     assert not _rows_equal(sd[key])  # the trained members, not their average
-    assert study.deployed_policy(run, 5, {}).learner.policy_state_dict()[key].equal(sd[key])
-    avg = study.deployed_policy(run, 5, {}, members="average")
+    assert runs.deployed_policy(run, 5, {}).learner.policy_state_dict()[key].equal(sd[key])
+    avg = runs.deployed_policy(run, 5, {}, members="average")
     assert avg.name == "d-maddqn"
     a = avg.learner.policy_state_dict()[key]
     assert _rows_equal(a)
@@ -99,7 +99,7 @@ def test_deployed_policy_keeps_averages_or_tiles_the_members(tmp_path):
     # n agents whatever the scenario parameters say (here the run's own N = 5); at a new N
     # agent g runs trained member g mod 5, every parameter of it
     for n in (3, 8):
-        tiled = study.deployed_policy(run, n, {})
+        tiled = runs.deployed_policy(run, n, {})
         assert tiled.learner.n_agents == n and tiled.name == "d-maddqn"
         got = tiled.learner.policy_state_dict()
         for k, v in sd.items():
@@ -114,9 +114,9 @@ def test_deployed_policy_keeps_averages_or_tiles_the_members(tmp_path):
             np.testing.assert_allclose(q_new[0, g], same.learner.q_values(one).numpy()[0, g % 5],
                                        rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="members='own' needs the trained member count"):
-        study.deployed_policy(run, 8, {}, members="own")
+        runs.deployed_policy(run, 8, {}, members="own")
     with pytest.raises(ValueError, match="members must be one of"):
-        study.deployed_policy(run, 5, {}, members="first")
+        runs.deployed_policy(run, 5, {}, members="first")
 
 
 def test_deployed_policy_tiles_cluster_networks(tmp_path):
@@ -125,8 +125,8 @@ def test_deployed_policy_tiles_cluster_networks(tmp_path):
                                  "agent": {"cluster_size": 2},
                                  "params": {**TINY, "n_subnetworks": 6}})
     Trainer(cfg, run).start()
-    sd = study.deployed_policy(run, 6, {}).learner.policy_state_dict()
-    tiled = study.deployed_policy(run, 10, {})  # 5 networks of 2 agents
+    sd = runs.deployed_policy(run, 6, {}).learner.policy_state_dict()
+    tiled = runs.deployed_policy(run, 10, {})  # 5 networks of 2 agents
     assert tiled.learner.groups == 5
     got = tiled.learner.policy_state_dict()
     key = next(k for k in sd if k.startswith("q."))
