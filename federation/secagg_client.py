@@ -49,6 +49,7 @@ from federation.secagg_messages import (
     parse_unmask_request,
     peek_consistency_sig,
     session_id,
+    tag_consistency_sig,
     u3_digest,
     verify_consistency_sig,
 )
@@ -107,6 +108,7 @@ class SecAggClient:
         self._u2: set[int] = set()
         self._u3: list[int] = []
         self.rejected: dict[int, str] = {}  # peers whose shares failed on arrival, and why
+        self.bad_signatures: list[int] = []  # peers whose relayed consistency signature failed
         self.average: np.ndarray | None = None
 
     @property
@@ -235,14 +237,23 @@ class SecAggClient:
         if len(alive_holders) < params.threshold:
             raise ThresholdError(f"client {self.id}: {len(alive_holders)} of its share holders "
                                  f"shared keys, threshold {params.threshold}")
-        peers = sorted((u2 - {self.id}) & graph.neighbours(self.id))
+        # A neighbour whose advertised mask key admits no agreement (an X25519 small-order
+        # point) is left out like one whose shares failed: the server sees it missing from
+        # the peers below and drops it (its input is not summed), as every neighbour does.
+        agreed_with: dict[int, bytes] = {}
+        for v in sorted((u2 - {self.id}) & graph.neighbours(self.id)):
+            try:
+                agreed_with[v] = self._curve.exchange(self._s_sk, self._peers[v].s_key)
+            except ProtocolError as exc:
+                rejected[v] = str(exc)
+        u2 -= set(rejected)
+        peers = sorted(agreed_with)
         y = self._encoded.copy()
         stream = MaskStream(params.vector_len, params.quant.dtype)
         layout = params.layout_digest
         stream.add(y, self_mask_key(self._b_seed, self._session, self.id, layout))
         for v in peers:
-            agreed = self._curve.exchange(self._s_sk, self._peers[v].s_key)
-            key = pairwise_mask_key(agreed, self._session, self.id, v, layout)
+            key = pairwise_mask_key(agreed_with[v], self._session, self.id, v, layout)
             if adds_pairwise_mask(self.id, v):
                 stream.add(y, key)
             else:
@@ -276,8 +287,8 @@ class SecAggClient:
         self._u3 = u3
         self._digest = u3_digest(self._session, u3)
         self._stage = _Stage.UNMASK
-        return encode_consistency_sig(self._identity, params, self.id, self._context,
-                                      self._digest)
+        return tag_consistency_sig(self._channel, encode_consistency_sig(
+            self._identity, params, self.id, self._context, self._digest))
 
     # --- round 4 ---------------------------------------------------------------------------
 
@@ -311,19 +322,29 @@ class SecAggClient:
         # near this client on the ring): fewer signature checks reach t for everyone.
         cover = Counter(s for group in need.values() for s in group if s in pending)
         order = sorted(pending, key=lambda s: (-cover[s], s))
+        # A signature that does not verify counts as missing, not as a reason to fail: the
+        # server does not check them (it checks the channel tag), so one bad peer must not
+        # stop its neighbours; a server that relays garbage gains nothing by it.
+        forged: set[int] = set()
         for v in reveal:
             have = len(need[v] & endorsed)
             for signer in order:
                 if have >= params.threshold:
                     break
-                if signer in endorsed or signer not in need[v]:
+                if signer in endorsed or signer in forged or signer not in need[v]:
                     continue
-                verify_consistency_sig(pending[signer], self._pki, signer)
+                try:
+                    verify_consistency_sig(pending[signer], self._pki, signer)
+                except ProtocolError:
+                    forged.add(signer)
+                    continue
                 endorsed.add(signer)
                 have += 1
             if have < params.threshold:
+                bad = f" ({len(forged)} relayed signatures did not verify)" if forged else ""
                 raise ThresholdError(f"only {have} of client {v}'s share holders signed the "
-                                     f"survivor list, threshold {params.threshold}")
+                                     f"survivor list{bad}, threshold {params.threshold}")
+        self.bad_signatures = sorted(forged)
         shares = []
         for v in reveal:
             b_share, m_share = self._held[v]

@@ -39,12 +39,12 @@ from federation.masks import adds_pairwise_mask, pairwise_mask_key, self_mask_ke
 from federation.quantise import check_plausible, decode_sum
 from federation.secagg_messages import (
     CHALLENGE_LEN,
-    CONSISTENCY_SIG_LEN,
     MASK_KEY_SHARE,
     SELF_MASK_SHARE,
     Advertisement,
     advertise_len,
     commit_self_mask_seed,
+    consistency_sig_max_len,
     encode_aggregate,
     encode_consistency_list,
     encode_key_list,
@@ -52,8 +52,8 @@ from federation.secagg_messages import (
     encode_share_routing,
     encode_unmask_request,
     masked_input_max_len,
-    open_signed,
     parse_advertise,
+    parse_consistency_sig,
     parse_masked_input,
     parse_shares,
     parse_unmask_response,
@@ -131,7 +131,7 @@ class SecAggServer:
             MsgType.ADVERTISE: advertise_len(params),
             MsgType.SHARES: shares_max_len(degree),
             MsgType.MASKED_INPUT: masked_input_max_len(params, degree),
-            MsgType.CONSISTENCY_SIG: CONSISTENCY_SIG_LEN,
+            MsgType.CONSISTENCY_SIG: consistency_sig_max_len(),
             MsgType.UNMASK_RESPONSE: unmask_response_max_len(degree + 1),
         }
 
@@ -189,10 +189,11 @@ class SecAggServer:
         ad = parse_advertise(msg, self._params, self._pki, self._context)
         if ad.sender in self._ads:
             raise ProtocolError(f"duplicate advertisement from client {ad.sender}")
-        # The channel's key agreement refuses a small-order c key as check_public would.
+        # The channel's key agreement refuses a small-order c key. A small-order s key is left
+        # to the neighbours, whose mask agreement with it fails: each leaves the sender out of
+        # its peers and the sender is dropped as reported (one exchange per client saved here).
         channel = ChannelKey.derive(self._curve.exchange(self._e_sk, ad.c_key), self._session,
                                     ad.sender)
-        self._curve.check_public(ad.s_key)
         self._channels[ad.sender] = channel
         self._ads[ad.sender] = ad
 
@@ -220,12 +221,13 @@ class SecAggServer:
         self._masked_peers[sender] = frozenset(peers)
 
     def _on_consistency_sig(self, msg: bytes) -> None:
-        header, body = open_signed(msg, MsgType.CONSISTENCY_SIG, self._params, self._context,
-                                   self._pki)
-        self._check_member(header.sender, self._u3, self._signatures, "consistency signature")
-        if bytes(body.take(body.remaining())) != self._digest:
-            raise ProtocolError(f"client {header.sender} signed another survivor list")
-        self._signatures[header.sender] = msg
+        # The tag, not the signature: the peers verify that (secagg_messages docstring).
+        sender, digest, signed = parse_consistency_sig(msg, self._params, self._context,
+                                                       self._channels)
+        self._check_member(sender, self._u3, self._signatures, "consistency signature")
+        if digest != self._digest:
+            raise ProtocolError(f"client {sender} signed another survivor list")
+        self._signatures[sender] = signed
 
     def _on_unmask_response(self, msg: bytes) -> None:
         sender, shares = parse_unmask_response(msg, self._params, self._pki, self._context,
@@ -322,8 +324,10 @@ class SecAggServer:
             if self.graph.kind == "complete":
                 sigs = everyone
             else:
-                wanted = set().union(*map(self.graph.holders, held))
-                sigs = [self._signatures[s] for s in sorted(wanted & signed)]
+                # Every holder of every client w answers for is within two hops of w (a few
+                # more signatures than needed where a neighbour left before sharing keys).
+                sigs = [self._signatures[s]
+                        for s in sorted(self.graph.within_two_hops(w) & signed)]
             out[w] = encode_unmask_request(self._channels[w], self._params, self._context, w,
                                            sigs)
         self._stage = _Stage.UNMASK

@@ -31,6 +31,7 @@ from federation.channel import MAC_LEN
 from federation.quantise import quantise
 from federation.secagg_messages import (
     Advertisement,
+    commit_self_mask_seed,
     encode_advertise,
     encode_consistency_list,
     encode_consistency_sig,
@@ -42,6 +43,7 @@ from federation.secagg_messages import (
     parse_unmask_response,
     u3_digest,
 )
+from federation.shamir import secret_bytes
 from federation.wire import HEADER_LEN
 
 
@@ -443,7 +445,8 @@ def test_client_needs_t_signatures_over_its_own_survivor_list():
     h.mask()
     h.consistency()
     ctx = h.server._context
-    sigs = [h.sigs[i] for i in sorted(h.sigs)]
+    # What the server relays: the signed part, without the sender's channel tag.
+    sigs = [h.sigs[i][:-MAC_LEN] for i in sorted(h.sigs)]
     c = h.clients[0]
 
     def request(signatures):
@@ -457,14 +460,58 @@ def test_client_needs_t_signatures_over_its_own_survivor_list():
                                    u3_digest(h.server.session, [0, 1, 2]))
     with pytest.raises(ProtocolError, match="different survivor list"):
         c.unmask(request([sigs[1], other, sigs[3]]))
-    # A forged signature.
+    # A forged signature counts as missing: with it, only two valid (own included) < t.
     forged = bytearray(sigs[1])
     forged[-1] ^= 1
-    with pytest.raises(ProtocolError, match="bad signature"):
-        c.unmask(request([bytes(forged), sigs[2], sigs[3], sigs[4]]))
+    with pytest.raises(ThresholdError, match="1 relayed signatures did not verify"):
+        c.unmask(request([bytes(forged), sigs[2]]))
     with pytest.raises(ProtocolError, match="repeated"):
         c.unmask(request([sigs[1], sigs[1], sigs[2]]))
     c.unmask(h.request[0])  # the honest request is answered
+
+
+def test_a_forged_consistency_signature_is_skipped_not_fatal():
+    # The server checks the channel tag and the digest, not the signature (its peers do): a
+    # client whose signature is garbage is relayed, and its neighbours answer on the others.
+    h = Harness(n=6, d=16, t=4)
+    h.advertise()
+    h.share()
+    h.mask()
+    signed = h.clients[2].consistency(h.u3_msg)[:-MAC_LEN]
+    bad = bytearray(signed)
+    bad[-1] ^= 1
+    h.sigs = {i: h.clients[i].consistency(h.u3_msg) for i in h.server.survivors if i != 2}
+    h.sigs[2] = h.server._channels[2].seal(bytes(bad))
+    for msg in h.sigs.values():
+        h.server.receive(msg)
+    h.request = h.server.request_unmasking()
+    h.unmask()
+    assert all(h.clients[i].bad_signatures in ([], [2]) for i in h.request)
+    assert any(h.clients[i].bad_signatures == [2] for i in h.request if i != 2)
+    expect = quantised_weighted_mean([h.x[i] for i in range(6)], [1.0] * 6, h.params.quant)
+    np.testing.assert_array_equal(h.server.average, expect)
+
+
+def test_server_checks_the_tag_and_digest_of_a_consistency_signature():
+    h = Harness(n=5, d=8, t=3)
+    h.advertise()
+    h.share()
+    h.mask()
+    srv, ctx = h.server, h.server._context
+    honest = h.clients[1].consistency(h.u3_msg)
+    tampered = bytearray(honest)
+    tampered[-1] ^= 1  # the channel tag
+    with pytest.raises(ProtocolError, match="client 1"):
+        srv.receive(bytes(tampered))
+    # Signed and tagged by client 1 itself, over another list: refused by its digest.
+    other = srv._channels[1].seal(encode_consistency_sig(
+        h.ids.clients[1], h.params, 1, ctx, u3_digest(srv.session, [0, 1, 2])))
+    with pytest.raises(ProtocolError, match="another survivor list"):
+        srv.receive(other)
+    # Without its tag the server cannot tell who sent it.
+    with pytest.raises(ProtocolError):
+        srv.receive(honest[:-MAC_LEN])
+    srv.receive(honest)
 
 
 def test_no_client_reveals_both_shares_of_anyone():
@@ -550,3 +597,45 @@ def test_driver_refuses_bad_dropouts_and_zero_weights():
         run_secure_round(ups, threshold=3, dropouts={"unmask": [1], "advertise": [1]})
     with pytest.raises(AggregationError, match="weights > 0"):
         run_secure_round(ups, [1, 1, 0, 1], threshold=3)
+
+
+def test_a_small_order_mask_key_drops_its_owner_not_its_neighbours():
+    # Client 2 signs an advertisement whose s key is the X25519 point u = 0 (small order: no
+    # agreement with it exists). The server does not test s keys; each neighbour's mask
+    # agreement fails, it leaves 2 out of its peers, and the server drops 2 as reported.
+    h = Harness(n=6, d=16, t=4)
+    start = h.server.start()
+    h.ads = {i: c.advertise(start) for i, c in h.clients.items()}
+    c2 = h.clients[2]
+    bad = encode_advertise(h.ids.clients[2], h.params, 2, c2._context,
+                           c2._curve.public_bytes(c2._c_sk), bytes(32),
+                           commit_self_mask_seed(c2._session, 2, secret_bytes(c2._b_seed)))
+    c2._own_ad = h.ads[2] = bad
+    for msg in h.ads.values():
+        h.server.receive(msg)
+    h.key_list = h.server.broadcast_keys()
+    h.share()
+    h.mask()
+    assert h.server.sets["reported"] == [2] and 2 not in h.server.survivors
+    assert "key agreement failed" in h.clients[0].rejected[2]
+    h.consistency()
+    h.unmask()
+    others = [i for i in range(6) if i != 2]
+    expect = quantised_weighted_mean([h.x[i] for i in others], [1.0] * 5, h.params.quant)
+    np.testing.assert_array_equal(h.server.average, expect)
+
+
+def test_mask_prg_is_aes128_ctr_on_the_first_half_of_the_key():
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from federation.mask_prg import MaskStream
+
+    key = bytes(range(32))
+    stream = MaskStream(1000, np.uint32)
+    enc = Cipher(algorithms.AES(key[:16]), modes.CTR(bytes(16))).encryptor()
+    expect = np.frombuffer(enc.update(bytes(4000)), dtype="<u4")
+    np.testing.assert_array_equal(stream.words(key), expect)
+    # The second half plays no part, a short key is refused.
+    np.testing.assert_array_equal(stream.words(key[:16] + bytes(16)), expect)
+    with pytest.raises(ValueError, match="32-byte"):
+        stream.words(key[:16])

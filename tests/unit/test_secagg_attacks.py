@@ -27,6 +27,7 @@ from federation import (
     quantised_weighted_mean,
     run_secure_round,
 )
+from federation.channel import MAC_LEN
 from federation.mask_prg import MaskStream
 from federation.masks import adds_pairwise_mask, pairwise_mask_key, self_mask_key, share_key
 from federation.quantise import quantise
@@ -97,7 +98,7 @@ class SplitViewServer:
         for w, survivors in lists.items():
             try:
                 sigs[w] = h.clients[w].consistency(
-                    encode_consistency_list(h.ids.server, h.params, ctx, survivors))
+                    encode_consistency_list(h.ids.server, h.params, ctx, survivors))[:-MAC_LEN]
             except FederationError as exc:
                 refused[w] = exc
         for w in sigs:
@@ -486,7 +487,8 @@ def test_f9_a_server_that_calls_a_survivor_dropped_still_cannot_unmask_it():
                             srv._channels)[1]
     survivors = [0, 2, 3, 4]
     sigs = {w: h.clients[w].consistency(encode_consistency_list(h.ids.server, h.params, ctx,
-                                                                survivors)) for w in survivors}
+                                                                survivors))[:-MAC_LEN]
+            for w in survivors}
     m_pts = []
     for w in survivors:
         resp = h.clients[w].unmask(encode_unmask_request(srv._channels[w], h.params, ctx, w,

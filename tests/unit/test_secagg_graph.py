@@ -58,6 +58,17 @@ def test_harary_graph_is_k_regular_symmetric_and_seeded():
     assert complete.holders(2) == {0, 1, 2, 3, 4} and complete.neighbours(2) == {0, 1, 3, 4}
 
 
+@pytest.mark.parametrize("n, k", [(30, 8), (17, 8), (16, 6), (9, 4)])
+def test_two_hop_window_is_every_holder_of_every_held_client(n, k):
+    g = NeighbourGraph.harary(range(n), k, b"\3" * 32)
+    for w in range(n):
+        union = frozenset().union(*(g.holders(v) for v in g.holds_shares_of(w)))
+        assert g.within_two_hops(w) == union | {w}
+    assert NeighbourGraph.complete(range(4)).within_two_hops(1) == {0, 1, 2, 3}
+    with pytest.raises(KeyError):
+        g.within_two_hops(n)
+
+
 def test_auto_graph_switches_above_200_unless_a_threshold_is_fixed():
     assert resolve_graph(50, None)[0] == "complete"
     assert resolve_graph(201, None)[:1] == ("harary",)
