@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from federation.errors import ProtocolError
 
 MAGIC = b"FMSA"
-VERSION = 2  # 2: channel tags on client-server messages, round key in ROUND_START
+VERSION = 3  # 2: channel tags on client-server messages, round key in ROUND_START;
+#             3: CONSISTENCY_SIG reaches the server inside a channel tag
 SERVER_ID = 0xFFFFFFFF
 AUTHORITY_ID = 0xFFFFFFFE  # signer of the roster (trust.py); never a client or the server
 CONTEXT_LEN = 16
