@@ -483,7 +483,8 @@ def cmd_bench_secagg(args: argparse.Namespace) -> int:
 
     console.print(f"[bench] secagg: N in {args.clients} x d in {args.params} x graph in"
                   f" {args.graphs}, {args.dropout:g} drop-outs at {args.dropout_stage}"
-                  f" (configurations estimated over {args.budget:g} s are skipped)")
+                  f" (configurations estimated over {args.budget:g} s are skipped;"
+                  f" {'cyclic GC on' if args.keep_gc else 'cyclic GC paused while timing'})")
     rows = bench.run(args)
     if args.json:
         print(json.dumps(rows, indent=2))  # always a list: one row per N x d x graph

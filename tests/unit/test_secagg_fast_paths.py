@@ -119,3 +119,25 @@ def test_bench_reports_the_servers_cpu_time():
     sec = row["secure"]
     assert sec["exact"]
     assert 0.0 < sec["server_cpu_seconds"] <= sec["server_seconds"] * 1.5 + 0.05
+
+
+def test_bench_pauses_the_cyclic_collector_only_while_timing(monkeypatch):
+    """The in-process bench times every party in one heap: the collector is off during the
+    round (each full collection would walk all N clients' objects) and on again after it."""
+    import gc
+
+    from federation import bench
+
+    seen = []
+    real = bench.run_secure_round
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "run_secure_round", spy)
+    assert gc.isenabled()
+    row = bench.bench_round(6, 32, graph="complete")
+    assert seen == [False] and row["gc_paused"] is True and gc.isenabled()
+    row = bench.bench_round(6, 32, graph="complete", keep_gc=True)
+    assert seen == [False, True] and row["gc_paused"] is False and gc.isenabled()
