@@ -113,8 +113,9 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
     secure: list[RoundReport] = []
     plain: list[RoundReport] = []
     exact = True
+    timing = contextlib.nullcontext if keep_gc else _collector_paused
     for rep in range(repeats):
-        with contextlib.nullcontext() if keep_gc else _collector_paused():
+        with timing():
             avg, report = run_secure_round(
                 updates, threshold=t, curve=curve, quant=quant,
                 dropouts={dropout_stage: dropped}, round_number=rep, identities=identities,
@@ -127,7 +128,7 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
             ref = quantised_weighted_mean([flatten(updates[i], layout) for i in s],
                                           [1.0] * len(s), quant)
             exact = bool(np.array_equal(avg["weights"], ref.astype(np.float32)))
-        with contextlib.nullcontext() if keep_gc else _collector_paused():
+        with timing():
             plain.append(plain_fedavg_round(updates)[1])
         for r in plain:
             r.transcript = []
@@ -333,7 +334,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     threat = ThreatModel(args.corrupt, args.threat_dropout, args.threat)
     return sweep(args.clients, args.params, args.graphs, args.dropout, args.repeats,
                  args.budget, threat, dropout_stage=args.dropout_stage,
-                 keep_gc=getattr(args, "keep_gc", False))
+                 keep_gc=args.keep_gc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

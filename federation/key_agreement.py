@@ -12,7 +12,6 @@ a curve-specific encoding.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
@@ -57,17 +56,6 @@ class Curve(ABC):
     @abstractmethod
     def _exchange_args(self, public: Any) -> tuple[Any, ...]:
         """Arguments of `private.exchange` for this curve."""
-
-    def check_public(self, public: Any) -> None:
-        """Refuse a key no agreement can use (X25519 small-order points give an all-zero
-        secret; P-256 points were already checked when parsed). The server runs this on every
-        advertisement so that one bad key is refused at once instead of aborting each honest
-        peer's share stage later."""
-        self.exchange(self._probe, public)
-
-    @cached_property
-    def _probe(self) -> Any:
-        return self.generate()
 
     def _seed_bytes(self, seed: bytes, n: int) -> bytes:
         return HKDF(SHA256(), n, salt=None, info=_SEED_INFO + self.name.encode()).derive(seed)

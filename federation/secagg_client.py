@@ -49,7 +49,6 @@ from federation.secagg_messages import (
     parse_unmask_request,
     peek_consistency_sig,
     session_id,
-    tag_consistency_sig,
     u3_digest,
     verify_consistency_sig,
 )
@@ -287,7 +286,8 @@ class SecAggClient:
         self._u3 = u3
         self._digest = u3_digest(self._session, u3)
         self._stage = _Stage.UNMASK
-        return tag_consistency_sig(self._channel, encode_consistency_sig(
+        # Signed for the peers it is relayed to, sealed in the channel for the server.
+        return self._channel.seal(encode_consistency_sig(
             self._identity, params, self.id, self._context, self._digest))
 
     # --- round 4 ---------------------------------------------------------------------------

@@ -71,6 +71,7 @@ MASK_KEY_SHARE = 1
 CHALLENGE_LEN = 32
 DIGEST_LEN = 32
 CONSISTENCY_SIG_LEN = HEADER_LEN + DIGEST_LEN + SIG_LEN
+CONSISTENCY_SIG_TAGGED_LEN = CONSISTENCY_SIG_LEN + MAC_LEN  # as the server receives it
 _SHARE_ENTRY = struct.Struct(f"<IB{SHARE_BYTES}s")
 _SEALED_ENTRY = struct.Struct(f"<I{SEALED_LEN}s")
 
@@ -357,18 +358,10 @@ def parse_consistency_list(msg: bytes, params: SecAggParams, pki: Pki, context: 
 
 def encode_consistency_sig(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
                            context: bytes, digest: bytes) -> bytes:
-    """The signed part, as relayed to peers (`tag_consistency_sig` wraps it for the server)."""
+    """The signed part, as relayed to peers; the client sends it to the server sealed in its
+    channel (`ChannelKey.seal`), CONSISTENCY_SIG_TAGGED_LEN bytes."""
     header = pack_header(MsgType.CONSISTENCY_SIG, params.round_number, sender, context)
     return sign(identity, header + digest)
-
-
-def tag_consistency_sig(channel: ChannelKey, signed: bytes) -> bytes:
-    """What the client sends the server: the signed part inside its channel's tag."""
-    return channel.seal(signed)
-
-
-def consistency_sig_max_len() -> int:
-    return CONSISTENCY_SIG_LEN + MAC_LEN
 
 
 def parse_consistency_sig(msg: bytes, params: SecAggParams, context: bytes,

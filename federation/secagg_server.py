@@ -39,12 +39,12 @@ from federation.masks import adds_pairwise_mask, pairwise_mask_key, self_mask_ke
 from federation.quantise import check_plausible, decode_sum
 from federation.secagg_messages import (
     CHALLENGE_LEN,
+    CONSISTENCY_SIG_TAGGED_LEN,
     MASK_KEY_SHARE,
     SELF_MASK_SHARE,
     Advertisement,
     advertise_len,
     commit_self_mask_seed,
-    consistency_sig_max_len,
     encode_aggregate,
     encode_consistency_list,
     encode_key_list,
@@ -131,7 +131,7 @@ class SecAggServer:
             MsgType.ADVERTISE: advertise_len(params),
             MsgType.SHARES: shares_max_len(degree),
             MsgType.MASKED_INPUT: masked_input_max_len(params, degree),
-            MsgType.CONSISTENCY_SIG: consistency_sig_max_len(),
+            MsgType.CONSISTENCY_SIG: CONSISTENCY_SIG_TAGGED_LEN,
             MsgType.UNMASK_RESPONSE: unmask_response_max_len(degree + 1),
         }
 
