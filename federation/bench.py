@@ -49,8 +49,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from federation import signing
 from federation.accounting import RoundReport
 from federation.errors import ConfigError, ThresholdError
 from federation.graph import COMPLETE, HARARY, ThreatModel
@@ -93,8 +93,10 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
                 dropout_stage: str = "masked_input", repeats: int = 1,
                 threshold: int | None = None, degree: int | None = None,
                 curve: str = "x25519", quant: QuantConfig | None = None,
-                seed: int = 0, keep_gc: bool = False) -> dict[str, Any]:
-    """Measure one (N, d, graph, drop-out) configuration; see the module docstring."""
+                seed: int = 0, keep_gc: bool = False,
+                signature: str = signing.DEFAULT.name) -> dict[str, Any]:
+    """Measure one (N, d, graph, drop-out) configuration; see the module docstring.
+    `signature`: the parties' identity signature scheme (`signing.SCHEMES`)."""
     if clients < 3 or params < 1 or repeats < 1 or not 0.0 <= dropout_fraction < 1.0:
         raise ValueError("need clients >= 3, params >= 1, repeats >= 1, 0 <= dropout < 1")
     if dropout_stage not in STAGES:
@@ -109,7 +111,7 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
     # SecAgg+ round whose k and t were sized for that many).
     n_drop = math.floor(dropout_fraction * clients + 1e-9)
     dropped = sorted(rng.choice(clients, size=n_drop, replace=False).tolist())
-    identities = make_identities(range(clients))
+    identities = make_identities(range(clients), scheme=signature)
     secure: list[RoundReport] = []
     plain: list[RoundReport] = []
     exact = True
@@ -157,7 +159,8 @@ def bench_round(clients: int, params: int, *, graph: str = "auto",
         "clients": clients, "params": params, "graph": kind, "degree": k, "threshold": t,
         "threat": _threat_dict(threat) if kind == HARARY or threshold is None else None,
         "dropout_fraction": dropout_fraction, "dropout_stage": dropout_stage,
-        "dropped": len(dropped), "curve": curve, "mod_bits": quant.mod_bits,
+        "dropped": len(dropped), "curve": curve, "signature": signature,
+        "mod_bits": quant.mod_bits,
         "frac_bits": quant.frac_bits,
         "repeats": repeats, "secure": sec, "plain": pl, "bytes_ratio": ratio,
         "gc_paused": not keep_gc, "skipped": False,
@@ -201,7 +204,7 @@ def bench_secagg(clients: int, params: int, dropout_fraction: float = 0.0, repea
                        **kwargs)
 
 
-def calibrate() -> dict[str, float]:
+def calibrate(signature: str = signing.DEFAULT.name) -> dict[str, float]:
     """Seconds per primitive on this machine (takes ~0.1 s): the inputs of the estimate."""
     def per_call(fn, n: int) -> float:
         t0 = time.perf_counter()
@@ -211,15 +214,16 @@ def calibrate() -> dict[str, float]:
 
     curve = get_curve("x25519")
     a, b = curve.generate(), curve.load_public(curve.public_bytes(curve.generate()))
-    key = Ed25519PrivateKey.generate()
-    sig, pub = key.sign(b"x" * 64), key.public_key()
+    scheme = signing.scheme(signature)
+    key = scheme.generate()
+    sig, pub = scheme.sign(key, b"x" * 64), key.public_key()
     words = 100_000
     stream = MaskStream(words, np.dtype("<u4"))
     acc = np.zeros(words, dtype=np.uint32)
     secret = random_secret()
     return {
         "ecdh": per_call(lambda: curve.exchange(a, b), 100),
-        "verify": per_call(lambda: pub.verify(sig, b"x" * 64), 100),
+        "verify": per_call(lambda: scheme.verify(pub, sig, b"x" * 64), 100),
         "mask_word": per_call(lambda: stream.add(acc, bytes(32)), 30) / words,
         "mulmod": per_call(lambda: secret * secret % PRIME, 20_000),
     }
@@ -251,7 +255,7 @@ def sweep(clients: Iterable[int] = (20, 50, 200, 1000, 5000),
           repeats: int = 1, budget_s: float = 300.0, threat: ThreatModel | None = None,
           **kwargs: Any) -> list[dict[str, Any]]:
     """`bench_round` over N x d x graph, skipping what would exceed `budget_s` (module doc)."""
-    cal = calibrate()
+    cal = calibrate(kwargs.get("signature", signing.DEFAULT.name))
     rows: list[dict[str, Any]] = []
     for n in clients:
         for d in params:
@@ -326,6 +330,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--keep-gc", action="store_true",
                     help="leave Python's cyclic garbage collector on while timing (it walks "
                          "every in-process client's objects: a cost no deployment pays)")
+    ap.add_argument("--signature", default=signing.DEFAULT.name, choices=sorted(signing.SCHEMES),
+                    help="identity signature scheme of every party (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -334,7 +340,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     threat = ThreatModel(args.corrupt, args.threat_dropout, args.threat)
     return sweep(args.clients, args.params, args.graphs, args.dropout, args.repeats,
                  args.budget, threat, dropout_stage=args.dropout_stage,
-                 keep_gc=args.keep_gc)
+                 keep_gc=args.keep_gc, signature=args.signature)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ round (the session binds the challenge), and known only to u and the server.
 
 What this buys (measured, federation/README.md): a tag is 28 bytes instead of a 64-byte
 signature, and checking one over a 400 kB masked vector costs ~20 us instead of a SHA-256 pass
-(~0.3 ms) and an Ed25519 verification (~0.1-0.2 ms); at N = 1000 the server does ~2,900 fewer
+(~0.3 ms) and a signature verification (~0.1-0.2 ms); at N = 1000 the server does ~2,900 fewer
 verifications and signatures a round. What it does not: a tag convinces only the other end, so
 no message that is relayed to a third party or that the server must prove to someone may use
 it (advertisements, consistency signatures and the broadcasts stay signed). Nothing is lost

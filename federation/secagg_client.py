@@ -23,7 +23,6 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.channel import ChannelKey
 from federation.errors import AggregationError, ConfigError, ProtocolError, ThresholdError
@@ -55,6 +54,7 @@ from federation.secagg_messages import (
 from federation.secagg_params import Pki, SecAggParams
 from federation.shamir import PRIME, random_secret, secret_bytes, split, x_of
 from federation.share_cipher import open_shares, seal_shares
+from federation.signing import SigningKey
 from federation.wire import CONTEXT_LEN
 
 
@@ -78,7 +78,7 @@ class SecAggClient:
     pki: must come from a roster signed by the enrolment authority (`trust.py`).
     """
 
-    def __init__(self, client_id: int, identity: Ed25519PrivateKey, pki: Pki,
+    def __init__(self, client_id: int, identity: SigningKey, pki: Pki,
                  params: SecAggParams, update: np.ndarray, weight: float = 1.0) -> None:
         pki.require_trust_root()
         if client_id not in pki.clients:

@@ -2,7 +2,7 @@
 
 Layouts after the 34-byte header (see `wire`); u32 are little-endian. A message that a third
 party must be able to check (ROUND_START, ADVERTISE, CONSISTENCY_LIST, CONSISTENCY_SIG,
-AGGREGATE) ends with the sender's 64-byte Ed25519 signature; one that only the client and the
+AGGREGATE) ends with the sender's 64-byte signature (`signing.py`); one that only the client and the
 server read (KEY_LIST, SHARES, SHARE_ROUTING, MASKED_INPUT, UNMASK_REQUEST, UNMASK_RESPONSE)
 ends with a 28-byte tag of their round's channel (`channel.py`), as in Bonawitz et al.
 CONSISTENCY_SIG is both: signed for the peers it is relayed to, and sent to the server inside
@@ -10,7 +10,7 @@ a channel tag. The server checks the tag (who sent it) and the digest (which lis
 signature: only the peers' check of the signatures protects anyone (ConsistencyCheck), a
 server that skipped its own check could gain nothing it could not get by relaying garbage,
 and honest clients skip a signature that does not verify (it counts as missing) instead of
-failing. That saves the server ~N Ed25519 verifications (~0.2 s at N = 1000) a round.
+failing. That saves the server ~N signature verifications (~0.2 s at N = 1000) a round.
 P = public key length (32 for X25519, 33 for P-256), W = 4 or 8 (uint32 when b <= 32),
 V = d + L + 1 words (parameters, weight limbs, clipped count).
 
@@ -45,13 +45,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from federation.channel import MAC_LEN, ChannelKey
 from federation.errors import ProtocolError
 from federation.secagg_params import Pki, SecAggParams
 from federation.shamir import PRIME, SHARE_BYTES
 from federation.share_cipher import SEALED_LEN
+from federation.signing import SigningKey, VerifyKey
 from federation.wire import (
     HEADER_LEN,
     SERVER_ID,
@@ -91,7 +91,7 @@ def _checked_header(msg: bytes, expect: MsgType, params: SecAggParams, context: 
 
 
 def open_signed(msg: bytes, expect: MsgType, params: SecAggParams, context: bytes,
-                signer: Pki | Ed25519PublicKey) -> tuple[Header, Reader]:
+                signer: Pki | VerifyKey) -> tuple[Header, Reader]:
     """Check header, round, context and signature; a reader over the body."""
     header = _checked_header(msg, expect, params, context)
     if isinstance(signer, Pki):
@@ -137,7 +137,7 @@ def session_id(params: SecAggParams, challenge: bytes, roster_digest: bytes) -> 
 
 # --- round start -----------------------------------------------------------------------------
 
-def encode_round_start(identity: Ed25519PrivateKey, params: SecAggParams,
+def encode_round_start(identity: SigningKey, params: SecAggParams,
                        challenge: bytes, e_pk: bytes) -> bytes:
     header = pack_header(MsgType.ROUND_START, params.round_number, SERVER_ID, params.context())
     return sign(identity, header + challenge + e_pk)
@@ -180,7 +180,7 @@ def advertise_len(params: SecAggParams) -> int:
     return HEADER_LEN + 2 * params.curve_impl.public_len + 32 + SIG_LEN
 
 
-def encode_advertise(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+def encode_advertise(identity: SigningKey, params: SecAggParams, sender: int,
                      context: bytes, c_pk: bytes, s_pk: bytes, b_commit: bytes) -> bytes:
     header = pack_header(MsgType.ADVERTISE, params.round_number, sender, context)
     return sign(identity, header + c_pk + s_pk + b_commit)
@@ -317,7 +317,7 @@ def parse_masked_input(msg: bytes, params: SecAggParams, context: bytes,
     return header.sender, words, peers
 
 
-def encode_aggregate(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+def encode_aggregate(identity: SigningKey, params: SecAggParams, context: bytes,
                      vector: np.ndarray) -> bytes:
     header = pack_header(MsgType.AGGREGATE, params.round_number, SERVER_ID, context)
     return sign(identity, header + vector.astype(params.quant.dtype, copy=False).tobytes())
@@ -337,7 +337,7 @@ def u3_digest(session: bytes, u3: Sequence[int]) -> bytes:
     return hashlib.sha256(b"fedmarl/secagg/v1/u3" + session + pack_ids(list(u3))).digest()
 
 
-def encode_consistency_list(identity: Ed25519PrivateKey, params: SecAggParams, context: bytes,
+def encode_consistency_list(identity: SigningKey, params: SecAggParams, context: bytes,
                             u3: Sequence[int]) -> bytes:
     header = pack_header(MsgType.CONSISTENCY_LIST, params.round_number, SERVER_ID, context)
     return sign(identity, header + pack_ids(list(u3)))
@@ -356,7 +356,7 @@ def parse_consistency_list(msg: bytes, params: SecAggParams, pki: Pki, context: 
     return u3
 
 
-def encode_consistency_sig(identity: Ed25519PrivateKey, params: SecAggParams, sender: int,
+def encode_consistency_sig(identity: SigningKey, params: SecAggParams, sender: int,
                            context: bytes, digest: bytes) -> bytes:
     """The signed part, as relayed to peers; the client sends it to the server sealed in its
     channel (`ChannelKey.seal`), CONSISTENCY_SIG_TAGGED_LEN bytes."""

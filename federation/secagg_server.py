@@ -30,7 +30,6 @@ from collections import deque
 from enum import Enum
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.channel import ChannelKey
 from federation.errors import ProtocolError, ThresholdError
@@ -64,6 +63,7 @@ from federation.secagg_messages import (
 )
 from federation.secagg_params import Pki, SecAggParams
 from federation.shamir import reconstruct_verified, secret_bytes, x_of
+from federation.signing import SigningKey
 from federation.wire import CONTEXT_LEN, HEADER_LEN, MsgType, unpack_header
 
 MAX_REJECTIONS_KEPT = 32
@@ -92,7 +92,7 @@ _ACCEPTS = {
 class SecAggServer:
     """The aggregator of one round. It never sees an unmasked individual input."""
 
-    def __init__(self, identity: Ed25519PrivateKey, pki: Pki, params: SecAggParams,
+    def __init__(self, identity: SigningKey, pki: Pki, params: SecAggParams,
                  keep_transcript: bool = True) -> None:
         pki.require_trust_root()
         params.validate_for(len(pki.clients))

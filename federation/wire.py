@@ -7,8 +7,8 @@ Every message starts with a fixed 34-byte little-endian header
 where `context` binds the message to one protocol instance: in the advertise stage it is the
 digest of the round's public parameters, afterwards the first 16 bytes of the session id (the
 hash of the round parameters, the server's challenge and round key, and the roster). A
-secure-aggregation message that a third party must check ends with a 64-byte Ed25519 signature
-by the sender's long-term identity key over SHA-256(domain || header || body); signing a digest
+secure-aggregation message that a third party must check ends with a 64-byte signature
+(ECDSA P-256 or Ed25519, `signing.py`) by the sender's long-term identity key over SHA-256(domain || header || body); signing a digest
 keeps the cost of signing a large message at one SHA-256 pass. The others end with a 28-byte tag
 of the client-server channel (`channel.py`). Because round, sender and context sit inside the
 signed or tagged bytes, a message replayed from another round or session cannot be re-labelled.
@@ -24,18 +24,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from federation.errors import ProtocolError
+from federation.signing import SIG_LEN, SigningKey, VerifyKey, scheme_of
 
 MAGIC = b"FMSA"
-VERSION = 3  # 2: channel tags on client-server messages, round key in ROUND_START;
-#             3: CONSISTENCY_SIG reaches the server inside a channel tag
+VERSION = 4  # 2: channel tags on client-server messages, round key in ROUND_START;
+#             3: CONSISTENCY_SIG reaches the server inside a channel tag;
+#             4: ECDSA P-256 signatures by default, the roster names its scheme
 SERVER_ID = 0xFFFFFFFF
 AUTHORITY_ID = 0xFFFFFFFE  # signer of the roster (trust.py); never a client or the server
 CONTEXT_LEN = 16
-SIG_LEN = 64
 HEADER = struct.Struct("<4sBBQI16s")
 HEADER_LEN = HEADER.size
 _SIGN_DOMAIN = b"fedmarl/secagg/v1/signature\0"
@@ -93,13 +91,13 @@ def _digest(signed_part: bytes | memoryview) -> bytes:
     return _SIGN_DOMAIN + hashlib.sha256(signed_part).digest()
 
 
-def sign(key: Ed25519PrivateKey, unsigned: bytes) -> bytes:
+def sign(key: SigningKey, unsigned: bytes) -> bytes:
     """`unsigned` with the sender's signature appended."""
-    return unsigned + key.sign(_digest(unsigned))
+    return unsigned + scheme_of(key).sign(key, _digest(unsigned))
 
 
 # When every party of a round runs in one process (training simulations), each client checks
-# the same relayed signatures: N^2 Ed25519 verifications a round, ~40 % of a secure round at
+# the same relayed signatures: N^2 signature verifications a round, ~40 % of a secure round at
 # N = 20 (measured with cProfile, issue 13). A verification is a pure function of (public key,
 # signed digest, signature), so inside `shared_verification()` a success already seen in this
 # process is not recomputed: every party still runs every check, and any message that differs
@@ -124,19 +122,18 @@ def shared_verification() -> Iterator[None]:
             _VERIFIED.clear()
 
 
-def verify(key: Ed25519PublicKey, msg: bytes, who: str) -> memoryview:
+def verify(key: VerifyKey, msg: bytes, who: str) -> memoryview:
     """The signed part of `msg` (header and body) if the trailing signature is `key`'s."""
     if len(msg) < HEADER_LEN + SIG_LEN:
         raise ProtocolError(f"message from {who} too short to carry a signature")
     view = memoryview(msg)
     body, sig = view[:-SIG_LEN], bytes(view[-SIG_LEN:])
     digest = _digest(body)
-    seen = (key.public_bytes_raw(), digest, sig) if _SHARING[0] else None
+    scheme = scheme_of(key)
+    seen = (scheme.public_bytes(key), digest, sig) if _SHARING[0] else None
     if seen is not None and seen in _VERIFIED:
         return body
-    try:
-        key.verify(sig, digest)
-    except InvalidSignature:
+    if not scheme.verify(key, sig, digest):
         raise ProtocolError(f"bad signature on a message claiming to come from {who}") from None
     if seen is not None:
         _VERIFIED[seen] = None

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from federation import signing
 from federation.accounting import RoundReport, StageTiming
 from federation.errors import ConfigError
 from federation.layout import ParamLayout, Params, flatten, unflatten
@@ -44,7 +44,7 @@ class FederatedClientActor:
         self.id = int(client_id)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.local_update = local_update
-        self._identity = Ed25519PrivateKey.generate()  # stays in this process
+        self._identity = signing.DEFAULT.generate()  # stays in this process
         self._pki: Pki | None = None
         self._client: SecAggClient | None = None
         self._layout: ParamLayout | None = None
@@ -57,7 +57,7 @@ class FederatedClientActor:
 
     def enrol(self, roster: bytes, authority: bytes) -> bool:
         """Trust the roster the authority signed (its key came with the deployment)."""
-        self._pki = Pki.from_roster(roster, Ed25519PublicKey.from_public_bytes(authority))
+        self._pki = Pki.from_roster(roster, signing.DEFAULT.load_public(authority))
         return True
 
     def train(self, step: int) -> bool:
@@ -122,11 +122,11 @@ class ActorFederation:
             raise ConfigError("the clients' models differ in tensors, shapes or dtypes")
         self.layout: ParamLayout = layouts[0]
         # Enrolment: the authority certifies each client's own public key and the server's.
-        self._server_key = Ed25519PrivateKey.generate()
+        self._server_key = signing.DEFAULT.generate()
         authority = Authority()
         pubs = ray.get([a.public_key.remote() for a in self.actors], timeout=timeout)
         roster = authority.issue_roster(
-            {cid: Ed25519PublicKey.from_public_bytes(p) for cid, p in enumerate(pubs)},
+            {cid: signing.DEFAULT.load_public(p) for cid, p in enumerate(pubs)},
             self._server_key.public_key())
         self.pki = Pki.from_roster(roster, authority.public_key)
         auth = key_bytes(authority.public_key)

@@ -102,13 +102,13 @@ def test_fixed_point_rounds_to_nearest_within_half_an_lsb():
     assert decoded[-6] == lsb and decoded[-5] == -lsb  # 0.99 LSB rounds up, not down
 
 
-def test_shared_verification_remembers_successes_only_and_forgets_after_the_block():
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from federation import wire
+@pytest.mark.parametrize("scheme", ["p256", "ed25519"])
+def test_shared_verification_remembers_successes_only_and_forgets_after_the_block(scheme):
+    from federation import signing, wire
     from federation.errors import ProtocolError
 
-    key = Ed25519PrivateKey.generate()
+    scheme = signing.scheme(scheme)
+    key = scheme.generate()
     pub = key.public_key()
     msg = wire.sign(key, wire.pack_header(wire.MsgType(1), 3, 7, bytes(16)) + b"body")
     with wire.shared_verification():
@@ -120,7 +120,7 @@ def test_shared_verification_remembers_successes_only_and_forgets_after_the_bloc
             bad[i] ^= 1
             with pytest.raises(ProtocolError, match="bad signature"):
                 wire.verify(pub, bytes(bad), "c7")
-        other = Ed25519PrivateKey.generate().public_key()  # same bytes, another sender's key
+        other = scheme.generate().public_key()  # same bytes, another sender's key
         with pytest.raises(ProtocolError, match="bad signature"):
             wire.verify(other, msg, "c8")
         assert len(wire._VERIFIED) == 1  # failures are never remembered
