@@ -200,7 +200,9 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
     unless its `workers` says otherwise, also for the twin) against the local engine in the same run: env-steps/s of one copy, of B copies in one local
     core (ns-3: B processes stepped in parallel by one core), of B copies in Ray actors; and
     Ray's cost per batched step: the Ray step time minus the local step time of one shard's
-    copies, and the round trip of a no-op call to every actor."""
+    copies, the round trip of a no-op call to every actor, and the Ray step time minus the time
+    the slowest actor spent inside its step (what the calls themselves add, contention on the
+    CPUs aside)."""
     from pybridge import engine
 
     eng = engine.current()
@@ -222,9 +224,10 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
             extra = None
             if hasattr(env.core, "shards") and hasattr(env.core.shards, "actors"):
                 sh = env.core.shards
+                inside = max(t / max(n, 1) for t, n in sh.step_seconds())
                 extra = (len(sh.counts), 1e6 / _rate(lambda: sh.view(("t",), (), False),
                                                    min(1.0, seconds)),
-                         sorted({w["node_id"][:12] for w in sh.where}))
+                         sorted({w["node_id"][:12] for w in sh.where}), 1e6 * inside)
             return r, extra
         finally:
             env.close()
@@ -234,7 +237,7 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
     r_one, _ = rate(1, local)
     r_shard, _ = (r_one, None) if per_shard == 1 else rate(per_shard, local)
     r_local, _ = rate(copies, local)
-    r_ray, (shards, rtt_us, nodes) = rate(copies, eng)
+    r_ray, (shards, rtt_us, nodes, inside_us) = rate(copies, eng)
     return {
         "scenario": scenario, "backend": backend, "n_agents": n, "copies": copies,
         "ray_shards": shards, "ray_nodes": nodes,
@@ -247,13 +250,16 @@ def bench_engine(backend: str, copies: int, n: int = 20, seconds: float = 3.0,
         "us_per_step_local_shard": 1e6 / r_shard,
         "ray_overhead_us_per_step": 1e6 / r_ray - 1e6 / r_shard,
         "ray_noop_roundtrip_us": rtt_us,
+        "us_per_step_inside_actor": inside_us,
+        "ray_call_us_per_step": 1e6 / r_ray - inside_us,
         "machine": machine(),
     }
 
 
 def format_engine_table(rows: list[dict[str, Any]]) -> str:
     head = ("backend", "N", "B", "shards", "1 copy local", "B local", "B on Ray", "Ray/local",
-            "Ray B / 1 copy", "Ray us/step", "shard us/step", "Ray overhead us", "no-op RTT us")
+            "Ray B / 1 copy", "Ray us/step", "shard us/step", "Ray overhead us", "no-op RTT us",
+            "in-actor us/step", "Ray call us/step")
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
         lines.append(" | ".join([
@@ -262,7 +268,8 @@ def format_engine_table(rows: list[dict[str, Any]]) -> str:
             f"{r['env_steps_per_s_ray_B']:,.1f}", f"{r['ray_over_local_B']:.2f}x",
             f"{r['ray_B_over_local_1']:.2f}x", f"{r['us_per_step_ray']:,.0f}",
             f"{r['us_per_step_local_shard']:,.0f}", f"{r['ray_overhead_us_per_step']:,.0f}",
-            f"{r['ray_noop_roundtrip_us']:,.0f}"]))
+            f"{r['ray_noop_roundtrip_us']:,.0f}", f"{r['us_per_step_inside_actor']:,.0f}",
+            f"{r['ray_call_us_per_step']:,.0f}"]))
     lines.append(f"env-steps/s (one copy advancing one decision interval); machine: "
                  f"{rows[0]['machine']}" if rows else "")
     return "\n".join(lines)

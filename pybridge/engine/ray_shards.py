@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,9 @@ class EnvShardActor:
         self.spec = spec
         self.core = build_shard(self.spec, cfg, backend, offset, count, total, shard, n_shards,
                                 ns3_options)
+        # Seconds spent inside step() and how many calls: the driver's step time minus this is
+        # what Ray's call adds (measured without comparing clocks across nodes).
+        self._step_s, self._steps = 0.0, 0
 
     def where(self) -> dict[str, Any]:
         import ray
@@ -59,8 +63,19 @@ class EnvShardActor:
             self.spec.step_info(self.core)
 
     def step(self, actions: np.ndarray):
+        t0 = time.perf_counter()
         obs, reward, done = self.core.step(actions)
-        return obs, reward, done, self.spec.step_info(self.core)
+        out = obs, reward, done, self.spec.step_info(self.core)
+        self._step_s += time.perf_counter() - t0
+        self._steps += 1
+        return out
+
+    def step_seconds(self, clear: bool) -> tuple[float, int]:
+        """(seconds inside step(), step calls) since the last clear."""
+        out = (self._step_s, self._steps)
+        if clear:
+            self._step_s, self._steps = 0.0, 0
+        return out
 
     def kind(self, path: Sequence[str]) -> str:
         return view_kind(self.core, path)
@@ -213,6 +228,10 @@ class RayShards:
 
     def view(self, path: Sequence[str], args: tuple, call: bool) -> list[Any]:
         return self._call("view", [(tuple(path), args, call)] * len(self.actors), "view")
+
+    def step_seconds(self, clear: bool = False) -> list[tuple[float, int]]:
+        """Per shard: (seconds its actor spent inside step(), step calls) since the last clear."""
+        return self._call("step_seconds", [(clear,)] * len(self.actors), "view")
 
     def pids(self) -> list[int]:
         """The actors' processes and their ns-3 peers (as started)."""

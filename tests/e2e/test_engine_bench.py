@@ -23,4 +23,5 @@ def test_bench_engine_twin_and_ns3(tmp_path):
                 bench_engine("ns3", 2, 20, seconds=10.0)]
     for r in rows:
         assert r["ray_shards"] == 2 and r["env_steps_per_s_ray_B"] > 0
+        assert 0 < r["us_per_step_inside_actor"] < r["us_per_step_ray"]
     print("\n" + format_engine_table(rows))

@@ -119,6 +119,21 @@ def test_views_and_info_are_gathered_along_the_copies(ray_cluster):
             env.step(np.zeros((3, 20), dtype=np.int64) + 99)  # as on the local core
 
 
+def test_actors_count_their_step_calls_and_seconds_for_the_bench(ray_cluster):
+    """What `fedmarl bench --engine ray` subtracts from the driver's step time: each actor's
+    own seconds inside step(), counted per call, cleared on request."""
+    with engine.use(engine.Engine("ray", workers=2)):
+        env = make_vec_env("inx-factory", 2, episode_steps=30)
+    with env:
+        env.reset(seed=1)
+        for _ in range(4):
+            env.step(np.zeros((2, 20), dtype=np.int64))
+        shards = env.core.shards
+        first = shards.step_seconds(clear=True)
+        assert [n for _, n in first] == [4, 4] and all(t > 0 for t, _ in first)
+        assert shards.step_seconds() == [(0.0, 0), (0.0, 0)]
+
+
 def _kill_mid_episode(ray_cluster, what: str) -> str:
     import ray
 
