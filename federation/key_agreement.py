@@ -102,7 +102,8 @@ class P256Curve(Curve):
         try:
             return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(data))
         except ValueError:
-            raise ProtocolError("invalid P-256 public key (not a point on the curve)") from None
+            raise ProtocolError("not a P-256 public key (invalid P-256 point encoding or not"
+                                " on the curve)") from None
 
     def _exchange_args(self, public: Any) -> tuple[Any, ...]:
         return (ec.ECDH(), public)

@@ -2,9 +2,10 @@
 
 AES-128, keyed with the first half of the 32-byte HKDF output: the protocol's security level is
 128 bits, set by X25519 and the identity signatures (P-256 or Ed25519, both ~128-bit; the mask
-keys come from an X25519 agreement), so AES-256 bought nothing here; AES-128 has 10 rounds instead of 14 and expands a 1e5-word mask ~25 %
-faster (65 vs 88 us measured on this machine's Xeon, cryptography 50 / OpenSSL 4.0), which is
-the largest single cost of the server at N = 1000 (~2,400 expansions a round). Bonawitz et al.
+keys come from an X25519 agreement), so AES-256 bought nothing here; AES-128 has 10 rounds
+instead of 14 and expands a 1e5-word mask ~25 % faster (65 vs 88 us measured on this machine's
+Xeon, cryptography 50 / OpenSSL 4.0), which is the largest single cost of the server at
+N = 1000 (~2,400 expansions a round). Bonawitz et al.
 (CCS 2017, Sec. 7) also use AES-128 in counter mode as the PRG.
 
 Each key (from `kdf.derive_key`) expands into exactly one stream, so the all-zero counter block

@@ -18,7 +18,7 @@ protocol uses a signature's bytes as an identifier, only whether it verifies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from federation.errors import ConfigError, ProtocolError
+from federation.key_agreement import CURVES
 
 SIG_LEN = 64
 
@@ -42,29 +43,43 @@ _ECDSA_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _ECDSA_VERIFY = ec.ECDSA(hashes.SHA256())
 
 
-@dataclass(frozen=True)
-class Scheme:
+class Scheme(ABC):
+    """One signature scheme: keys, their fixed-length encoding, 64-byte signatures."""
+
     name: str
     code: int  # its byte in a roster
     key_len: int
 
+    @abstractmethod
     def generate(self) -> Any:
-        raise NotImplementedError
+        """A fresh random signing key."""
 
+    @abstractmethod
     def sign(self, key: Any, data: bytes) -> bytes:
-        raise NotImplementedError
+        """The SIG_LEN-byte signature of `data`."""
 
+    @abstractmethod
     def verify(self, key: Any, signature: bytes, data: bytes) -> bool:
-        raise NotImplementedError
+        """Whether `signature` is `key`'s over `data` (never raises for a bad signature)."""
 
+    @abstractmethod
     def public_bytes(self, key: Any) -> bytes:
-        raise NotImplementedError
+        """The verification key's key_len-byte encoding."""
 
     def load_public(self, data: bytes) -> Any:
-        raise NotImplementedError
+        """Parse and validate a key_len-byte verification key; ProtocolError if it is none."""
+        if len(data) != self.key_len:
+            raise ProtocolError(f"a {self.name} key is {self.key_len} bytes, got {len(data)}")
+        return self._load(bytes(data))
+
+    @abstractmethod
+    def _load(self, data: bytes) -> Any:
+        """`load_public` once the length is right."""
 
 
 class _Ed25519(Scheme):
+    name, code, key_len = "ed25519", 1, 32
+
     def generate(self) -> ed25519.Ed25519PrivateKey:
         return ed25519.Ed25519PrivateKey.generate()
 
@@ -81,13 +96,13 @@ class _Ed25519(Scheme):
     def public_bytes(self, key: ed25519.Ed25519PublicKey) -> bytes:
         return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    def load_public(self, data: bytes) -> ed25519.Ed25519PublicKey:
-        if len(data) != self.key_len:
-            raise ProtocolError(f"an Ed25519 key is {self.key_len} bytes, got {len(data)}")
-        return ed25519.Ed25519PublicKey.from_public_bytes(bytes(data))
+    def _load(self, data: bytes) -> ed25519.Ed25519PublicKey:
+        return ed25519.Ed25519PublicKey.from_public_bytes(data)
 
 
 class _P256(Scheme):
+    name, code, key_len = "p256", 2, 33  # SEC1 compressed point, as the P-256 ECDH keys
+
     def generate(self) -> ec.EllipticCurvePrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
 
@@ -109,17 +124,13 @@ class _P256(Scheme):
     def public_bytes(self, key: ec.EllipticCurvePublicKey) -> bytes:
         return key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
 
-    def load_public(self, data: bytes) -> ec.EllipticCurvePublicKey:
-        if len(data) != self.key_len:
-            raise ProtocolError(f"a P-256 key is {self.key_len} bytes, got {len(data)}")
-        try:  # off-curve points and the point at infinity are refused here
-            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(data))
-        except ValueError:
-            raise ProtocolError("not a P-256 public key") from None
+    def _load(self, data: bytes) -> ec.EllipticCurvePublicKey:
+        # The point checks of the P-256 key agreement (off-curve points and infinity refused).
+        return CURVES["p256"].load_public(data)
 
 
-ED25519 = _Ed25519("ed25519", 1, 32)
-P256 = _P256("p256", 2, 33)
+ED25519 = _Ed25519()
+P256 = _P256()
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (P256, ED25519)}
 DEFAULT = P256
 

@@ -118,9 +118,10 @@ class Authority:
         for cid in sorted(clients):
             if not 0 <= cid < SERVER_ID - 1:
                 raise ConfigError(f"client id {cid} cannot be enrolled")
-            if signing.scheme_of(clients[cid]) is not scheme:
-                raise ConfigError(f"client {cid}'s key is {signing.scheme_of(clients[cid]).name},"
-                                  f" the server's {scheme.name}: one roster, one scheme")
+            theirs = signing.scheme_of(clients[cid])
+            if theirs is not scheme:
+                raise ConfigError(f"client {cid}'s key is {theirs.name}, the server's"
+                                  f" {scheme.name}: one roster, one scheme")
             parts.append(struct.pack("<I", cid) + scheme.public_bytes(clients[cid]))
         parts.append(scheme.public_bytes(server))
         return sign(self._key, b"".join(parts))

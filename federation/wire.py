@@ -7,10 +7,10 @@ Every message starts with a fixed 34-byte little-endian header
 where `context` binds the message to one protocol instance: in the advertise stage it is the
 digest of the round's public parameters, afterwards the first 16 bytes of the session id (the
 hash of the round parameters, the server's challenge and round key, and the roster). A
-secure-aggregation message that a third party must check ends with a 64-byte signature
-(ECDSA P-256 or Ed25519, `signing.py`) by the sender's long-term identity key over SHA-256(domain || header || body); signing a digest
-keeps the cost of signing a large message at one SHA-256 pass. The others end with a 28-byte tag
-of the client-server channel (`channel.py`). Because round, sender and context sit inside the
+secure-aggregation message that a third party must check ends with a 64-byte signature (ECDSA
+P-256 or Ed25519, `signing.py`) by the sender's long-term identity key over SHA-256(domain ||
+header || body); signing a digest keeps the cost of signing a large message at one SHA-256 pass.
+The others end with a 28-byte tag of the client-server channel (`channel.py`). Because round, sender and context sit inside the
 signed or tagged bytes, a message replayed from another round or session cannot be re-labelled.
 """
 
@@ -134,7 +134,7 @@ def verify(key: VerifyKey, msg: bytes, who: str) -> memoryview:
     if seen is not None and seen in _VERIFIED:
         return body
     if not scheme.verify(key, sig, digest):
-        raise ProtocolError(f"bad signature on a message claiming to come from {who}") from None
+        raise ProtocolError(f"bad signature on a message claiming to come from {who}")
     if seen is not None:
         _VERIFIED[seen] = None
         if len(_VERIFIED) > _VERIFIED_MAX:
