@@ -65,14 +65,21 @@ def test_far_links_within_the_stated_bound_near_links_exact(n, clutter):
     assert total_db.max() < 3.0
 
 
-def test_faded_interferers_are_the_strongest_near_links():
-    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=400, seed=1))
+# N = 400: the near sets are wider than L + 1 (the faded set is chosen at every refresh);
+# N = 1000: they are the L + 1 nearest (every near interferer faded, the set fixed per rebuild).
+PATHS = [(400, False), (1000, True)]
+
+
+@pytest.mark.parametrize("n, all_near_faded", PATHS)
+def test_faded_interferers_are_the_strongest_near_links(n, all_near_faded):
+    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=n, seed=1))
     assert core.cfg.resolved_interference_model == "neighbour"
     core.reset()
     rng = np.random.default_rng(0)
     for _ in range(30):
-        _, reward, _ = core.step(rng.integers(0, core.K, size=(1, 400)))
+        _, reward, _ = core.step(rng.integers(0, core.K, size=(1, n)))
         assert np.all(np.isfinite(reward))
+    assert core.neighbour._all_near_faded == all_near_faded
     faded = np.sort(core._nb_rx[0], axis=-1)
     best = np.sort(core.neighbour.near_rx[0], axis=-1)[:, -core.n_faded:]
     np.testing.assert_array_equal(faded, best)
@@ -86,17 +93,21 @@ def test_faded_interferers_are_the_strongest_near_links():
                                + core._nb_rx[0].sum(axis=-1), rtol=1e-5)
 
 
-def test_fading_state_carries_across_refreshes_and_rebuilds():
+@pytest.mark.parametrize("n, all_near_faded", PATHS)
+def test_fading_state_carries_across_refreshes_and_rebuilds(n, all_near_faded):
     # Slow robots: rho = J0(2 pi f_D T) = 0.993, so a state redrawn at a refresh or rebuild
     # (correlation 0 across it) would stand out against the AR(1) correlation rho.
-    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=400, seed=2, speed=0.3))
+    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=n, seed=2, speed=0.3))
     assert core.rho > 0.99
     core.reset()
     rng = np.random.default_rng(0)
     own, strongest = [], []
     for _ in range(199):
-        core.step(rng.integers(0, core.K, size=(1, 400)))
+        core.step(rng.integers(0, core.K, size=(1, n)))
         own.append(core.h_faded[0, 0, :, 0] + 1j * core.h_faded[1, 0, :, 0])
+        # ... and so does an interferer's (column 1), whichever way the faded set is kept.
+        strongest.append(core.h_faded[0, 0, :, 1] + 1j * core.h_faded[1, 0, :, 1])
+    assert core.neighbour._all_near_faded == all_near_faded
     h = np.stack(own)  # [T, D]
     lag1 = (h[1:] * np.conj(h[:-1])).real  # per step pair, per device
     every = core.cfg.large_scale_update_steps
@@ -107,7 +118,29 @@ def test_fading_state_carries_across_refreshes_and_rebuilds():
     assert lag1[~at_refresh].mean() == pytest.approx(core.rho, abs=0.05)
     assert lag1[at_refresh].mean() == pytest.approx(core.rho, abs=0.05)
     assert lag1[at_rebuild].mean() == pytest.approx(core.rho, abs=0.08)
-    del strongest
+    if all_near_faded:  # the faded set (and so column 1) changes only at rebuilds
+        g = np.stack(strongest)
+        lag1 = (g[1:] * np.conj(g[:-1])).real
+        assert np.mean(np.abs(g) ** 2) == pytest.approx(1.0, abs=0.05)
+        assert lag1[~at_rebuild].mean() == pytest.approx(core.rho, abs=0.05)
+
+
+def test_near_sets_keep_the_own_ap_in_place_of_the_farthest():
+    core = InxFactoryTwin(make_config("inx-factory", n_subnetworks=400, seed=1))
+    core.reset()
+    nb = core.neighbour
+    ap, dev = core.positions()
+    dev = dev.copy()
+    dev[0, 5] = ap[0, core.owner[5]] + np.array([150.0, 0.0])  # far from its own AP
+    near = nb._near_sets(ap, dev)
+    assert np.all(np.diff(near, axis=-1) > 0)  # by increasing AP index (state carry merges)
+    assert np.all((near == core.owner[None, :, None]).any(axis=-1))
+    # Every AP within the reach is still near: the one dropped for the own AP is the farthest.
+    d = np.hypot(*(ap[0][:, None, :] - dev[0][None, :, :]).transpose(2, 0, 1))  # [N, D]
+    within = d[:, 5] <= nb.radius + nb.margin
+    assert set(np.flatnonzero(within)) <= set(near[0, 5].tolist())
+    dropped = np.setdiff1d(np.argsort(d[:, 5])[:near.shape[-1] - 1], near[0, 5])
+    assert dropped.size == 0
 
 
 def test_auto_model_and_explicit_choice():

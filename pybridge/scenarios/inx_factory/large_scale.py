@@ -117,6 +117,7 @@ class NeighbourRefresh:
         self._age = self.interval
         self._ids: np.ndarray | None = None  # link ids of the near set, for carrying state
         self._faded_local: np.ndarray | None = None
+        self._all_near_faded = False
 
     # ------------------------------------------------------------------------------ tables
     def _far_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,14 +164,14 @@ class NeighbourRefresh:
         # can make room for an own AP that is not among the nearest.
         kn = min(N, max(count + 1, tw.n_faded + 1))
         near = np.stack([t.query(dev[b], k=kn, workers=workers)[1]
-                         for b, t in enumerate(trees)])
-        # Sorted by AP index: link ids then come out globally sorted (carrying state is a
-        # merge, not a sort).
-        near = np.sort(near.reshape(B, D, kn), axis=-1).astype(np.intp)
+                         for b, t in enumerate(trees)]).reshape(B, D, kn)
+        # The query lists by distance: the last column is the farthest.
         missing = ~(near == tw.owner[None, :, None]).any(axis=-1)
         if missing.any():
             near[..., -1] = np.where(missing, tw.owner[None, :], near[..., -1])
-        return near
+        # Sorted by AP index: link ids then come out globally sorted (carrying state is a
+        # merge, not a sort).
+        return np.sort(near, axis=-1).astype(np.intp)
 
     def _rebuild(self, ap: np.ndarray, dev: np.ndarray) -> None:
         """The near sets, the far links' cached distance terms, and the fading state carried
@@ -213,19 +214,31 @@ class NeighbourRefresh:
         h[:, fresh] = tw._complex_gaussian((2, int(fresh.sum())), F32(1.0))
         self._ids, self._h_near, self._last_near = ids, h, last
         self._kn = kn
+        # Kn = L + 1 (the L + 1 nearest are the near set: N = 1000 at the defaults): every near
+        # link but the own one is faded, so the faded set is fixed until the next rebuild.
+        self._all_near_faded = kn == tw.n_faded + 1
+        if self._all_near_faded:
+            cols = np.arange(kn)
+            others = np.sort(np.where(cols[None, None, :] == self._own_col[..., None], kn,
+                                      cols[None, None, :]), axis=-1)[..., :-1]  # [B, D, L]
+            self._faded_cols = others
+            self._faded_near_flat = (bd * kn + others).ravel()
         self._age = 0
 
     # ----------------------------------------------------------------------------- refresh
     def refresh(self) -> None:
         tw = self.twin
         D = tw.D
-        if self._faded_local is not None:  # the faded links' state back into the near set
+        rebuild = self._age >= self.interval
+        # The faded links' state back into the near set, where it is read again: always, except
+        # when the faded set is the whole near set (it then stays in h_faded until a rebuild).
+        if self._faded_local is not None and (rebuild or not self._all_near_faded):
             out = tw.h_faded.reshape(2, -1)
             self._h_near[0][self._faded_local] = out[0]  # 1-D rows: numpy's fast path
             self._h_near[1][self._faded_local] = out[1]
             self._last_near[self._faded_local] = tw.t
         ap, dev = tw.positions()
-        if self._age >= self.interval:
+        if rebuild:
             self._rebuild(ap, dev)
         self._age += 1
         both = np.concatenate([dev, ap], axis=1)
@@ -246,7 +259,12 @@ class NeighbourRefresh:
         tw.rx_own = own.copy()
         np.put_along_axis(near, self._own_col[..., None], 0.0, axis=-1)
         self.near_rx = near  # mean interference of the near links, own 0
-        self._select_faded(rx, near)
+        if self._all_near_faded and not rebuild:
+            # The same faded set as at the last refresh: their fading state is where it was,
+            # and the far pass already left every near link 0 in the rest.
+            tw._nb_rx = near.reshape(-1)[self._faded_near_flat].reshape(near.shape[:-1] + (-1,))
+        else:
+            self._select_faded(rx, near)
         tw._rx_rest_t = rx
 
     def _select_faded(self, rx: np.ndarray, near: np.ndarray) -> None:
@@ -255,7 +273,10 @@ class NeighbourRefresh:
         tw = self.twin
         B, D, N, L = tw.B, tw.D, tw.N, tw.n_faded
         kn = self._kn
-        loc = np.argpartition(-near, L - 1, axis=-1)[..., :L]  # own has 0: never chosen
+        if self._all_near_faded:
+            loc = self._faded_cols
+        else:
+            loc = np.argpartition(-near, L - 1, axis=-1)[..., :L]  # own has 0: never chosen
         cols = np.concatenate([self._own_col[..., None], loc], axis=-1)  # [B, D, L + 1]
         local = (np.arange(B * D).reshape(B, D, 1) * kn + cols).ravel()
         gap = tw.t - self._last_near[local]
