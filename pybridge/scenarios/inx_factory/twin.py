@@ -334,13 +334,17 @@ class InxFactoryTwin:
         """Mean interference per channel from the non-faded links, [B, D, K].
 
         It changes only when a channel assignment changes: updated by the changed columns
-        (a few per step) instead of a full [D, N] x [N, K] product.
+        (a few per step) instead of a full [D, N] x [N, K] product. In the neighbour model, where
+        more than a third of the APs switched (random actions switch 3/4 of them), gathering
+        their rows costs more than the product itself (one pass over the array, no copy), so it
+        is recomputed; the exact model keeps the update its recorded results were made with.
         """
-        if self._rest_channel is None:
+        changed = None if self._rest_channel is None else self.channel != self._rest_channel
+        if changed is None or (self.neighbour is not None
+                               and 3 * int(changed.sum(axis=1).max()) > self.N):
             onehot = (self.channel[:, :, None] == self._k_range).astype(F32)
             self._rest = np.matmul(self._rx_rest_t.transpose(0, 2, 1), onehot)
         else:
-            changed = self.channel != self._rest_channel
             for b in np.flatnonzero(changed.any(axis=1)).tolist():
                 cols = np.flatnonzero(changed[b])
                 delta = ((self.channel[b, cols, None] == self._k_range).astype(F32)
