@@ -96,7 +96,9 @@ class NeighbourRefresh:
     for near links only (the faded set is chosen among them): a link entering the near set at
     a rebuild starts from the stationary CN(0, 1) law, which is its exact law once it has been
     away for at least one rebuild interval (correlation rho^(10 x 4) = 3e-22 at the default
-    3 m/s, 5 ms; a link that leaves and re-enters within one interval keeps its state)."""
+    3 m/s, 5 ms; a link that leaves and re-enters within one interval keeps its state).
+    When the near set is exactly the L + 1 nearest, every near interferer is faded and the
+    faded set only changes at a rebuild (`_all_near_faded`)."""
 
     def __init__(self, twin) -> None:
         cfg = twin.cfg
