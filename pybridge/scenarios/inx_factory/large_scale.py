@@ -313,9 +313,12 @@ class NeighbourRefresh:
         on the near links only, [B, D, Kn] W."""
         tw = self.twin
         B, D = tw.B, tw.D
-        ap_g = ap.reshape(-1, 2)[self._near_ap_flat].reshape(B, D, -1, 2)
-        dx = dev[:, :, None, 0].astype(F32) - ap_g[..., 0].astype(F32)
-        dy = dev[:, :, None, 1].astype(F32) - ap_g[..., 1].astype(F32)
+        # x and y gathered as 1-D arrays: numpy's take of [N, 2] rows is ~5x slower.
+        ap32 = ap.astype(F32)
+        ax, ay = (np.ascontiguousarray(ap32[..., c]).reshape(-1).take(self._near_ap_flat)
+                  .reshape(B, D, -1) for c in (0, 1))
+        dx = dev[:, :, None, 0].astype(F32) - ax
+        dy = dev[:, :, None, 1].astype(F32) - ay
         dx *= dx
         dy *= dy
         dx += dy
