@@ -219,12 +219,9 @@ class NeighbourRefresh:
         # Kn = L + 1 (the L + 1 nearest are the near set: N = 1000 at the defaults): every near
         # link but the own one is faded, so the faded set is fixed until the next rebuild.
         self._all_near_faded = kn == tw.n_faded + 1
-        if self._all_near_faded:
-            cols = np.arange(kn)
-            others = np.sort(np.where(cols[None, None, :] == self._own_col[..., None], kn,
-                                      cols[None, None, :]), axis=-1)[..., :-1]  # [B, D, L]
-            self._faded_cols = others
-            self._faded_near_flat = (bd * kn + others).ravel()
+        if self._all_near_faded:  # [B, D, L]: every column but the own one, in order
+            cols = np.arange(kn - 1)
+            self._faded_cols = cols + (cols >= self._own_col[..., None])
         self._age = 0
 
     # ----------------------------------------------------------------------------- refresh
@@ -264,7 +261,7 @@ class NeighbourRefresh:
         if self._all_near_faded and not rebuild:
             # The same faded set as at the last refresh: their fading state is where it was,
             # and the far pass already left every near link 0 in the rest.
-            tw._nb_rx = near.reshape(-1)[self._faded_near_flat].reshape(near.shape[:-1] + (-1,))
+            tw._nb_rx = np.take_along_axis(near, self._faded_cols, axis=-1)
         else:
             self._select_faded(rx, near)
         tw._rx_rest_t = rx
